@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The one contract between the kernel probes (bpf/*.bpf.c) and the agent's decoder
+ * (agent/src/decode). Every struct that crosses a ring buffer or sits in a map that user space
+ * writes is defined here, with fixed-width types, no pointers-as-pointers, and explicit padding.
+ *
+ * Change a layout => bump CS_ABI_VERSION. The C++ side static_asserts sizes and offsets
+ * (agent/src/decode/abi_layout.h), so a mismatch fails the build, not a production host.
+ */
+#ifndef CREDSENTRY_ABI_H
+#define CREDSENTRY_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define CS_ABI_VERSION 1
+
+/* Bounds. Every buffer that crosses the kernel/user boundary has one. */
+#define CS_COMM_LEN 16
+#define CS_PATH_MAX 256          /* reconstructed credential-file path */
+#define CS_ARGS_MAX 512          /* argv copied at exec (NUL-separated) */
+#define CS_NAME_MAX 256          /* TLS SNI host name */
+#define CS_CHUNK_MAX 16384       /* payload bytes in one event; must be a power of two */
+#define CS_CHUNKS_PER_CALL 4     /* one write/SSL_write may emit up to this many chunks */
+#define CS_DENTRY_NAME_MAX 32    /* key width for credential-file name matching */
+#define CS_MAX_SCOPE_CGROUPS 16  /* --cgroup may be given this many times */
+
+/* Ring buffer record types. */
+enum cs_event_type {
+	CS_EV_EXEC = 1,
+	CS_EV_FORK = 2,
+	CS_EV_EXIT = 3,
+	CS_EV_CRED_OPEN = 4,  /* a watched credential file was opened */
+	CS_EV_CRED_READ = 5,  /* bytes read from a credential-file fd */
+	CS_EV_CONNECT = 6,    /* connect() on an inet socket */
+	CS_EV_SOCK_DATA = 7,  /* plaintext written to a socket with write/sendto/sendmsg/writev */
+	CS_EV_TLS_DATA = 8,   /* plaintext handed to a TLS library before encryption */
+	CS_EV_TLS_SNI = 9,    /* SNI set on an SSL object (SSL_ctrl) */
+	CS_EV_TLS_FD = 10,    /* SSL object bound to a socket fd (SSL_set_fd or write inside SSL_write) */
+	CS_EV_CLOSE = 11,     /* a watched fd was closed */
+};
+
+/* Drop and truncation counters, one slot each in the per-CPU `cs_counters` array.
+ * User space sums the CPUs and exposes every slot by name (agent/src/loader/counters.cpp). */
+enum cs_counter {
+	CS_CNT_RB_DROP_CONTROL = 0,  /* control ring buffer full: process/cred/connect event lost */
+	CS_CNT_RB_DROP_DATA,         /* data ring buffer full: payload event lost */
+	CS_CNT_TRUNC_SOCK,           /* socket write larger than the capture bound */
+	CS_CNT_TRUNC_TLS,            /* TLS write larger than the capture bound */
+	CS_CNT_TRUNC_CRED_READ,      /* credential read larger than the capture bound */
+	CS_CNT_FD_TABLE_FULL,        /* watched_fds full: fd not watched */
+	CS_CNT_CALL_TABLE_FULL,      /* per-thread call table full: read/SSL_write not captured */
+	CS_CNT_READ_FAULT,           /* bpf_probe_read_user failed (page not present, bad pointer) */
+	CS_CNT_OUT_OF_SCOPE_TLS,     /* TLS call from a process outside --cgroup scope (not copied) */
+	CS_CNT_IOV_SKIPPED,          /* writev/sendmsg iovecs past the ones we copy */
+	CS_CNT_EVENTS_CONTROL,       /* control events emitted */
+	CS_CNT_EVENTS_DATA,          /* data events emitted */
+	CS_CNT__COUNT
+};
+
+enum cs_fd_kind {
+	CS_FD_CRED_FILE = 1,
+	CS_FD_SOCK_TCP = 2,
+	CS_FD_SOCK_UDP = 3,
+};
+
+/* Per-socket TLS detection done in the kernel so ciphertext never crosses the ring buffer. */
+enum cs_sock_state {
+	CS_SOCK_UNKNOWN = 0,  /* nothing written yet */
+	CS_SOCK_PLAIN = 1,    /* first bytes were not a TLS record: copy payload */
+	CS_SOCK_TLS = 2,      /* first bytes were a TLS handshake: copy the ClientHello only */
+};
+
+enum cs_direction {
+	CS_DIR_EGRESS = 0,
+	CS_DIR_INGRESS = 1,
+};
+
+enum cs_tls_lib {
+	CS_TLS_OPENSSL = 1,
+	CS_TLS_GNUTLS = 2,
+	CS_TLS_GO = 3,
+};
+
+/* Common header of every ring-buffer record. 48 bytes. */
+struct cs_event_header {
+	__u16 type;     /* enum cs_event_type */
+	__u16 abi;      /* CS_ABI_VERSION */
+	__u32 cpu;
+	__u64 ts_ns;    /* bpf_ktime_get_ns (CLOCK_MONOTONIC) */
+	__u32 pid;      /* tgid */
+	__u32 tid;
+	__u32 uid;
+	__u32 _pad0;
+	__u64 cgroup_id;
+	char comm[CS_COMM_LEN];
+};
+
+struct cs_exec_event {
+	struct cs_event_header hdr;
+	__u32 ppid;
+	__u32 args_len;          /* bytes valid in args */
+	__u32 filename_len;
+	__u32 _pad0;
+	char filename[CS_PATH_MAX];
+	char args[CS_ARGS_MAX];  /* argv, NUL-separated */
+};
+
+struct cs_fork_event {
+	struct cs_event_header hdr;
+	__u32 child_pid;
+	__u32 _pad0;
+};
+
+struct cs_exit_event {
+	struct cs_event_header hdr;
+	__s32 exit_code;
+	__u32 _pad0;
+};
+
+struct cs_cred_open_event {
+	struct cs_event_header hdr;
+	__s32 fd;
+	__u32 cred_id;     /* id given by user space in cred_inodes/cred_names; 0 = matched by name */
+	__u64 dev;
+	__u64 ino;
+	__u32 path_len;
+	__u32 _pad0;
+	char path[CS_PATH_MAX];  /* reconstructed from dentries, best effort */
+};
+
+/* Header of a payload record; `len` bytes of data follow it in the same record. */
+struct cs_data_event {
+	struct cs_event_header hdr;
+	__s32 fd;          /* -1 when unknown (TLS write whose socket write we did not see) */
+	__u8 direction;    /* enum cs_direction */
+	__u8 fd_kind;      /* enum cs_fd_kind */
+	__u8 tls_lib;      /* enum cs_tls_lib for CS_EV_TLS_DATA */
+	__u8 sock_state;   /* enum cs_sock_state at the time of the write */
+	__u64 ssl;         /* SSL* (opaque key) for TLS data; 0 otherwise */
+	__u64 total_len;   /* bytes the call wrote */
+	__u64 offset;      /* offset of this chunk within the call */
+	__u32 len;         /* bytes of data following this header */
+	__u32 chunk_flags; /* CS_CHUNK_* */
+	__u16 family;      /* AF_INET / AF_INET6 of an explicit sendto address, else 0 */
+	__u16 port;        /* host order */
+	__u32 _pad0;
+	__u8 addr[16];     /* explicit sendto destination, network order */
+	/* __u8 data[len] follows */
+};
+
+#define CS_CHUNK_LAST 1u       /* last chunk emitted for this call */
+#define CS_CHUNK_TRUNCATED 2u  /* the call wrote more than was captured */
+
+struct cs_connect_event {
+	struct cs_event_header hdr;
+	__s32 fd;
+	__s32 ret;         /* 0, -EINPROGRESS, or the error */
+	__u16 family;
+	__u16 port;        /* host order */
+	__u8 sock_type;    /* SOCK_STREAM / SOCK_DGRAM */
+	__u8 _pad0[3];
+	__u8 addr[16];     /* network order; IPv4 in the first 4 bytes */
+};
+
+struct cs_tls_sni_event {
+	struct cs_event_header hdr;
+	__u64 ssl;
+	__u32 name_len;
+	__u32 _pad0;
+	char name[CS_NAME_MAX];
+};
+
+struct cs_tls_fd_event {
+	struct cs_event_header hdr;
+	__u64 ssl;
+	__s32 fd;
+	__u32 _pad0;
+};
+
+struct cs_close_event {
+	struct cs_event_header hdr;
+	__s32 fd;
+	__u8 fd_kind;
+	__u8 _pad0[3];
+};
+
+/* ---- maps written by user space ---- */
+
+struct cs_fd_key {
+	__u32 pid;  /* tgid */
+	__s32 fd;
+};
+
+struct cs_fd_state {
+	__u8 kind;        /* enum cs_fd_kind */
+	__u8 sock_state;  /* enum cs_sock_state */
+	__u16 _pad0;
+	__u32 cred_id;
+};
+
+struct cs_inode_key {
+	__u64 dev;  /* kernel dev_t (MKDEV layout: major << 20 | minor) */
+	__u64 ino;
+};
+
+/* Credential files are also matched by the names of the file and its parent directory, so a
+ * file created after start-up (or reached by a relative path) is still recognised. */
+struct cs_name_key {
+	char parent[CS_DENTRY_NAME_MAX];
+	char name[CS_DENTRY_NAME_MAX];
+};
+
+#endif /* CREDSENTRY_ABI_H */
