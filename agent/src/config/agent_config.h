@@ -1,0 +1,57 @@
+// Agent settings: /etc/credsentry/agent.yaml, then command-line flags on top (flags win).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace credsentry::config {
+
+struct CollectorSettings {
+  std::string address;  // host:port; empty = no collector
+  std::string ca_file, cert_file, key_file;
+  std::string spool_dir = "/var/lib/credsentry/spool";
+  uint64_t spool_max_bytes = 64ull << 20;
+};
+
+struct AgentConfig {
+  std::vector<std::string> rules_dirs;    // empty = the shipped defaults
+  std::vector<std::string> cgroups;       // empty = whole host
+  std::string alerts_file = "-";
+  std::string log_file;                   // empty = stderr
+  std::string log_level = "info";
+  std::string stats_file;
+  std::string trace_events_file;
+  std::string ready_file;
+  std::string fingerprint_key_file = "/var/lib/credsentry/fingerprint.key";
+  uint32_t control_ringbuf_bytes = 4u << 20;
+  uint32_t data_ringbuf_bytes = 32u << 20;
+  std::vector<std::string> extra_tls_libraries;
+  CollectorSettings collector;
+};
+
+// Reads agent.yaml into `cfg` (fields absent from the file keep their values). Unknown keys and
+// wrong types are errors naming file:line.
+Status LoadAgentConfigFile(const std::string& path, AgentConfig& cfg);
+
+// Where rules come from when --rules is not given: the shipped catalogue, then the local
+// drop-ins that upgrades never overwrite.
+std::vector<std::string> DefaultRulesDirs();
+
+enum class Command { kRun, kCheck, kVersion, kHelp, kScan };
+
+struct CommandLine {
+  Command command = Command::kRun;
+  std::string config_file;  // --config
+  AgentConfig config;       // file values with flags applied
+  std::vector<std::string> scan_paths;
+};
+
+// Parses argv; loads --config (or /etc/credsentry/agent.yaml if it exists) before applying
+// flags. Errors say which flag or file line is wrong.
+Result<CommandLine> ParseCommandLine(int argc, char** argv);
+const char* UsageText();
+
+}  // namespace credsentry::config

@@ -1,0 +1,176 @@
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "decode/abi_layout.h"
+#include "decode/events.h"
+
+namespace credsentry::decode {
+namespace {
+
+// Copies a fixed-size record out of the ring buffer (records are not guaranteed to be aligned
+// for the struct, and may be short if the kernel side is a different version).
+template <class T>
+std::optional<T> Load(std::span<const uint8_t> record) {
+  if (record.size() < sizeof(T)) return std::nullopt;
+  T value;
+  std::memcpy(&value, record.data(), sizeof(T));
+  return value;
+}
+
+std::string BoundedString(const char* s, size_t cap, size_t len_hint = SIZE_MAX) {
+  size_t n = strnlen(s, std::min(cap, len_hint));
+  return std::string(s, n);
+}
+
+EventHeader ToHeader(const cs_event_header& h) {
+  EventHeader out;
+  out.type = h.type;
+  out.ts_ns = h.ts_ns;
+  out.pid = h.pid;
+  out.tid = h.tid;
+  out.uid = h.uid;
+  out.cgroup_id = h.cgroup_id;
+  out.comm = BoundedString(h.comm, CS_COMM_LEN);
+  return out;
+}
+
+SocketAddress ToAddress(uint16_t family, uint16_t port, const uint8_t addr[16]) {
+  SocketAddress out;
+  out.family = family;
+  out.port = port;
+  char text[INET6_ADDRSTRLEN] = {};
+  if (family == AF_INET && inet_ntop(AF_INET, addr, text, sizeof text)) {
+    out.ip = text;
+  } else if (family == AF_INET6 && inet_ntop(AF_INET6, addr, text, sizeof text)) {
+    out.ip = text;
+  }
+  return out;
+}
+
+Error Short(const char* what) { return Error{std::string("short ") + what + " record"}; }
+
+Result<Event> DecodeExec(std::span<const uint8_t> record) {
+  auto e = Load<cs_exec_event>(record);
+  if (!e) return Short("exec");
+  ProcessExec out{ToHeader(e->hdr)};
+  out.ppid = e->ppid;
+  out.filename = BoundedString(e->filename, CS_PATH_MAX, e->filename_len);
+  size_t args_len = std::min<size_t>(e->args_len, CS_ARGS_MAX);
+  size_t start = 0;
+  for (size_t i = 0; i < args_len; ++i) {
+    if (e->args[i] == '\0') {
+      out.argv.emplace_back(e->args + start, i - start);
+      start = i + 1;
+    }
+  }
+  if (start < args_len) out.argv.emplace_back(e->args + start, args_len - start);
+  return Event{std::move(out)};
+}
+
+Result<Event> DecodePayload(std::span<const uint8_t> record) {
+  auto e = Load<cs_data_event>(record);
+  if (!e) return Short("payload");
+  if (e->len > CS_CHUNK_MAX || sizeof(cs_data_event) + e->len > record.size()) {
+    return Error{"payload length " + std::to_string(e->len) + " exceeds record"};
+  }
+  Payload out{ToHeader(e->hdr)};
+  out.fd = e->fd;
+  out.direction = e->direction;
+  out.fd_kind = e->fd_kind;
+  out.tls_lib = e->tls_lib;
+  out.sock_state = e->sock_state;
+  out.ssl = e->ssl;
+  out.total_len = e->total_len;
+  out.offset = e->offset;
+  out.flags = e->chunk_flags;
+  if (e->family != 0) out.explicit_destination = ToAddress(e->family, e->port, e->addr);
+  out.data = record.subspan(sizeof(cs_data_event), e->len);
+  return Event{std::move(out)};
+}
+
+}  // namespace
+
+bool Payload::truncated() const { return flags & CS_CHUNK_TRUNCATED; }
+bool Payload::last_chunk() const { return flags & CS_CHUNK_LAST; }
+
+Result<Event> Decode(std::span<const uint8_t> record) {
+  auto hdr = Load<cs_event_header>(record);
+  if (!hdr) return Short("header");
+  if (hdr->abi != CS_ABI_VERSION) {
+    return Error{"ABI version " + std::to_string(hdr->abi) + ", expected " +
+                 std::to_string(CS_ABI_VERSION)};
+  }
+  switch (hdr->type) {
+    case CS_EV_EXEC:
+      return DecodeExec(record);
+    case CS_EV_FORK: {
+      auto e = Load<cs_fork_event>(record);
+      if (!e) return Short("fork");
+      return Event{ProcessFork{ToHeader(e->hdr), e->child_pid}};
+    }
+    case CS_EV_EXIT: {
+      auto e = Load<cs_exit_event>(record);
+      if (!e) return Short("exit");
+      return Event{ProcessExit{ToHeader(e->hdr), e->exit_code}};
+    }
+    case CS_EV_CRED_OPEN: {
+      auto e = Load<cs_cred_open_event>(record);
+      if (!e) return Short("credential open");
+      return Event{CredentialOpen{ToHeader(e->hdr), e->fd, e->cred_id, e->dev, e->ino,
+                                  BoundedString(e->path, CS_PATH_MAX, e->path_len)}};
+    }
+    case CS_EV_CRED_READ:
+    case CS_EV_SOCK_DATA:
+    case CS_EV_TLS_DATA:
+      return DecodePayload(record);
+    case CS_EV_CONNECT: {
+      auto e = Load<cs_connect_event>(record);
+      if (!e) return Short("connect");
+      return Event{
+          Connect{ToHeader(e->hdr), e->fd, e->ret, e->sock_type, ToAddress(e->family, e->port, e->addr)}};
+    }
+    case CS_EV_TLS_SNI: {
+      auto e = Load<cs_tls_sni_event>(record);
+      if (!e) return Short("SNI");
+      return Event{TlsSni{ToHeader(e->hdr), e->ssl, BoundedString(e->name, CS_NAME_MAX, e->name_len)}};
+    }
+    case CS_EV_TLS_FD: {
+      auto e = Load<cs_tls_fd_event>(record);
+      if (!e) return Short("TLS fd");
+      return Event{TlsFd{ToHeader(e->hdr), e->ssl, e->fd}};
+    }
+    case CS_EV_CLOSE: {
+      auto e = Load<cs_close_event>(record);
+      if (!e) return Short("close");
+      return Event{FdClose{ToHeader(e->hdr), e->fd, e->fd_kind}};
+    }
+    default:
+      return Error{"unknown record type " + std::to_string(hdr->type)};
+  }
+}
+
+const char* EventTypeName(uint16_t type) {
+  switch (type) {
+    case CS_EV_EXEC: return "exec";
+    case CS_EV_FORK: return "fork";
+    case CS_EV_EXIT: return "exit";
+    case CS_EV_CRED_OPEN: return "cred_open";
+    case CS_EV_CRED_READ: return "cred_read";
+    case CS_EV_CONNECT: return "connect";
+    case CS_EV_SOCK_DATA: return "sock_data";
+    case CS_EV_TLS_DATA: return "tls_data";
+    case CS_EV_TLS_SNI: return "tls_sni";
+    case CS_EV_TLS_FD: return "tls_fd";
+    case CS_EV_CLOSE: return "close";
+    default: return "unknown";
+  }
+}
+
+const EventHeader& HeaderOf(const Event& event) {
+  return std::visit([](const auto& e) -> const EventHeader& { return e.header; }, event);
+}
+
+}  // namespace credsentry::decode

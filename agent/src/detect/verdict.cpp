@@ -1,0 +1,46 @@
+#include "detect/verdict.h"
+
+namespace credsentry::detect {
+
+report::Severity ToReportSeverity(config::Severity s) {
+  switch (s) {
+    case config::Severity::kLow: return report::Severity::kLow;
+    case config::Severity::kMedium: return report::Severity::kMedium;
+    case config::Severity::kHigh: return report::Severity::kHigh;
+    case config::Severity::kCritical: return report::Severity::kCritical;
+  }
+  return report::Severity::kHigh;
+}
+
+Verdict Judge(const config::CredentialKind& kind, const Destination& dest) {
+  const std::string where = !dest.host.empty() ? dest.host : (!dest.ip.empty() ? dest.ip : "an unknown peer");
+  if (kind.never_sent) {
+    return {true, kind.name + " sent to " + where + "; this credential never legitimately leaves the host"};
+  }
+  for (const auto& glob : kind.destinations) {
+    if (!dest.host.empty() && config::HostMatchesGlob(dest.host, glob)) return {false, ""};
+    // An allow-list entry may be an address (a gateway reached by IP).
+    if (dest.host.empty() && !dest.ip.empty() && dest.ip == glob) return {false, ""};
+  }
+  return {true, kind.name + " sent to " + where + ", which is not an expected destination"};
+}
+
+bool Deduplicator::FirstTime(const std::string& key, uint64_t now_ns) {
+  while (!order_.empty() && (order_.front().second + window_ns_ < now_ns || order_.size() > max_keys_)) {
+    index_.erase(order_.front().first);
+    order_.pop_front();
+  }
+  if (index_.count(key)) {
+    ++suppressed_;
+    return false;
+  }
+  order_.emplace_back(key, now_ns);
+  index_[key] = std::prev(order_.end());
+  if (order_.size() > max_keys_) {
+    index_.erase(order_.front().first);
+    order_.pop_front();
+  }
+  return true;
+}
+
+}  // namespace credsentry::detect

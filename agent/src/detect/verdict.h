@@ -1,0 +1,51 @@
+// Decides whether a secret seen leaving is misuse: each credential kind has the hosts it may
+// legitimately go to (or none at all), and the destination is the name the bytes really go to
+// (SNI, then the DNS name of the peer IP, then the IP) — never the Host header alone.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "config/rules.h"
+#include "report/alert.h"
+
+namespace credsentry::detect {
+
+struct Destination {
+  std::string host;         // best name known for the peer; may be empty
+  std::string name_source;  // "sni", "dns", "ip"
+  std::string ip;
+  uint16_t port = 0;
+  std::string transport;    // "tls", "tcp", "udp"
+  std::vector<std::string> notes;
+};
+
+struct Verdict {
+  bool alert = false;
+  std::string reason;  // one sentence for the alert summary
+};
+
+Verdict Judge(const config::CredentialKind& kind, const Destination& dest);
+report::Severity ToReportSeverity(config::Severity s);
+
+// Suppresses repeats of the same (process, secret, destination) within a window, so a client
+// retrying a request raises one alert, not fifty. Bounded: the oldest key is forgotten first.
+class Deduplicator {
+ public:
+  Deduplicator(uint64_t window_ns, size_t max_keys) : window_ns_(window_ns), max_keys_(max_keys) {}
+  // True the first time `key` is seen within the window.
+  bool FirstTime(const std::string& key, uint64_t now_ns);
+  uint64_t suppressed() const { return suppressed_; }
+
+ private:
+  uint64_t window_ns_;
+  size_t max_keys_;
+  std::list<std::pair<std::string, uint64_t>> order_;  // oldest first
+  std::unordered_map<std::string, std::list<std::pair<std::string, uint64_t>>::iterator> index_;
+  uint64_t suppressed_ = 0;
+};
+
+}  // namespace credsentry::detect

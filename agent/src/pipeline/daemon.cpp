@@ -1,0 +1,250 @@
+#include "pipeline/daemon.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/log.h"
+#include "credsentry_abi.h"
+#include "config/rules.h"
+#include "loader/probes.h"
+#include "pipeline/credential_watch.h"
+#include "pipeline/pipeline.h"
+#include "report/collector_sink.h"
+#include "report/file_sink.h"
+#include "report/fingerprint.h"
+#include "state/scope.h"
+#include "stream/matcher.h"
+
+namespace credsentry::pipeline {
+namespace {
+
+// Signal handlers only flip these; the loop does the work (shared/style.md, habit 6).
+std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
+
+void OnSignal(int sig) {
+  if (sig == SIGHUP) g_reload = true;
+  else g_stop = true;
+}
+
+void InstallSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+uint64_t MonoNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// systemd Type=notify without linking libsystemd: one datagram to $NOTIFY_SOCKET.
+void NotifySystemd(const char* state) {
+  const char* path = getenv("NOTIFY_SOCKET");
+  if (!path || !*path) return;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path, sizeof addr.sun_path - 1);
+  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';  // abstract socket
+  sendto(fd, state, std::strlen(state), 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  close(fd);
+}
+
+Result<std::shared_ptr<const stream::MatcherDatabase>> LoadMatcher(const config::AgentConfig& cfg) {
+  auto rules = config::LoadRules(cfg.rules_dirs);
+  if (!rules) return Error{rules.message()};
+  auto db = stream::MatcherDatabase::Compile(std::move(*rules));
+  if (!db) return Error{db.message()};
+  return *db;
+}
+
+class ProbesControl : public KernelControl {
+ public:
+  explicit ProbesControl(loader::Probes& p) : probes_(p) {}
+  void UnwatchFd(uint32_t pid, int32_t fd) override { probes_.UnwatchFd(pid, fd); }
+
+ private:
+  loader::Probes& probes_;
+};
+
+std::string Hostname() {
+  char buf[256] = {};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+void WriteStats(const std::string& path, const loader::Probes& probes, const Pipeline& pipeline,
+                const std::vector<std::unique_ptr<report::AlertSink>>& sinks,
+                const std::string& rules_version) {
+  nlohmann::json j;
+  j["rules_version"] = rules_version;
+  j["kernel"] = probes.Counters();
+  j["pipeline"] = pipeline.Counters();
+  for (const auto& s : sinks) j["sinks"][s->Name()] = s->Counters();
+  if (path.empty()) {
+    spdlog::info("counters: {}", j.dump());
+    return;
+  }
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << j.dump(2) << "\n";
+    if (!out) {
+      spdlog::warn("cannot write stats file {}", tmp);
+      return;
+    }
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+}  // namespace
+
+int RunDaemon(const config::AgentConfig& cfg) {
+  InstallSignalHandlers();
+
+  // 1. Rules first: a bad catalogue stops start-up before anything is attached.
+  auto db = LoadMatcher(cfg);
+  if (!db) {
+    spdlog::critical("rules: {}", db.message());
+    return 1;
+  }
+  std::string rules_version = (*db)->rules().digest;
+  spdlog::info("rules {}: {} credential kinds, {} credential files, compiled in {:.1f} ms",
+               rules_version, (*db)->rules().kinds.size(), (*db)->rules().files.size(),
+               (*db)->compile_ms());
+
+  // 2. Fingerprint key and outputs.
+  auto fp = report::Fingerprinter::FromKeyFile(cfg.fingerprint_key_file, true);
+  if (!fp) {
+    spdlog::critical("fingerprint key: {}", fp.message());
+    return 1;
+  }
+  std::vector<std::unique_ptr<report::AlertSink>> sinks;
+  auto file_sink = report::FileSink::Open(cfg.alerts_file);
+  if (!file_sink) {
+    spdlog::critical("{}", file_sink.message());
+    return 1;
+  }
+  sinks.push_back(std::move(*file_sink));
+  if (!cfg.collector.address.empty()) {
+    report::CollectorOptions co;
+    co.address = cfg.collector.address;
+    co.ca_file = cfg.collector.ca_file;
+    co.cert_file = cfg.collector.cert_file;
+    co.key_file = cfg.collector.key_file;
+    co.spool_dir = cfg.collector.spool_dir;
+    co.spool_max_bytes = cfg.collector.spool_max_bytes;
+    co.agent_host = Hostname();
+    auto cs = report::MakeCollectorSink(co);
+    if (!cs) {
+      spdlog::critical("collector: {}", cs.message());
+      return 1;
+    }
+    sinks.push_back(std::move(*cs));
+  }
+
+  // 3. Scope, then the probes (scope is in the kernel before any program runs).
+  auto scope = state::Scope::Create(cfg.cgroups);
+  if (!scope) {
+    spdlog::critical("{}", scope.message());
+    return 1;
+  }
+  loader::ProbeOptions po;
+  po.cgroup_paths = cfg.cgroups;
+  po.control_ringbuf_bytes = cfg.control_ringbuf_bytes;
+  po.data_ringbuf_bytes = cfg.data_ringbuf_bytes;
+  po.extra_tls_libraries = cfg.extra_tls_libraries;
+  auto probes = loader::Probes::Open(po);
+  if (!probes) {
+    spdlog::critical("probes: {} (run --check for details)", probes.message());
+    return 1;
+  }
+  loader::Probes& kernel = **probes;
+  auto watched = WatchCredentialFiles(kernel, (*db)->rules());
+  if (!watched) {
+    spdlog::critical("credential files: {}", watched.message());
+    return 1;
+  }
+
+  // 4. State from /proc, so processes and sockets that predate the agent are known.
+  ProbesControl control(kernel);
+  std::vector<report::AlertSink*> sink_ptrs;
+  for (auto& s : sinks) sink_ptrs.push_back(s.get());
+  PipelineOptions opts;
+  opts.hostname = Hostname();
+  Pipeline pipeline(opts, *scope, *db, *fp, sink_ptrs, &control);
+  std::FILE* trace = nullptr;
+  if (!cfg.trace_events_file.empty()) {
+    trace = std::fopen(cfg.trace_events_file.c_str(), "a");
+    if (!trace) spdlog::warn("cannot open trace file {}", cfg.trace_events_file);
+    pipeline.SetTrace(trace);
+  }
+  pipeline.processes().LoadFromProc();
+  // Only processes in scope are in the table, so only their sockets are looked at.
+  for (const auto& s : pipeline.connections().LoadFromProc(*scope, pipeline.processes().Pids())) {
+    kernel.WatchSocket(s.pid, s.fd, s.udp ? CS_FD_SOCK_UDP : CS_FD_SOCK_TCP, CS_SOCK_UNKNOWN);
+  }
+
+  // 5. Ready.
+  spdlog::info("ready: {} processes in scope{}, {} credential inodes and {} names watched, TLS libraries: {}",
+               pipeline.processes().size(), scope->whole_host() ? " (whole host)" : "",
+               watched->inodes, watched->names, fmt::join(kernel.TlsLibraries(), ", "));
+  if (!cfg.ready_file.empty()) std::ofstream(cfg.ready_file) << "ready\n";
+  NotifySystemd("READY=1");
+
+  // 6. The loop.
+  uint64_t last_tick = MonoNs();
+  while (!g_stop) {
+    auto polled = kernel.Poll(200, [&](std::span<const uint8_t> rec) { pipeline.Handle(rec); });
+    if (!polled && !g_stop) spdlog::warn("ring buffer poll: {}", polled.message());
+    if (g_reload.exchange(false)) {
+      NotifySystemd("RELOADING=1");
+      auto fresh = LoadMatcher(cfg);
+      if (!fresh) {
+        spdlog::error("reload failed, keeping rules {}: {}", rules_version, fresh.message());
+      } else {
+        pipeline.SwapRules(*fresh);
+        rules_version = (*fresh)->rules().digest;
+        db = std::move(fresh);
+        auto w = WatchCredentialFiles(kernel, (*db)->rules());
+        spdlog::info("reloaded rules {}: {} credential kinds{}", rules_version,
+                     (*db)->rules().kinds.size(), w ? "" : ", credential watches failed: " + w.message());
+      }
+      NotifySystemd("READY=1");
+    }
+    uint64_t now = MonoNs();
+    if (now - last_tick >= 1000000000ull) {
+      last_tick = now;
+      pipeline.Housekeeping(now);
+      WriteStats(cfg.stats_file, kernel, pipeline, sinks, rules_version);
+    }
+  }
+
+  // 7. Drain: what is already in the ring buffers still gets matched and reported.
+  NotifySystemd("STOPPING=1");
+  kernel.Poll(0, [&](std::span<const uint8_t> rec) { pipeline.Handle(rec); });
+  pipeline.Drain();
+  for (auto& s : sinks) s->Flush();
+  WriteStats(cfg.stats_file, kernel, pipeline, sinks, rules_version);
+  if (trace) std::fclose(trace);
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace credsentry::pipeline

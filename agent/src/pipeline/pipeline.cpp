@@ -1,0 +1,516 @@
+#include "pipeline/pipeline.h"
+
+#include <sys/socket.h>
+#include <time.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/log.h"
+#include "credsentry_abi.h"
+#include "report/alert_json.h"
+#include "report/redact.h"
+
+namespace credsentry::pipeline {
+namespace {
+
+uint64_t ClockNs(clockid_t id) {
+  timespec ts;
+  clock_gettime(id, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t FdKey(uint32_t pid, int32_t fd) { return (uint64_t{pid} << 32) | static_cast<uint32_t>(fd); }
+
+// "example.com:8443" -> "example.com"; "[::1]:443" -> "[::1]".
+std::string HostWithoutPort(const std::string& authority) {
+  auto colon = authority.rfind(':');
+  if (colon == std::string::npos || authority.find(']', colon) != std::string::npos) return authority;
+  if (authority.front() != '[' && authority.find(':') != colon) return authority;  // bare IPv6
+  return authority.substr(0, colon);
+}
+
+std::string JoinArgv(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) {
+    if (!out.empty()) out.push_back(' ');
+    out += a;
+  }
+  return out;
+}
+
+}  // namespace
+
+Pipeline::Pipeline(PipelineOptions options, const state::Scope& scope,
+                   std::shared_ptr<const stream::MatcherDatabase> db,
+                   const report::Fingerprinter& fp, std::vector<report::AlertSink*> sinks,
+                   KernelControl* kernel)
+    : options_(std::move(options)),
+      scope_(scope),
+      db_(std::move(db)),
+      fingerprinter_(fp),
+      sinks_(std::move(sinks)),
+      kernel_(kernel),
+      processes_(scope),
+      streams_(4096),
+      dedup_(options_.dedup_window_ns, options_.dedup_max_keys) {
+  mono_to_wall_ns_ = ClockNs(CLOCK_REALTIME) - ClockNs(CLOCK_MONOTONIC);
+  streams_.SetCloseHook([this](const stream::StreamKey& key, stream::Stream& s) {
+    s.matcher->Close([&](const stream::SecretMatch& m) { OnSecret(key, s.ctx, m); });
+    for (auto& [unit, us] : s.units) CloseUnit(key, s, us);
+    s.units.clear();
+    AddDecoderCounters(s);
+  });
+}
+
+void Pipeline::Handle(std::span<const uint8_t> record) {
+  ++counters_["records"];
+  auto event = decode::Decode(record);
+  if (!event) {
+    ++counters_["records_undecodable"];
+    if (counters_["records_undecodable"] % 1000 == 1) {
+      spdlog::warn("undecodable kernel record: {}", event.message());
+    }
+    return;
+  }
+  if (trace_) Trace(*event);
+  Dispatch(*event);
+}
+
+void Pipeline::Dispatch(const decode::Event& event) {
+  std::visit(
+      [this](const auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, decode::ProcessExec>) {
+          processes_.OnExec(e);
+        } else if constexpr (std::is_same_v<T, decode::ProcessFork>) {
+          processes_.OnFork(e);
+        } else if constexpr (std::is_same_v<T, decode::ProcessExit>) {
+          OnExit(e);
+        } else if constexpr (std::is_same_v<T, decode::CredentialOpen>) {
+          OnCredentialOpen(e);
+        } else if constexpr (std::is_same_v<T, decode::Payload>) {
+          if (e.truncated()) ++counters_["payload_truncated"];
+          switch (e.header.type) {
+            case CS_EV_CRED_READ: OnCredentialRead(e); break;
+            case CS_EV_SOCK_DATA: OnSocketData(e); break;
+            case CS_EV_TLS_DATA: OnTlsData(e); break;
+          }
+        } else if constexpr (std::is_same_v<T, decode::Connect>) {
+          processes_.Ensure(e.header);
+          connections_.OnConnect(e);
+          // A reused fd number is a new connection: forget the old stream.
+          streams_.Close({e.header.pid, stream::StreamOrigin::kSocket, static_cast<uint32_t>(e.fd)});
+        } else if constexpr (std::is_same_v<T, decode::TlsSni>) {
+          connections_.OnTlsSni(e.header.pid, e.ssl, e.name, e.header.ts_ns);
+        } else if constexpr (std::is_same_v<T, decode::TlsFd>) {
+          connections_.OnTlsFd(e.header.pid, e.ssl, e.fd, e.header.ts_ns);
+        } else if constexpr (std::is_same_v<T, decode::FdClose>) {
+          OnClose(e);
+        }
+      },
+      event);
+}
+
+void Pipeline::OnCredentialOpen(const decode::CredentialOpen& e) {
+  ++counters_["credential_opens"];
+  processes_.Ensure(e.header);
+  credential_fds_[FdKey(e.header.pid, e.fd)] = e.path;
+  processes_.RecordCredentialRead(
+      e.header.pid, {e.path, e.cred_id, e.header.pid, e.header.comm, e.header.ts_ns, 0});
+  spdlog::info("credential file {} opened by pid {} ({})", e.path, e.header.pid, e.header.comm);
+}
+
+void Pipeline::OnCredentialRead(const decode::Payload& p) {
+  ++counters_["credential_reads"];
+  auto it = credential_fds_.find(FdKey(p.header.pid, p.fd));
+  std::string path = it != credential_fds_.end() ? it->second : "";
+  processes_.RecordCredentialRead(
+      p.header.pid, {path, 0, p.header.pid, p.header.comm, p.header.ts_ns, p.data.size()});
+  // Learn which secrets the file holds, so an egress of the same value can name the file.
+  stream::MatchStream scan(db_);
+  auto learn = [&](const stream::SecretMatch& m) {
+    if (!m.value_available) return;
+    if (known_secrets_.size() >= options_.max_known_secrets) {
+      ++counters_["known_secrets_dropped"];
+      return;
+    }
+    known_secrets_[fingerprinter_.Of(m.value)] = {path};
+  };
+  scan.Feed(p.data, learn);
+  scan.Close(learn);
+}
+
+void Pipeline::OnSocketData(const decode::Payload& p) {
+  if (p.sock_state == CS_SOCK_TLS || stream::decoders::LooksLikeTlsHandshake(p.data)) {
+    // The ClientHello of a TLS connection (the kernel sends nothing after it): its SNI names
+    // the destination even when the TLS library is one we cannot hook.
+    ++counters_["tls_client_hellos"];
+    if (auto hello = stream::decoders::ParseClientHello(p.data)) {
+      std::string alpn = hello->alpn.empty() ? "" : hello->alpn.front();
+      connections_.SetSocketSni(p.header.pid, p.fd, hello->sni, alpn);
+    } else {
+      ++counters_["tls_client_hellos_unparsed"];
+    }
+    return;
+  }
+  FeedStream({p.header.pid, stream::StreamOrigin::kSocket, static_cast<uint32_t>(p.fd)}, p,
+             p.fd_kind == CS_FD_SOCK_UDP ? "udp-write" : "socket-write");
+}
+
+void Pipeline::OnTlsData(const decode::Payload& p) {
+  if (p.fd >= 0) connections_.OnTlsFd(p.header.pid, p.ssl, p.fd, p.header.ts_ns);
+  FeedStream({p.header.pid, stream::StreamOrigin::kTls, p.ssl}, p, "tls-write");
+}
+
+void Pipeline::FeedStream(const stream::StreamKey& key, const decode::Payload& p,
+                          const char* found_in) {
+  processes_.Ensure(p.header);
+  stream::Stream& s = streams_.Get(key, db_);
+  auto& ctx = s.ctx;
+  ctx.pid = p.header.pid;
+  ctx.tid = p.header.tid;
+  ctx.comm = p.header.comm;
+  ctx.origin = key.origin;
+  ctx.found_in = found_in;
+  if (key.origin == stream::StreamOrigin::kTls) {
+    ctx.ssl = p.ssl;
+    if (p.fd >= 0) ctx.fd = p.fd;
+  } else {
+    ctx.fd = p.fd;
+  }
+  if (p.explicit_destination) ctx.explicit_destination = p.explicit_destination;
+  ctx.last_mono_ns = p.header.ts_ns;
+  ctx.bytes += p.data.size();
+  if (p.truncated() && p.last_chunk()) ++ctx.gaps;
+  counters_["bytes_matched"] += p.data.size();
+  s.matcher->Feed(p.data, [&](const stream::SecretMatch& m) { OnSecret(key, ctx, m); });
+  auto on_chunk = [&](const stream::decoders::DecodedChunk& c) { FeedUnit(key, s, c); };
+  if (p.fd_kind == CS_FD_SOCK_UDP) {
+    // Each datagram is a whole message; DNS queries may smuggle a key in their labels.
+    if (DestinationPort(key, ctx) == 53) {
+      stream::decoders::EmitDnsMessage(p.data, stream::decoders::DnsTransport::kUdp, ++s.unit_seq,
+                                       dns_counters_, on_chunk);
+    }
+    return;
+  }
+  s.decoder->Feed(p.data, on_chunk);
+}
+
+uint16_t Pipeline::DestinationPort(const stream::StreamKey& key, const stream::StreamContext& ctx) {
+  if (ctx.explicit_destination) return ctx.explicit_destination->port;
+  const auto* c = connections_.Find(ctx.pid, ctx.fd);
+  return c ? c->peer.port : 0;
+}
+
+void Pipeline::FeedUnit(const stream::StreamKey& key, stream::Stream& s,
+                        const stream::decoders::DecodedChunk& c) {
+  if (c.layer == "raw") return;  // undecoded bytes: the stream's own matcher already saw them
+  stream::UnitKey uk{std::string(c.layer), c.unit_id};
+  auto it = s.units.find(uk);
+  if (it == s.units.end()) {
+    if (s.units.size() >= stream::Stream::kMaxOpenUnits) {
+      auto oldest = s.units.begin();
+      for (auto u = s.units.begin(); u != s.units.end(); ++u) {
+        if (u->second.opened_seq < oldest->second.opened_seq) oldest = u;
+      }
+      CloseUnit(key, s, oldest->second);
+      s.units.erase(oldest);
+      ++counters_["decoded_units_evicted"];
+    }
+    stream::UnitStream us;
+    us.matcher = std::make_unique<stream::MatchStream>(db_);
+    if (c.decoding) us.decoding = *c.decoding;
+    us.opened_seq = ++s.unit_seq;
+    it = s.units.emplace(std::move(uk), std::move(us)).first;
+  }
+  counters_["bytes_decoded"] += c.bytes.size();
+  stream::UnitStream& us = it->second;
+  us.matcher->Feed(c.bytes, [&](const stream::SecretMatch& m) { OnUnitSecret(key, s, us, m); });
+  if (c.unit_end) {
+    CloseUnit(key, s, us);
+    s.units.erase(it);
+  }
+}
+
+void Pipeline::CloseUnit(const stream::StreamKey& key, stream::Stream& s, stream::UnitStream& us) {
+  us.matcher->Close([&](const stream::SecretMatch& m) { OnUnitSecret(key, s, us, m); });
+}
+
+void Pipeline::OnUnitSecret(const stream::StreamKey& key, stream::Stream& s,
+                            const stream::UnitStream& us, const stream::SecretMatch& m) {
+  stream::SecretMatch decoded = m;
+  decoded.decoding = us.decoding;
+  decoded.decoding.insert(decoded.decoding.end(), m.decoding.begin(), m.decoding.end());
+  OnSecret(key, s.ctx, decoded);
+}
+
+void Pipeline::AddDecoderCounters(const stream::Stream& s) {
+  const auto& c = s.decoder->counters();
+  counters_["decoder_truncated_units"] += c.truncated_units;
+  counters_["decoder_skipped_bytes"] += c.skipped_bytes;
+  counters_["decoder_bombs_stopped"] += c.bombs_stopped;
+  counters_["decoder_parse_errors"] += c.parse_errors;
+  counters_["decoder_h2_hpack_errors"] += c.h2_hpack_errors;
+  counters_["decoder_h2_streams_dropped"] += c.h2_streams_dropped;
+  counters_["decoder_decompress_errors"] += c.decompress_errors;
+  counters_["decoder_transform_truncated"] += c.transform_truncated;
+  counters_["decoder_requests"] += c.requests;
+  if (s.decoder->facts().mid_stream) ++counters_["streams_seen_mid_stream"];
+}
+
+detect::Destination Pipeline::DestinationOf(const stream::StreamKey& key,
+                                            const stream::StreamContext& ctx,
+                                            const stream::decoders::ConnectionFacts* facts) {
+  detect::Destination d;
+  int32_t fd = ctx.fd;
+  std::string tls_sni;
+  if (key.origin == stream::StreamOrigin::kTls) {
+    d.transport = "tls";
+    if (const auto* t = connections_.FindTls(ctx.pid, ctx.ssl)) {
+      tls_sni = t->sni;
+      if (fd < 0) fd = t->fd;
+    }
+  }
+  if (ctx.explicit_destination) {
+    d.ip = ctx.explicit_destination->ip;
+    d.port = ctx.explicit_destination->port;
+  }
+  if (fd >= 0) {
+    if (const auto* c = connections_.Find(ctx.pid, fd)) {
+      if (d.ip.empty()) {
+        d.ip = c->peer.ip;
+        d.port = c->peer.port;
+      }
+      if (d.transport.empty()) d.transport = c->udp ? "udp" : "tcp";
+      if (tls_sni.empty()) tls_sni = c->sni;
+    }
+  }
+  if (d.transport.empty()) d.transport = "tcp";
+  if (!tls_sni.empty()) {
+    d.host = tls_sni;
+    d.name_source = "sni";
+  } else if (!d.ip.empty()) {
+    d.name_source = "ip";
+  }
+  // What the request claims (Host, :authority) is evidence, never the destination: it can lie.
+  if (facts) {
+    for (const std::string* claim : {&facts->http_host, &facts->h2_authority}) {
+      if (claim->empty()) continue;
+      std::string host = HostWithoutPort(*claim);
+      if (!d.host.empty() && !config::HostMatchesGlob(host, d.host)) {
+        d.notes.push_back("request claims host " + *claim + " but the connection goes to " + d.host);
+      } else if (d.host.empty()) {
+        d.notes.push_back("request claims host " + *claim + " (unverified: no SNI or DNS name)");
+      }
+    }
+  }
+  return d;
+}
+
+void Pipeline::OnSecret(const stream::StreamKey& key, const stream::StreamContext& ctx,
+                        const stream::SecretMatch& m) {
+  ++counters_["secret_matches"];
+  const auto& rules = db_->rules();
+  if (m.kind_index >= rules.kinds.size()) return;
+  const config::CredentialKind& kind = rules.kinds[m.kind_index];
+  detect::Destination dest = DestinationOf(key, ctx, CurrentFacts(key));
+  detect::Verdict verdict = detect::Judge(kind, dest);
+  if (!verdict.alert) {
+    ++counters_["secrets_to_expected_destinations"];
+    return;
+  }
+  std::string fingerprint = m.value_available ? fingerprinter_.Of(m.value) : "";
+  std::string dedup_key = std::to_string(ctx.pid) + "|" + kind.id + "|" + fingerprint + "|" +
+                          dest.host + "|" + dest.ip;
+  if (!dedup_.FirstTime(dedup_key, ctx.last_mono_ns)) {
+    ++counters_["alerts_suppressed_duplicate"];
+    return;
+  }
+  report::Alert alert = BuildAlert(ctx, kind, m, dest, verdict.reason, fingerprint);
+  ++counters_["alerts"];
+  for (auto* sink : sinks_) {
+    if (!sink->Write(alert).ok()) ++counters_["alert_sink_errors"];
+  }
+  spdlog::warn("ALERT {} {}: {} (pid {} {}) -> {}", alert.id, kind.id, alert.secret.redacted,
+               ctx.pid, ctx.comm, dest.host.empty() ? dest.ip : dest.host);
+}
+
+std::string Pipeline::RedactSecretsIn(std::string text, const std::string& known_value,
+                                      size_t known_prefix) const {
+  // Arguments can carry keys (curl -H "Authorization: Bearer ..."): replace the secret this
+  // alert is about and anything else the catalogue recognises before text leaves memory.
+  std::vector<std::pair<std::string, size_t>> found;
+  if (!known_value.empty()) found.emplace_back(known_value, known_prefix);
+  stream::MatchStream scan(db_);
+  auto collect = [&](const stream::SecretMatch& m) {
+    if (m.value_available && m.kind_index < db_->rules().kinds.size()) {
+      found.emplace_back(m.value, db_->rules().kinds[m.kind_index].preview_prefix);
+    }
+  };
+  scan.Feed(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()), collect);
+  scan.Close(collect);
+  for (const auto& [value, prefix] : found) {
+    if (value.empty()) continue;
+    const std::string shown = report::Redact(value, prefix);
+    for (size_t pos = text.find(value); pos != std::string::npos; pos = text.find(value, pos)) {
+      text.replace(pos, value.size(), shown);
+      pos += shown.size();
+    }
+  }
+  return text;
+}
+
+report::Alert Pipeline::BuildAlert(const stream::StreamContext& ctx,
+                                   const config::CredentialKind& kind,
+                                   const stream::SecretMatch& m, const detect::Destination& dest,
+                                   const std::string& reason, const std::string& fingerprint) {
+  report::Alert a;
+  a.id = report::NewAlertId();
+  a.time_ns = WallNs(ctx.last_mono_ns);
+  a.severity = detect::ToReportSeverity(kind.severity);
+  a.host = options_.hostname;
+  const std::string value = m.value_available ? m.value : "";
+
+  a.process.pid = ctx.pid;
+  a.process.comm = ctx.comm;
+  if (const state::Process* p = processes_.Find(ctx.pid)) {
+    a.process.ppid = p->ppid;
+    a.process.uid = p->uid;
+    a.process.exe = p->exe;
+    a.process.cmdline = RedactSecretsIn(JoinArgv(p->argv), value, kind.preview_prefix);
+    a.process.cgroup = p->cgroup;
+    a.process.container = p->container;
+  }
+  for (const state::Process* anc : processes_.Ancestors(ctx.pid)) {
+    a.process.ancestors.push_back({anc->pid, anc->comm, anc->exe,
+                                   RedactSecretsIn(JoinArgv(anc->argv), value, kind.preview_prefix)});
+  }
+
+  a.secret.type = kind.id;
+  a.secret.provider = kind.provider;
+  a.secret.name = kind.name;
+  a.secret.redacted = m.value_available ? report::Redact(m.value, kind.preview_prefix) : "(unavailable)";
+  a.secret.fingerprint = fingerprint;
+  a.secret.found_in = ctx.found_in;
+
+  a.destination.host = dest.host;
+  a.destination.ip = dest.ip;
+  a.destination.port = dest.port;
+  a.destination.transport = dest.transport;
+  a.destination.name_source = dest.name_source;
+  a.destination.expected = kind.destinations;
+
+  uint64_t since = ctx.last_mono_ns > options_.credential_read_window_ns
+                       ? ctx.last_mono_ns - options_.credential_read_window_ns
+                       : 0;
+  for (const auto& r : processes_.CredentialReadsInLineage(ctx.pid, since)) {
+    a.evidence.credential_reads.push_back({r.path, r.pid, r.comm, WallNs(r.mono_ns)});
+  }
+  a.evidence.decoding = m.decoding;
+  a.evidence.notes = dest.notes;
+  if (ctx.gaps) a.evidence.notes.push_back("capture of this stream was truncated " + std::to_string(ctx.gaps) + " time(s)");
+
+  auto known = known_secrets_.find(fingerprint);
+  bool from_file = known != known_secrets_.end() || !a.evidence.credential_reads.empty();
+  if (known != known_secrets_.end()) {
+    a.evidence.notes.push_back("this exact secret was read from " + known->second.path);
+  }
+  a.kind = from_file ? "credential-file-egress" : "secret-egress";
+  a.summary = reason + " by " + ctx.comm + " (pid " + std::to_string(ctx.pid) + ")";
+  if (!a.evidence.credential_reads.empty()) {
+    a.summary += " after reading " + a.evidence.credential_reads.front().path;
+  }
+  return a;
+}
+
+const stream::decoders::ConnectionFacts* Pipeline::CurrentFacts(const stream::StreamKey& key) {
+  stream::Stream* s = streams_.Find(key);
+  return s && s->decoder ? &s->decoder->facts() : nullptr;
+}
+
+void Pipeline::OnClose(const decode::FdClose& e) {
+  credential_fds_.erase(FdKey(e.header.pid, e.fd));
+  connections_.OnClose(e.header.pid, e.fd);
+  const uint32_t pid = e.header.pid;
+  const int32_t fd = e.fd;
+  streams_.CloseIf([&](const stream::StreamKey& k, const stream::Stream& s) {
+    return k.pid == pid && s.ctx.fd == fd;
+  });
+}
+
+void Pipeline::OnExit(const decode::ProcessExit& e) {
+  processes_.OnExit(e);
+  const uint32_t pid = e.header.pid;
+  // Its streams are complete: flush end-of-stream matches now, while the process is known.
+  streams_.CloseIf([&](const stream::StreamKey& k, const stream::Stream&) { return k.pid == pid; });
+}
+
+void Pipeline::Housekeeping(uint64_t now_mono_ns) {
+  for (uint32_t pid : processes_.Expire(now_mono_ns)) {
+    for (int32_t fd : connections_.ForgetProcess(pid)) {
+      if (kernel_) kernel_->UnwatchFd(pid, fd);
+    }
+    for (auto it = credential_fds_.begin(); it != credential_fds_.end();) {
+      if ((it->first >> 32) == pid) {
+        if (kernel_) kernel_->UnwatchFd(pid, static_cast<int32_t>(it->first & 0xffffffffu));
+        it = credential_fds_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  // Idle streams: a connection silent for a minute is flushed and forgotten.
+  const uint64_t idle_ns = 60ull * 1000 * 1000 * 1000;
+  streams_.CloseIf([&](const stream::StreamKey&, const stream::Stream& s) {
+    return s.ctx.last_mono_ns + idle_ns < now_mono_ns;
+  });
+}
+
+void Pipeline::SwapRules(std::shared_ptr<const stream::MatcherDatabase> db) {
+  Drain();
+  db_ = std::move(db);
+}
+
+void Pipeline::Drain() {
+  streams_.CloseIf([](const stream::StreamKey&, const stream::Stream&) { return true; });
+}
+
+std::map<std::string, uint64_t> Pipeline::Counters() const {
+  auto out = counters_;
+  out["processes"] = processes_.size();
+  out["processes_evicted"] = processes_.evicted();
+  out["connections"] = connections_.size();
+  out["connections_evicted"] = connections_.evicted();
+  out["streams"] = streams_.size();
+  out["streams_evicted"] = streams_.evicted();
+  out["known_secrets"] = known_secrets_.size();
+  out["dns_parse_errors"] = dns_counters_.parse_errors;
+  return out;
+}
+
+void Pipeline::Trace(const decode::Event& event) {
+  const auto& h = decode::HeaderOf(event);
+  nlohmann::json j{{"type", decode::EventTypeName(h.type)}, {"pid", h.pid}, {"tid", h.tid},
+                   {"uid", h.uid}, {"comm", h.comm}};
+  if (const auto* p = std::get_if<decode::Payload>(&event)) {
+    j["fd"] = p->fd;
+    j["len"] = p->data.size();
+    j["total_len"] = p->total_len;
+    if (p->ssl) j["ssl"] = p->ssl;
+  } else if (const auto* c = std::get_if<decode::Connect>(&event)) {
+    j["fd"] = c->fd;
+    j["ip"] = c->peer.ip;
+    j["port"] = c->peer.port;
+  } else if (const auto* o = std::get_if<decode::CredentialOpen>(&event)) {
+    j["fd"] = o->fd;
+    j["path"] = o->path;
+  } else if (const auto* s = std::get_if<decode::TlsSni>(&event)) {
+    j["sni"] = s->name;
+  }
+  std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  line.push_back('\n');
+  std::fwrite(line.data(), 1, line.size(), trace_);
+  std::fflush(trace_);
+}
+
+}  // namespace credsentry::pipeline

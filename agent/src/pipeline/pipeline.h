@@ -1,0 +1,116 @@
+// The agent's data flow after the kernel (shared/design.md §2): decode -> state -> streams ->
+// detect -> report. One thread drives it: the loop in main.cpp hands every ring-buffer record
+// to Handle(). Everything it keeps is bounded and everything it drops is counted.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "decode/events.h"
+#include "detect/verdict.h"
+#include "report/fingerprint.h"
+#include "report/sink.h"
+#include "state/connection_table.h"
+#include "state/process_table.h"
+#include "stream/matcher.h"
+#include "stream/stream_table.h"
+
+namespace credsentry::pipeline {
+
+// What the pipeline asks of the kernel side (implemented over loader::Probes in main.cpp;
+// faked in unit tests).
+class KernelControl {
+ public:
+  virtual ~KernelControl() = default;
+  virtual void UnwatchFd(uint32_t pid, int32_t fd) = 0;
+};
+
+struct PipelineOptions {
+  std::string hostname;
+  uint64_t dedup_window_ns = 60ull * 1000 * 1000 * 1000;
+  size_t dedup_max_keys = 16384;
+  uint64_t credential_read_window_ns = 3600ull * 1000 * 1000 * 1000;
+  size_t max_known_secrets = 4096;
+};
+
+class Pipeline {
+ public:
+  Pipeline(PipelineOptions options, const state::Scope& scope,
+           std::shared_ptr<const stream::MatcherDatabase> db, const report::Fingerprinter& fp,
+           std::vector<report::AlertSink*> sinks, KernelControl* kernel);
+
+  // Decodes one ring-buffer record and takes it through every stage.
+  void Handle(std::span<const uint8_t> record);
+  // New rules: streams in flight are flushed with the old database, later bytes use the new one.
+  void SwapRules(std::shared_ptr<const stream::MatcherDatabase> db);
+  // Expires exited processes and idle streams. Call about once a second.
+  void Housekeeping(uint64_t now_mono_ns);
+  // Flushes every stream (end-of-stream matches) before exit.
+  void Drain();
+
+  state::ProcessTable& processes() { return processes_; }
+  state::ConnectionTable& connections() { return connections_; }
+  std::map<std::string, uint64_t> Counters() const;
+  // Debug trace: one JSON line per record (type, pid, tid, comm, fd, lengths; never payload).
+  void SetTrace(std::FILE* trace) { trace_ = trace; }
+
+ private:
+  struct KnownSecret {
+    std::string path;  // credential file it was read from
+  };
+
+  void Dispatch(const decode::Event& event);
+  void OnCredentialOpen(const decode::CredentialOpen& e);
+  void OnCredentialRead(const decode::Payload& p);
+  void OnSocketData(const decode::Payload& p);
+  void OnTlsData(const decode::Payload& p);
+  void OnClose(const decode::FdClose& e);
+  void OnExit(const decode::ProcessExit& e);
+  void FeedStream(const stream::StreamKey& key, const decode::Payload& p, const char* found_in);
+  void FeedUnit(const stream::StreamKey& key, stream::Stream& s,
+                const stream::decoders::DecodedChunk& c);
+  void CloseUnit(const stream::StreamKey& key, stream::Stream& s, stream::UnitStream& us);
+  void OnUnitSecret(const stream::StreamKey& key, stream::Stream& s, const stream::UnitStream& us,
+                    const stream::SecretMatch& m);
+  void AddDecoderCounters(const stream::Stream& s);
+  const stream::decoders::ConnectionFacts* CurrentFacts(const stream::StreamKey& key);
+  uint16_t DestinationPort(const stream::StreamKey& key, const stream::StreamContext& ctx);
+  void OnSecret(const stream::StreamKey& key, const stream::StreamContext& ctx,
+                const stream::SecretMatch& m);
+  detect::Destination DestinationOf(const stream::StreamKey& key, const stream::StreamContext& ctx,
+                                    const stream::decoders::ConnectionFacts* facts);
+  report::Alert BuildAlert(const stream::StreamContext& ctx, const config::CredentialKind& kind,
+                           const stream::SecretMatch& m, const detect::Destination& dest,
+                           const std::string& reason, const std::string& fingerprint);
+  std::string RedactSecretsIn(std::string text, const std::string& known_value,
+                              size_t known_prefix) const;
+  void Trace(const decode::Event& event);
+  uint64_t WallNs(uint64_t mono_ns) const { return mono_ns + mono_to_wall_ns_; }
+
+  PipelineOptions options_;
+  const state::Scope& scope_;
+  std::shared_ptr<const stream::MatcherDatabase> db_;
+  const report::Fingerprinter& fingerprinter_;
+  std::vector<report::AlertSink*> sinks_;
+  KernelControl* kernel_;
+  state::ProcessTable processes_;
+  state::ConnectionTable connections_;
+  stream::StreamTable streams_;
+  detect::Deduplicator dedup_;
+  // (pid, fd) of open credential files -> path, so reads can name the file.
+  std::unordered_map<uint64_t, std::string> credential_fds_;
+  // Fingerprints of secrets learned from credential-file reads -> where they were stored.
+  std::unordered_map<std::string, KnownSecret> known_secrets_;
+  std::map<std::string, uint64_t> counters_;
+  stream::decoders::DecoderCounters dns_counters_;
+  std::FILE* trace_ = nullptr;
+  uint64_t mono_to_wall_ns_ = 0;
+};
+
+}  // namespace credsentry::pipeline

@@ -1,0 +1,101 @@
+#include "report/alert_json.h"
+
+#include <openssl/rand.h>
+
+#include <ctime>
+
+namespace credsentry::report {
+
+const char* SeverityName(Severity s) {
+  switch (s) {
+    case Severity::kLow: return "low";
+    case Severity::kMedium: return "medium";
+    case Severity::kHigh: return "high";
+    case Severity::kCritical: return "critical";
+  }
+  return "high";
+}
+
+std::string IsoTime(uint64_t wall_ns) {
+  time_t secs = static_cast<time_t>(wall_ns / 1000000000ull);
+  struct tm tm_utc;
+  gmtime_r(&secs, &tm_utc);
+  char buf[64];
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm_utc);
+  snprintf(buf + n, sizeof buf - n, ".%09lluZ",
+           static_cast<unsigned long long>(wall_ns % 1000000000ull));
+  return buf;
+}
+
+std::string NewAlertId() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) {
+    // The CSPRNG failing is not an input error; fall back to time + address entropy.
+    uint64_t t = static_cast<uint64_t>(clock());
+    for (size_t i = 0; i < sizeof bytes; ++i) bytes[i] = static_cast<unsigned char>(t >> (i % 8));
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string id;
+  for (unsigned char b : bytes) {
+    id.push_back(hex[b >> 4]);
+    id.push_back(hex[b & 15]);
+  }
+  return id;
+}
+
+nlohmann::json AlertToJson(const Alert& a) {
+  using nlohmann::json;
+  json ancestors = json::array();
+  for (const auto& anc : a.process.ancestors) {
+    ancestors.push_back({{"pid", anc.pid}, {"comm", anc.comm}, {"exe", anc.exe},
+                         {"cmdline", anc.cmdline}});
+  }
+  json reads = json::array();
+  for (const auto& r : a.evidence.credential_reads) {
+    reads.push_back({{"path", r.path}, {"pid", r.pid}, {"comm", r.comm},
+                     {"time", IsoTime(r.time_ns)}, {"time_ns", r.time_ns}});
+  }
+  return json{
+      {"id", a.id},
+      {"time", IsoTime(a.time_ns)},
+      {"kind", a.kind},
+      {"severity", SeverityName(a.severity)},
+      {"summary", a.summary},
+      {"host", a.host},
+      {"process",
+       {{"pid", a.process.pid},
+        {"ppid", a.process.ppid},
+        {"uid", a.process.uid},
+        {"comm", a.process.comm},
+        {"exe", a.process.exe},
+        {"cmdline", a.process.cmdline},
+        {"ancestors", ancestors},
+        {"cgroup", a.process.cgroup},
+        {"container", a.process.container}}},
+      {"secret",
+       {{"type", a.secret.type},
+        {"provider", a.secret.provider},
+        {"name", a.secret.name},
+        {"redacted", a.secret.redacted},
+        {"fingerprint", a.secret.fingerprint},
+        {"found_in", a.secret.found_in}}},
+      {"destination",
+       {{"host", a.destination.host},
+        {"ip", a.destination.ip},
+        {"port", a.destination.port},
+        {"transport", a.destination.transport},
+        {"name_source", a.destination.name_source},
+        {"expected", a.destination.expected}}},
+      {"evidence",
+       {{"credential_reads", reads},
+        {"decoding", a.evidence.decoding},
+        {"notes", a.evidence.notes}}},
+  };
+}
+
+std::string AlertToJsonLine(const Alert& alert) {
+  // Replace invalid UTF-8 (process names and paths are bytes) instead of throwing.
+  return AlertToJson(alert).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace credsentry::report

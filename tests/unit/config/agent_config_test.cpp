@@ -1,0 +1,79 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "config/agent_config.h"
+
+namespace credsentry::config {
+namespace {
+
+std::string WriteTemp(const std::string& name, const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() / name;
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+TEST(AgentConfig, LoadsKnownSettings) {
+  auto path = WriteTemp("cs-agent-ok.yaml",
+                        "alerts_file: /tmp/a.jsonl\ncgroups: [/sys/fs/cgroup/x]\n"
+                        "collector:\n  address: c:4317\n  spool_max_bytes: 1024\n");
+  AgentConfig cfg;
+  ASSERT_TRUE(LoadAgentConfigFile(path, cfg).ok());
+  EXPECT_EQ(cfg.alerts_file, "/tmp/a.jsonl");
+  EXPECT_EQ(cfg.cgroups, std::vector<std::string>{"/sys/fs/cgroup/x"});
+  EXPECT_EQ(cfg.collector.address, "c:4317");
+  EXPECT_EQ(cfg.collector.spool_max_bytes, 1024u);
+}
+
+TEST(AgentConfig, UnknownKeyNamesFileAndLine) {
+  auto path = WriteTemp("cs-agent-typo.yaml", "alerts_file: x\nalert_file: y\n");
+  AgentConfig cfg;
+  auto st = LoadAgentConfigFile(path, cfg);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.message(), path + ":2: unknown setting 'alert_file'");
+}
+
+TEST(AgentConfig, SyntaxAndTypeErrorsNameTheLine) {
+  auto path = WriteTemp("cs-agent-bad.yaml", "cgroups: [a\n");
+  AgentConfig cfg;
+  auto st = LoadAgentConfigFile(path, cfg);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find(path + ":"), std::string::npos);
+  path = WriteTemp("cs-agent-type.yaml", "\n\ndata_ringbuf_bytes: lots\n");
+  st = LoadAgentConfigFile(path, cfg);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.message(), path + ":3: wrong type for this setting");
+}
+
+TEST(CommandLine, FlagsOverrideAndRepeat) {
+  const char* argv[] = {"credsentry-agent", "--cgroup", "/a", "--cgroup", "/b", "--rules", "r1",
+                        "--alerts-file", "-", "--check"};
+  auto cl = ParseCommandLine(10, const_cast<char**>(argv));
+  ASSERT_TRUE(cl.ok()) << cl.message();
+  EXPECT_EQ(cl->command, Command::kCheck);
+  EXPECT_EQ(cl->config.cgroups, (std::vector<std::string>{"/a", "/b"}));
+  EXPECT_EQ(cl->config.rules_dirs, std::vector<std::string>{"r1"});
+}
+
+TEST(CommandLine, UnknownFlagAndMissingValue) {
+  const char* a1[] = {"credsentry-agent", "--bogus"};
+  auto cl = ParseCommandLine(2, const_cast<char**>(a1));
+  ASSERT_FALSE(cl.ok());
+  EXPECT_NE(cl.message().find("--bogus"), std::string::npos);
+  const char* a2[] = {"credsentry-agent", "--cgroup"};
+  cl = ParseCommandLine(2, const_cast<char**>(a2));
+  ASSERT_FALSE(cl.ok());
+  EXPECT_EQ(cl.message(), "--cgroup needs a value");
+}
+
+TEST(CommandLine, ScanTakesPaths) {
+  const char* argv[] = {"credsentry-agent", "scan", "a", "-"};
+  auto cl = ParseCommandLine(4, const_cast<char**>(argv));
+  ASSERT_TRUE(cl.ok());
+  EXPECT_EQ(cl->command, Command::kScan);
+  EXPECT_EQ(cl->scan_paths, (std::vector<std::string>{"a", "-"}));
+}
+
+}  // namespace
+}  // namespace credsentry::config

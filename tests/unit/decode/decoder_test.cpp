@@ -1,0 +1,119 @@
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <vector>
+
+#include "decode/abi_layout.h"
+#include "decode/events.h"
+
+namespace credsentry::decode {
+namespace {
+
+template <class T>
+std::vector<uint8_t> Bytes(const T& v, size_t extra = 0) {
+  std::vector<uint8_t> out(sizeof(T) + extra);
+  std::memcpy(out.data(), &v, sizeof(T));
+  return out;
+}
+
+cs_event_header Header(uint16_t type) {
+  cs_event_header h{};
+  h.type = type;
+  h.abi = CS_ABI_VERSION;
+  h.pid = 42;
+  h.tid = 43;
+  h.uid = 1000;
+  std::strcpy(h.comm, "curl");
+  return h;
+}
+
+TEST(Decoder, ExecSplitsArgv) {
+  cs_exec_event e{};
+  e.hdr = Header(CS_EV_EXEC);
+  e.ppid = 7;
+  std::strcpy(e.filename, "/usr/bin/curl");
+  e.filename_len = 13;
+  const char args[] = "curl\0-s\0https://x";
+  std::memcpy(e.args, args, sizeof args);
+  e.args_len = sizeof args - 1;
+  auto ev = Decode(Bytes(e));
+  ASSERT_TRUE(ev.ok()) << ev.message();
+  const auto& x = std::get<ProcessExec>(*ev);
+  EXPECT_EQ(x.header.pid, 42u);
+  EXPECT_EQ(x.header.comm, "curl");
+  EXPECT_EQ(x.filename, "/usr/bin/curl");
+  EXPECT_EQ(x.argv, (std::vector<std::string>{"curl", "-s", "https://x"}));
+}
+
+TEST(Decoder, PayloadCarriesDataAndDestination) {
+  cs_data_event e{};
+  e.hdr = Header(CS_EV_SOCK_DATA);
+  e.fd = 5;
+  e.len = 4;
+  e.total_len = 4;
+  e.chunk_flags = CS_CHUNK_LAST;
+  e.family = AF_INET;
+  e.port = 53;
+  inet_pton(AF_INET, "127.0.0.53", e.addr);
+  auto rec = Bytes(e, 4);
+  std::memcpy(rec.data() + sizeof e, "abcd", 4);
+  auto ev = Decode(rec);
+  ASSERT_TRUE(ev.ok()) << ev.message();
+  const auto& p = std::get<Payload>(*ev);
+  EXPECT_EQ(std::string(p.data.begin(), p.data.end()), "abcd");
+  ASSERT_TRUE(p.explicit_destination.has_value());
+  EXPECT_EQ(p.explicit_destination->ip, "127.0.0.53");
+  EXPECT_EQ(p.explicit_destination->port, 53);
+  EXPECT_TRUE(p.last_chunk());
+  EXPECT_FALSE(p.truncated());
+}
+
+TEST(Decoder, RejectsLengthBeyondRecord) {
+  cs_data_event e{};
+  e.hdr = Header(CS_EV_TLS_DATA);
+  e.len = 100;  // claims more than the record holds
+  auto ev = Decode(Bytes(e, 10));
+  ASSERT_FALSE(ev.ok());
+  EXPECT_NE(ev.message().find("exceeds record"), std::string::npos);
+}
+
+TEST(Decoder, RejectsShortAndForeignRecords) {
+  std::vector<uint8_t> tiny(10, 0);
+  EXPECT_FALSE(Decode(tiny).ok());
+  auto h = Header(CS_EV_FORK);
+  h.abi = CS_ABI_VERSION + 1;
+  cs_fork_event f{};
+  f.hdr = h;
+  auto ev = Decode(Bytes(f));
+  ASSERT_FALSE(ev.ok());
+  EXPECT_NE(ev.message().find("ABI version"), std::string::npos);
+  f.hdr = Header(999);
+  EXPECT_NE(Decode(Bytes(f)).message().find("unknown record type"), std::string::npos);
+}
+
+TEST(Decoder, UnterminatedStringsAreBounded) {
+  cs_tls_sni_event e{};
+  e.hdr = Header(CS_EV_TLS_SNI);
+  std::memset(e.name, 'a', sizeof e.name);  // no NUL anywhere
+  e.name_len = 100000;
+  auto ev = Decode(Bytes(e));
+  ASSERT_TRUE(ev.ok());
+  EXPECT_EQ(std::get<TlsSni>(*ev).name.size(), static_cast<size_t>(CS_NAME_MAX));
+}
+
+TEST(Decoder, ConnectAddressIpv6) {
+  cs_connect_event e{};
+  e.hdr = Header(CS_EV_CONNECT);
+  e.family = AF_INET6;
+  e.port = 443;
+  e.sock_type = SOCK_STREAM;
+  inet_pton(AF_INET6, "::1", e.addr);
+  auto ev = Decode(Bytes(e));
+  ASSERT_TRUE(ev.ok());
+  EXPECT_EQ(std::get<Connect>(*ev).peer.ip, "::1");
+}
+
+}  // namespace
+}  // namespace credsentry::decode

