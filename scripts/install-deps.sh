@@ -15,6 +15,11 @@ packages=(
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libsqlite3-dev libpq-dev
   # tests and benchmarks: real clients and servers on loopback
   libgtest-dev libgmock-dev curl python3 openssl iproute2 procps util-linux
+  python3-pytest nghttp2-server nghttp2-client passwd
+  # protocol decoders (h6): zstd and brotli Content-Encoding
+  libzstd-dev libbrotli-dev
+  # packaging (h5): rpm builds and checks, lintian, clean Debian roots for install tests
+  rpm lintian debootstrap
 )
 
 missing=()
