@@ -26,8 +26,10 @@ struct AgentConfig {
   std::string trace_events_file;
   std::string ready_file;
   std::string fingerprint_key_file = "/var/lib/credsentry/fingerprint.key";
-  uint32_t control_ringbuf_bytes = 4u << 20;
-  uint32_t data_ringbuf_bytes = 32u << 20;
+  // Ring buffers are mapped twice (wrap-around) and count fully towards RSS once traffic has
+  // touched them: 8 MiB of payload absorbs ~500 full 16 KiB chunks between two polls.
+  uint32_t control_ringbuf_bytes = 1u << 20;
+  uint32_t data_ringbuf_bytes = 8u << 20;
   std::vector<std::string> extra_tls_libraries;
   CollectorSettings collector;
 };

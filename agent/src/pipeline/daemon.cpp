@@ -130,6 +130,12 @@ int RunDaemon(const config::AgentConfig& cfg) {
                (*db)->compile_ms());
 
   // 2. Fingerprint key and outputs.
+  if (auto dir = std::filesystem::path(cfg.fingerprint_key_file).parent_path(); !dir.empty()) {
+    std::error_code ec;  // the state directory is ours alone: 0700
+    if (std::filesystem::create_directories(dir, ec)) {
+      std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+    }
+  }
   auto fp = report::Fingerprinter::FromKeyFile(cfg.fingerprint_key_file, true);
   if (!fp) {
     spdlog::critical("fingerprint key: {}", fp.message());
