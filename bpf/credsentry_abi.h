@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The one contract between the kernel probes (bpf/*.bpf.c) and the agent's decoder
+ * The one contract between the kernel probes (bpf/<family>.bpf.c) and the agent's decoder
  * (agent/src/decode). Every struct that crosses a ring buffer or sits in a map that user space
  * writes is defined here, with fixed-width types, no pointers-as-pointers, and explicit padding.
  *
@@ -83,7 +83,7 @@ enum cs_tls_lib {
 	CS_TLS_GO = 3,
 };
 
-/* Common header of every ring-buffer record. 48 bytes. */
+/* Common header of every ring-buffer record. 56 bytes. */
 struct cs_event_header {
 	__u16 type;     /* enum cs_event_type */
 	__u16 abi;      /* CS_ABI_VERSION */

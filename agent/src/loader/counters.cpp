@@ -1,0 +1,36 @@
+#include "loader/counters.h"
+
+#include <array>
+
+#include "credsentry_abi.h"
+
+namespace credsentry::loader {
+namespace {
+
+// Indexed by enum cs_counter; the static_assert below keeps the two in step.
+constexpr std::array<std::string_view, CS_CNT__COUNT> kCounterNames = {
+    "ringbuf_drop_control",    // CS_CNT_RB_DROP_CONTROL
+    "ringbuf_drop_data",       // CS_CNT_RB_DROP_DATA
+    "truncated_socket_write",  // CS_CNT_TRUNC_SOCK
+    "truncated_tls_write",     // CS_CNT_TRUNC_TLS
+    "truncated_cred_read",     // CS_CNT_TRUNC_CRED_READ
+    "fd_table_full",           // CS_CNT_FD_TABLE_FULL
+    "call_table_full",         // CS_CNT_CALL_TABLE_FULL
+    "user_read_fault",         // CS_CNT_READ_FAULT
+    "out_of_scope_tls",        // CS_CNT_OUT_OF_SCOPE_TLS
+    "iovecs_skipped",          // CS_CNT_IOV_SKIPPED
+    "events_control",          // CS_CNT_EVENTS_CONTROL
+    "events_data",             // CS_CNT_EVENTS_DATA
+};
+static_assert(CS_CNT_EVENTS_DATA == 11 && CS_CNT__COUNT == 12,
+              "cs_counter changed: update kCounterNames");
+
+}  // namespace
+
+std::string_view CounterName(uint32_t index) {
+  return index < kCounterNames.size() ? kCounterNames[index] : std::string_view{};
+}
+
+uint32_t CounterCount() { return CS_CNT__COUNT; }
+
+}  // namespace credsentry::loader

@@ -1,0 +1,159 @@
+// --check: what this kernel and host offer, and which of it the agent will use.
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "common/log.h"
+#include "credsentry_abi.h"
+#include "loader/host.h"
+#include "loader/probes.h"
+#include "loader/tls_libraries.h"
+
+namespace credsentry::loader {
+namespace {
+
+std::string No(const std::string& why) { return "no (" + why + ")"; }
+
+std::string Yes(const std::string& note = "") {
+  return note.empty() ? "yes" : "yes (" + note + ")";
+}
+
+// Loads (and, when that works, attaches) a do-nothing program of `type` against kernel function
+// `btf_func`. fentry and BPF-LSM are only known to work by trying: the verifier and lockdown may
+// refuse either at load or at attach time. Returns "" on success, else what failed.
+std::string TryBtfProgram(bpf_prog_type type, bpf_attach_type attach, const char* btf_func) {
+  struct BtfDeleter {
+    void operator()(btf* b) const { btf__free(b); }
+  };
+  std::unique_ptr<btf, BtfDeleter> vmlinux(btf__load_vmlinux_btf());
+  if (!vmlinux) return "no kernel BTF";
+  int id = btf__find_by_name_kind(vmlinux.get(), btf_func, BTF_KIND_FUNC);
+  if (id < 0) return std::string("kernel has no ") + btf_func;
+  // r0 = 0; exit  (linux/filter.h's BPF_MOV64_IMM/BPF_EXIT_INSN are kernel-internal macros)
+  const bpf_insn insns[] = {
+      {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0, .imm = 0},
+      {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
+  };
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach,
+              .attach_btf_id = static_cast<__u32>(id));
+  int prog = bpf_prog_load(type, "cs_check", "GPL", insns, 2, &opts);
+  if (prog < 0) return std::string("load: ") + std::strerror(errno);
+  int link = bpf_link_create(prog, 0, attach, nullptr);
+  int saved = errno;
+  close(prog);
+  if (link < 0) return std::string("attach: ") + std::strerror(saved);
+  close(link);
+  return "";
+}
+
+}  // namespace
+
+std::string FeatureReport::ToText() const {
+  size_t width = 0;
+  for (const auto& [feature, value] : lines) width = std::max(width, feature.size());
+  std::string out;
+  for (const auto& [feature, value] : lines) {
+    out += feature + ":" + std::string(width - feature.size() + 1, ' ') + value + "\n";
+  }
+  out += can_run ? "result: the agent can run on this host\n"
+                 : "result: the agent cannot run on this host (see the 'no' lines above)\n";
+  return out;
+}
+
+FeatureReport ProbeFeatures(const ProbeOptions& options) {
+  log::RouteLibbpf();
+  FeatureReport r;
+  bool ok = true;
+  auto add = [&r](std::string feature, std::string value) {
+    r.lines.emplace_back(std::move(feature), std::move(value));
+  };
+
+  bool btf = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
+  add("kernel BTF", btf ? Yes("/sys/kernel/btf/vmlinux") : No("/sys/kernel/btf/vmlinux missing"));
+  ok &= btf;
+
+  bool ringbuf = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1;
+  add("BPF ring buffer", ringbuf ? Yes() : No("needs Linux 5.8"));
+  ok &= ringbuf;
+
+  bool mounted = false;
+  Status tracefs = EnsureTracefs(&mounted);
+  add("tracefs", tracefs ? Yes(mounted ? std::string("mounted now at ") + kTracefsDir : kTracefsDir)
+                         : No(tracefs.message()));
+  ok &= tracefs.ok();
+
+  bool tracepoints = tracefs.ok() &&
+                     libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACEPOINT, nullptr) == 1 &&
+                     TracepointExists("syscalls", "sys_enter_openat") &&
+                     TracepointExists("sched", "sched_process_exec");
+  add("tracepoints (syscalls, sched)",
+      tracepoints ? Yes("used") : No("syscall/sched tracepoints missing"));
+  ok &= tracepoints;
+  if (tracefs.ok()) {
+    add("tracepoint openat2", TracepointExists("syscalls", "sys_exit_openat2")
+                                  ? Yes("used")
+                                  : No("kernel before 5.6; openat2 opens not seen"));
+  }
+
+  bool uprobes = access("/sys/bus/event_source/devices/uprobe/type", R_OK) == 0;
+  add("uprobes",
+      uprobes ? Yes("used for TLS plaintext") : No("no uprobe PMU; TLS plaintext not captured"));
+
+  bool kprobes = access("/sys/bus/event_source/devices/kprobe/type", R_OK) == 0 && tracefs.ok() &&
+                 access((std::string(kTracefsDir) + "/kprobe_events").c_str(), F_OK) == 0;
+  add("kprobes", kprobes ? Yes("not needed, not used") : No("kernel without kprobes; not needed"));
+
+  std::string fentry =
+      btf ? TryBtfProgram(BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, "do_unlinkat") : "no kernel BTF";
+  add("fentry/fexit",
+      fentry.empty() ? Yes("not used: tracepoints cover it") : No(fentry + "; not needed"));
+  std::string lsm =
+      btf ? TryBtfProgram(BPF_PROG_TYPE_LSM, BPF_LSM_MAC, "bpf_lsm_file_open") : "no kernel BTF";
+  add("BPF-LSM", lsm.empty() ? Yes("not used") : No(lsm + "; not needed"));
+
+  std::string cg2 = CgroupV2Mount();
+  add("cgroup v2", cg2.empty() ? No("not mounted; --cgroup unusable") : Yes(cg2));
+  if (options.cgroup_paths.size() > CS_MAX_SCOPE_CGROUPS) {
+    add("--cgroup", No("more than " + std::to_string(CS_MAX_SCOPE_CGROUPS) + " given"));
+    ok = false;
+  }
+  for (const auto& path : options.cgroup_paths) {
+    Status s = CheckCgroupV2Dir(path);
+    add("--cgroup " + path, s ? Yes("scope") : No(s.message()));
+    ok &= s.ok();
+  }
+  if (options.cgroup_paths.empty()) add("scope", "whole host (no --cgroup)");
+
+  std::vector<std::string> libs = FindSystemLibssl();
+  libs.insert(libs.end(), options.extra_tls_libraries.begin(), options.extra_tls_libraries.end());
+  if (libs.empty()) add("OpenSSL (libssl.so.3)", No("not found; TLS plaintext not captured"));
+  for (const auto& lib : libs) {
+    auto defined = ElfDefinedFunctions(lib, kOpenSslFunctions);
+    if (!defined) {
+      add("OpenSSL " + lib, No(defined.message()));
+      continue;
+    }
+    std::string have, missing;
+    for (std::string_view f : kOpenSslFunctions) {
+      (defined->count(std::string(f)) ? have : missing) += (std::string(f) + " ");
+    }
+    if (!have.empty()) have.pop_back();
+    if (!missing.empty()) missing.pop_back();
+    add("OpenSSL " + lib, defined->count("SSL_write")
+                              ? Yes("hooks " + have + (missing.empty() ? "" : "; lacks " + missing))
+                              : No("lacks SSL_write"));
+  }
+
+  add("will use", "tracepoints (process, file, socket) + raw_tp fork" +
+                      std::string(uprobes && !libs.empty() ? " + OpenSSL uprobes" : "") +
+                      "; two ring buffers");
+  r.can_run = ok;
+  return r;
+}
+
+}  // namespace credsentry::loader

@@ -1,0 +1,351 @@
+#include "loader/probes.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <set>
+
+#include "common/log.h"
+#include "credsentry_abi.h"
+#include "loader/counters.h"
+#include "loader/host.h"
+#include "loader/skeleton.h"
+#include "loader/tls_libraries.h"
+
+namespace credsentry::loader {
+namespace {
+
+struct SkeletonDeleter {
+  void operator()(gen::credsentry* s) const { gen::credsentry__destroy(s); }
+};
+struct LinkDeleter {
+  void operator()(bpf_link* l) const { bpf_link__destroy(l); }
+};
+struct RingDeleter {
+  void operator()(ring_buffer* r) const { ring_buffer__free(r); }
+};
+
+std::string Errno(int err) { return std::strerror(err < 0 ? -err : err); }
+
+// Ring buffer sizes must be a power of two and a multiple of the page size (kernel rule).
+Status CheckRingSize(const char* what, uint32_t bytes) {
+  auto page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
+  if (bytes < page || (bytes & (bytes - 1)) != 0) {
+    return Error{std::string(what) + " ring buffer size " + std::to_string(bytes) +
+                 " must be a power of two of at least " + std::to_string(page) + " bytes"};
+  }
+  return Status::Ok();
+}
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+// One OpenSSL function and the programs that probe its entry and return.
+struct TlsHook {
+  std::string_view function;
+  bpf_program* entry;
+  bpf_program* ret;  // nullptr when only the entry matters
+};
+
+}  // namespace
+
+struct Probes::State {
+  // Declaration order is teardown order reversed: rings, then links, then the skeleton.
+  std::unique_ptr<gen::credsentry, SkeletonDeleter> skel;
+  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links;
+  std::unique_ptr<ring_buffer, RingDeleter> rings;
+  std::vector<std::string> tls_libraries;
+  const std::function<void(std::span<const uint8_t>)>* sink = nullptr;
+
+  Status Attach(bpf_program* prog, bpf_link* link, std::string_view what) {
+    if (!link) {
+      return Error{"attaching " + std::string(bpf_program__name(prog)) + " to " +
+                   std::string(what) + " failed: " + Errno(errno)};
+    }
+    links.emplace_back(link);
+    return Status::Ok();
+  }
+  Status AttachTracepoints();
+  Status AttachTls(const std::string& library, bool required);
+  Status FillScope(const std::vector<std::string>& cgroups);
+};
+
+Status Probes::State::AttachTracepoints() {
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel->obj) {
+    std::string_view sec = bpf_program__section_name(prog);
+    if (!bpf_program__autoload(prog) || StartsWith(sec, "uprobe") || StartsWith(sec, "uretprobe")) {
+      continue;
+    }
+    if (auto s = Attach(prog, bpf_program__attach(prog), sec); !s) return s;
+  }
+  return Status::Ok();
+}
+
+Status Probes::State::AttachTls(const std::string& library, bool required) {
+  auto defined = ElfDefinedFunctions(library, kOpenSslFunctions);
+  if (!defined) {
+    if (required) return Error{"TLS library " + defined.message()};
+    spdlog::warn("not hooking TLS library: {}", defined.message());
+    return Status::Ok();
+  }
+  if (!defined->count("SSL_write")) {
+    std::string msg = "TLS library " + library + " does not export SSL_write";
+    if (required) return Error{msg};
+    spdlog::warn("{}; not hooked", msg);
+    return Status::Ok();
+  }
+  const TlsHook hooks[] = {
+      {"SSL_write", skel->progs.cs_ssl_write, skel->progs.cs_ssl_write_ret},
+      {"SSL_write_ex", skel->progs.cs_ssl_write_ex, skel->progs.cs_ssl_write_ex_ret},
+      {"SSL_ctrl", skel->progs.cs_ssl_ctrl, nullptr},
+      {"SSL_set_fd", skel->progs.cs_ssl_set_fd, nullptr},
+  };
+  for (const TlsHook& hook : hooks) {
+    if (!defined->count(std::string(hook.function))) {
+      spdlog::warn("{} has no {}: those calls are not captured", library, hook.function);
+      continue;
+    }
+    std::string func(hook.function);
+    for (bpf_program* prog : {hook.entry, hook.ret}) {
+      if (!prog) continue;
+      LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = prog == hook.ret, .func_name = func.c_str());
+      // pid -1: every process mapping this file, including ones started later; the programs
+      // apply the --cgroup scope themselves.
+      bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, library.c_str(), 0, &opts);
+      if (auto s = Attach(prog, link, library + ":" + func); !s) return s;
+    }
+  }
+  tls_libraries.push_back(library);
+  return Status::Ok();
+}
+
+Status Probes::State::FillScope(const std::vector<std::string>& cgroups) {
+  int map_fd = bpf_map__fd(skel->maps.scope_cgroups);
+  for (uint32_t i = 0; i < cgroups.size(); ++i) {
+    int fd = open(cgroups[i].c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return Error{"--cgroup " + cgroups[i] + ": " + Errno(errno)};
+    // The map takes its own reference on the cgroup, so the fd can be closed right after.
+    int err = bpf_map_update_elem(map_fd, &i, &fd, BPF_ANY);
+    int saved = errno;
+    close(fd);
+    if (err) return Error{"--cgroup " + cgroups[i] + ": adding to the scope map: " + Errno(saved)};
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Probes>> Probes::Open(const ProbeOptions& options) {
+  log::RouteLibbpf();
+  if (auto s = CheckRingSize("control", options.control_ringbuf_bytes); !s)
+    return Error{s.message()};
+  if (auto s = CheckRingSize("data", options.data_ringbuf_bytes); !s) return Error{s.message()};
+  if (options.cgroup_paths.size() > CS_MAX_SCOPE_CGROUPS) {
+    return Error{"--cgroup given " + std::to_string(options.cgroup_paths.size()) +
+                 " times; at most " + std::to_string(CS_MAX_SCOPE_CGROUPS) + " are supported"};
+  }
+  for (const auto& path : options.cgroup_paths) {
+    if (auto s = CheckCgroupV2Dir(path); !s) return Error{s.message()};
+  }
+  bool mounted = false;
+  if (auto s = EnsureTracefs(&mounted); !s) return Error{s.message()};
+  if (mounted) spdlog::info("mounted tracefs at {}", kTracefsDir);
+
+  auto state = std::make_unique<State>();
+  state->skel.reset(gen::credsentry__open());
+  if (!state->skel) return Error{"opening the BPF object failed: " + Errno(errno)};
+  gen::credsentry* skel = state->skel.get();
+  skel->rodata->scope_count = options.cgroup_paths.size();
+  skel->rodata->agent_tgid = getpid();
+  bpf_map__set_max_entries(skel->maps.control_rb, options.control_ringbuf_bytes);
+  bpf_map__set_max_entries(skel->maps.data_rb, options.data_ringbuf_bytes);
+
+  // Programs for tracepoints this kernel lacks are switched off rather than failing the load
+  // (see core_fixes.bpf.h for which ones may be missing).
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel->obj) {
+    std::string_view sec = bpf_program__section_name(prog);
+    if (!StartsWith(sec, "tp/")) continue;
+    auto rest = sec.substr(3);
+    auto slash = rest.find('/');
+    if (slash == std::string_view::npos) continue;
+    if (!TracepointExists(rest.substr(0, slash), rest.substr(slash + 1))) {
+      spdlog::warn("tracepoint {} not available on this kernel; {} disabled", rest,
+                   bpf_program__name(prog));
+      bpf_program__set_autoload(prog, false);
+    }
+  }
+
+  if (int err = gen::credsentry__load(skel); err) {
+    return Error{"loading the BPF programs failed: " + Errno(err) +
+                 " (libbpf's messages above name the program; run with log level debug for the"
+                 " verifier log)"};
+  }
+  if (spdlog::should_log(spdlog::level::debug)) {
+    // Verifier cost per program: what to watch when a probe grows (shared/design.md §5).
+    bpf_object__for_each_program(prog, skel->obj) {
+      if (!bpf_program__autoload(prog)) continue;
+      bpf_prog_info info{};
+      uint32_t len = sizeof info;
+      if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0) {
+        spdlog::debug("program {}: {} instructions, {} verified", bpf_program__name(prog),
+                      info.xlated_prog_len / 8, info.verified_insns);
+      }
+    }
+  }
+  if (auto s = state->FillScope(options.cgroup_paths); !s) return Error{s.message()};
+  if (auto s = state->AttachTracepoints(); !s) return Error{s.message()};
+
+  std::set<std::string> libs;
+  for (const auto& lib : FindSystemLibssl()) {
+    if (libs.insert(lib).second) {
+      if (auto s = state->AttachTls(lib, false); !s) return Error{s.message()};
+    }
+  }
+  for (const auto& lib : options.extra_tls_libraries) {
+    char real[PATH_MAX];
+    std::string path = realpath(lib.c_str(), real) ? real : lib;
+    if (libs.insert(path).second) {
+      if (auto s = state->AttachTls(path, true); !s) return Error{s.message()};
+    }
+  }
+  if (state->tls_libraries.empty()) {
+    spdlog::warn("no OpenSSL library hooked: TLS plaintext will not be captured");
+  }
+
+  auto on_record = [](void* ctx, void* data, size_t size) -> int {
+    auto* st = static_cast<State*>(ctx);
+    if (st->sink) (*st->sink)({static_cast<const uint8_t*>(data), size});
+    return 0;
+  };
+  state->rings.reset(
+      ring_buffer__new(bpf_map__fd(skel->maps.control_rb), on_record, state.get(), nullptr));
+  if (!state->rings) return Error{"creating the ring buffer reader failed: " + Errno(errno)};
+  if (int err = ring_buffer__add(state->rings.get(), bpf_map__fd(skel->maps.data_rb), on_record,
+                                 state.get());
+      err) {
+    return Error{"adding the data ring buffer failed: " + Errno(err)};
+  }
+  spdlog::info("probes attached: {} programs, scope {}, TLS libraries {}", state->links.size(),
+               options.cgroup_paths.empty()
+                   ? std::string("whole host")
+                   : std::to_string(options.cgroup_paths.size()) + " cgroup(s)",
+               state->tls_libraries.size());
+  return std::unique_ptr<Probes>(new Probes(std::move(state)));
+}
+
+Probes::Probes(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Probes::~Probes() = default;
+
+Result<int> Probes::Poll(int timeout_ms,
+                         const std::function<void(std::span<const uint8_t>)>& sink) {
+  state_->sink = &sink;
+  int n = ring_buffer__poll(state_->rings.get(), timeout_ms);
+  state_->sink = nullptr;
+  if (n == -EINTR) return 0;
+  if (n < 0) return Error{"polling the ring buffers failed: " + Errno(n)};
+  return n;
+}
+
+Status Probes::WatchCredentialInode(uint64_t kernel_dev, uint64_t ino, uint32_t cred_id) {
+  cs_inode_key key{.dev = kernel_dev, .ino = ino};
+  if (bpf_map__update_elem(state_->skel->maps.cred_inodes, &key, sizeof key, &cred_id,
+                           sizeof cred_id, BPF_ANY)) {
+    return Error{"watching credential inode " + std::to_string(ino) + ": " + Errno(errno) +
+                 (errno == E2BIG ? " (the credential file table is full)" : "")};
+  }
+  return Status::Ok();
+}
+
+Status Probes::WatchCredentialName(std::string_view parent, std::string_view name,
+                                   uint32_t cred_id) {
+  if (name.empty() || name.find('/') != std::string_view::npos ||
+      parent.find('/') != std::string_view::npos) {
+    return Error{"credential file name '" + std::string(parent) + "', '" + std::string(name) +
+                 "': expected a parent directory name and a file name, without '/'"};
+  }
+  cs_name_key key{};
+  // Same truncation as bpf_probe_read_kernel_str into the key: at most size-1 bytes + NUL.
+  std::memcpy(key.parent, parent.data(), std::min(parent.size(), sizeof key.parent - 1));
+  std::memcpy(key.name, name.data(), std::min(name.size(), sizeof key.name - 1));
+  if (bpf_map__update_elem(state_->skel->maps.cred_names, &key, sizeof key, &cred_id,
+                           sizeof cred_id, BPF_ANY)) {
+    return Error{"watching credential file name " + std::string(parent) + "/" + std::string(name) +
+                 ": " + Errno(errno) +
+                 (errno == E2BIG ? " (the credential file table is full)" : "")};
+  }
+  return Status::Ok();
+}
+
+namespace {
+template <class Key>
+Status ClearMap(bpf_map* map, const char* what) {
+  Key next{};
+  // Deleting while iterating restarts from the first key each time, so no key is skipped.
+  while (bpf_map__get_next_key(map, nullptr, &next, sizeof next) == 0) {
+    if (bpf_map__delete_elem(map, &next, sizeof next, 0) && errno != ENOENT) {
+      return Error{std::string("clearing ") + what + ": " + Errno(errno)};
+    }
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Status Probes::ClearCredentialWatches() {
+  if (auto s = ClearMap<cs_inode_key>(state_->skel->maps.cred_inodes, "cred_inodes"); !s) return s;
+  return ClearMap<cs_name_key>(state_->skel->maps.cred_names, "cred_names");
+}
+
+Status Probes::WatchSocket(uint32_t pid, int fd, uint8_t fd_kind, uint8_t sock_state) {
+  if (fd < 0 || (fd_kind != CS_FD_SOCK_TCP && fd_kind != CS_FD_SOCK_UDP) ||
+      sock_state > CS_SOCK_TLS) {
+    return Error{"WatchSocket(pid " + std::to_string(pid) + ", fd " + std::to_string(fd) +
+                 "): kind must be TCP or UDP and state UNKNOWN, PLAIN or TLS"};
+  }
+  cs_fd_key key{.pid = pid, .fd = fd};
+  cs_fd_state value{};
+  value.kind = fd_kind;
+  value.sock_state = sock_state;
+  if (bpf_map__update_elem(state_->skel->maps.watched_fds, &key, sizeof key, &value, sizeof value,
+                           BPF_ANY)) {
+    return Error{"watching socket fd " + std::to_string(fd) + " of pid " + std::to_string(pid) +
+                 ": " + Errno(errno)};
+  }
+  return Status::Ok();
+}
+
+Status Probes::UnwatchFd(uint32_t pid, int fd) {
+  cs_fd_key key{.pid = pid, .fd = fd};
+  if (bpf_map__delete_elem(state_->skel->maps.watched_fds, &key, sizeof key, 0) &&
+      errno != ENOENT) {
+    return Error{"unwatching fd " + std::to_string(fd) + " of pid " + std::to_string(pid) + ": " +
+                 Errno(errno)};
+  }
+  return Status::Ok();
+}
+
+std::map<std::string, uint64_t> Probes::Counters() const {
+  std::map<std::string, uint64_t> out;
+  int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) return out;
+  std::vector<uint64_t> per_cpu(ncpus);
+  for (uint32_t i = 0; i < CounterCount(); ++i) {
+    uint64_t sum = 0;
+    if (bpf_map__lookup_elem(state_->skel->maps.cs_counters, &i, sizeof i, per_cpu.data(),
+                             per_cpu.size() * sizeof(uint64_t), 0) == 0) {
+      for (uint64_t v : per_cpu) sum += v;
+    }
+    out.emplace(CounterName(i), sum);
+  }
+  return out;
+}
+
+std::vector<std::string> Probes::TlsLibraries() const { return state_->tls_libraries; }
+
+}  // namespace credsentry::loader

@@ -1,0 +1,68 @@
+// The kernel half of the agent, seen from user space: loads the probes (bpf/*.bpf.c), scopes
+// them to --cgroup, attaches every program, and hands ring-buffer records to the decoder.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+
+namespace credsentry::loader {
+
+struct ProbeOptions {
+  std::vector<std::string> cgroup_paths;  // cgroup v2 directories; empty = whole host
+  uint32_t control_ringbuf_bytes = 4u << 20;
+  uint32_t data_ringbuf_bytes = 32u << 20;
+  std::vector<std::string> extra_tls_libraries;  // more libssl paths to hook
+};
+
+struct FeatureReport {                                     // what --check prints
+  std::vector<std::pair<std::string, std::string>> lines;  // feature -> "yes"/"no (why)"/...
+  bool can_run = false;                                    // false => agent must exit non-zero
+  std::string ToText() const;
+};
+
+// BTF, ring buffer, tracepoints, uprobes, kprobes, fentry/LSM (tried), tracefs, cgroup v2 and
+// each --cgroup path, libssl with its symbols; and which of them the agent will use. Mounts
+// tracefs when it is missing, as the agent would at start.
+FeatureReport ProbeFeatures(const ProbeOptions&);
+
+class Probes {
+ public:
+  // Loads the probes, fills the scope map, attaches all. Errors name what is missing.
+  static Result<std::unique_ptr<Probes>> Open(const ProbeOptions&);
+  ~Probes();  // detaches everything
+  Probes(const Probes&) = delete;
+  Probes& operator=(const Probes&) = delete;
+
+  // Consumes both ring buffers; calls sink(record bytes) per record. Returns records consumed.
+  Result<int> Poll(int timeout_ms, const std::function<void(std::span<const uint8_t>)>& sink);
+  Status WatchCredentialInode(uint64_t kernel_dev, uint64_t ino, uint32_t cred_id);
+  // Names longer than CS_DENTRY_NAME_MAX-1 bytes are truncated exactly as the kernel side does.
+  Status WatchCredentialName(std::string_view parent, std::string_view name, uint32_t cred_id);
+  Status ClearCredentialWatches();  // before re-filling on rule reload
+  Status WatchSocket(uint32_t pid, int fd, uint8_t fd_kind, uint8_t sock_state);  // pre-existing
+  Status UnwatchFd(uint32_t pid, int fd);            // user space cleans up after exit
+  std::map<std::string, uint64_t> Counters() const;  // every cs_counter by name, summed over CPUs
+  std::vector<std::string> TlsLibraries() const;     // library files hooked
+
+  struct State;  // libbpf objects, behind RAII (probes.cpp)
+
+ private:
+  explicit Probes(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+// st_dev from stat(2) -> the kernel's s_dev encoding used in cs_inode_key.
+uint64_t KernelDev(dev_t user_dev);
+
+}  // namespace credsentry::loader

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Scope check, counters, event headers and control-event output shared by all families. */
+#ifndef CS_COMMON_BPF_H
+#define CS_COMMON_BPF_H
+
+#include "helpers/maps.bpf.h"
+
+#include <bpf/bpf_core_read.h>
+
+#define CS_EINPROGRESS 115
+#define CS_AF_INET 2
+#define CS_AF_INET6 10
+
+static __always_inline void cs_count(__u32 counter)
+{
+	__u64 *v = bpf_map_lookup_elem(&cs_counters, &counter);
+
+	/* Per-CPU slot: no other CPU writes it, so a plain increment is exact. */
+	if (v)
+		*v += 1;
+}
+
+static __always_inline __u32 cs_tgid(void)
+{
+	return bpf_get_current_pid_tgid() >> 32;
+}
+
+static __always_inline __u32 cs_tid(void)
+{
+	return (__u32)bpf_get_current_pid_tgid();
+}
+
+/*
+ * True when the current task may be observed: not the agent itself and, when --cgroup was given,
+ * inside one of the scope cgroups (or their descendants). Every program calls this before it
+ * copies a byte; nothing of an out-of-scope task is copied or emitted.
+ */
+static __always_inline bool cs_in_scope(void)
+{
+	if (agent_tgid && cs_tgid() == agent_tgid)
+		return false;
+	if (scope_count == 0)
+		return true;
+	for (__u32 i = 0; i < CS_MAX_SCOPE_CGROUPS; i++) {
+		if (i >= scope_count)
+			break;
+		if (bpf_current_task_under_cgroup(&scope_cgroups, i) == 1)
+			return true;
+	}
+	return false;
+}
+
+static __always_inline void cs_fill_header(struct cs_event_header *h, __u16 type)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	h->type = type;
+	h->abi = CS_ABI_VERSION;
+	h->cpu = bpf_get_smp_processor_id();
+	h->ts_ns = bpf_ktime_get_ns();
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->uid = (__u32)bpf_get_current_uid_gid();
+	h->_pad0 = 0;
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/* Reserves a zeroed control record, counting a drop when the ring is full. Zeroing matters: a
+ * reserved slot holds an older record's bytes, which must not reappear in padding. */
+static __always_inline void *cs_reserve_control(__u64 size)
+{
+	void *rec = bpf_ringbuf_reserve(&control_rb, size, 0);
+
+	if (!rec)
+		cs_count(CS_CNT_RB_DROP_CONTROL);
+	return rec;
+}
+
+#define CS_RESERVE_CONTROL(type)                                          \
+	({                                                                \
+		type *__r = cs_reserve_control(sizeof(type));             \
+		if (__r)                                                  \
+			__builtin_memset(__r, 0, sizeof(type));           \
+		__r;                                                      \
+	})
+
+static __always_inline void cs_submit_control(void *rec)
+{
+	bpf_ringbuf_submit(rec, 0);
+	cs_count(CS_CNT_EVENTS_CONTROL);
+}
+
+static __always_inline struct task_struct *cs_current(void)
+{
+	return (struct task_struct *)bpf_get_current_task();
+}
+
+/* Reads a sockaddr_in / sockaddr_in6 from user memory. Returns the family, 0 if not inet. */
+static __always_inline __u16 cs_read_sockaddr(const void *uaddr, __u16 *port, __u8 addr[16])
+{
+	__u16 family = 0;
+	__u16 nport = 0;
+
+	if (!uaddr || bpf_probe_read_user(&family, sizeof(family), uaddr))
+		return 0;
+	if (family != CS_AF_INET && family != CS_AF_INET6)
+		return 0;
+	/* sin_port and sin6_port both sit at offset 2, network order. */
+	bpf_probe_read_user(&nport, sizeof(nport), uaddr + 2);
+	*port = __builtin_bswap16(nport);
+	if (family == CS_AF_INET)
+		bpf_probe_read_user(addr, 4, uaddr + 4);  /* sin_addr */
+	else
+		bpf_probe_read_user(addr, 16, uaddr + 8); /* sin6_addr, after sin6_flowinfo */
+	return family;
+}
+
+#endif /* CS_COMMON_BPF_H */

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Maps and tunables shared by every probe family. Each .bpf.c includes this header and gets its
+ * own *identical* definition of every map; they are declared __weak so that `bpftool gen object`
+ * folds them into one map each when it links the families into credsentry.bpf.o.
+ */
+#ifndef CS_MAPS_BPF_H
+#define CS_MAPS_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#include "credsentry_abi.h"
+
+/* Bounds of the kernel-only tables (user space only ever sees the ABI maps). */
+#define CS_MAX_WATCHED_FDS 65536  /* credential fds + connected sockets of in-scope processes */
+#define CS_MAX_CRED_FILES 4096    /* entries in cred_inodes and in cred_names */
+#define CS_MAX_INFLIGHT 8192      /* threads inside a watched syscall / SSL_write at once */
+
+/* Set by the loader before load (rodata): number of --cgroup scopes (0 = whole host), and the
+ * agent's own tgid, which is never traced so the agent cannot observe (and loop on) its own
+ * collector traffic. */
+const volatile __u32 scope_count __weak = 0;
+const volatile __u32 agent_tgid __weak = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, CS_MAX_SCOPE_CGROUPS);
+	__type(key, __u32);
+	__type(value, __u32);
+} scope_cgroups SEC(".maps") __weak;
+
+/* Two ring buffers so a payload flood cannot starve process/credential/connect events. The
+ * loader resizes both before load; these are the defaults. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} control_rb SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 32 << 20);
+} data_rb SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CS_CNT__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} cs_counters SEC(".maps") __weak;
+
+/* (tgid, fd) -> what the fd is. The one lookup every read/write/close pays. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CS_MAX_WATCHED_FDS);
+	__type(key, struct cs_fd_key);
+	__type(value, struct cs_fd_state);
+} watched_fds SEC(".maps") __weak;
+
+/* Filled by user space from the credential catalogue. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CS_MAX_CRED_FILES);
+	__type(key, struct cs_inode_key);
+	__type(value, __u32);
+} cred_inodes SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CS_MAX_CRED_FILES);
+	__type(key, struct cs_name_key);
+	__type(value, __u32);
+} cred_names SEC(".maps") __weak;
+
+/* ---- per-thread calls in flight (kernel-only layouts) ---- */
+
+enum cs_io_op {
+	CS_OP_READ = 1,
+	CS_OP_PREAD = 2,
+	CS_OP_WRITE = 3,
+	CS_OP_WRITEV = 4,
+	CS_OP_SENDTO = 5,
+	CS_OP_SENDMSG = 6,
+};
+
+/* A read/write on a watched fd between syscall entry and exit: the bytes are only known (read)
+ * or only final (a short or failed write) at exit. */
+struct cs_io_call {
+	__u64 buf;        /* user buffer, or struct iovec array when iovcnt > 0 */
+	__u32 iovcnt;
+	__s32 fd;
+	__u32 cred_id;
+	__u8 op;          /* enum cs_io_op: the exit handler checks it matches its syscall */
+	__u8 kind;        /* enum cs_fd_kind */
+	__u8 sock_state;  /* enum cs_sock_state */
+	__u8 _pad0;
+	__u16 family;     /* explicit sendto/sendmsg destination, else 0 */
+	__u16 port;
+	__u32 _pad1;
+	__u8 addr[16];
+};
+
+struct cs_connect_call {
+	__s32 fd;
+	__u16 family;
+	__u16 port;
+	__u8 addr[16];
+};
+
+/* A thread inside SSL_write/SSL_write_ex. fd is learned from the socket write made inside. */
+struct cs_tls_call {
+	__u64 ssl;
+	__u64 buf;
+	__u64 written;  /* size_t *written of SSL_write_ex; 0 for SSL_write */
+	__s32 fd;
+	__u32 _pad0;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CS_MAX_INFLIGHT);
+	__type(key, __u32);
+	__type(value, struct cs_io_call);
+} io_calls SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CS_MAX_INFLIGHT);
+	__type(key, __u32);
+	__type(value, struct cs_connect_call);
+} connect_calls SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CS_MAX_INFLIGHT);
+	__type(key, __u32);
+	__type(value, struct cs_tls_call);
+} tls_calls SEC(".maps") __weak;
+
+/* Variable-size payload records are assembled here and copied with bpf_ringbuf_output, because
+ * bpf_ringbuf_reserve only takes a constant size. */
+struct cs_payload_record {
+	/* Plan of the call being emitted, for cs_emit_chunk (never sent). */
+	__u64 captured;       /* bytes of the call that will be copied */
+	__u32 records_left;   /* records this call may still emit */
+	__u32 trunc_counter;  /* enum cs_counter counted when the call is truncated */
+	struct cs_data_event ev;  /* sent: ev + data[ev.len] */
+	__u8 data[CS_CHUNK_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cs_payload_record);
+} payload_scratch SEC(".maps") __weak;
+
+/* Twice CS_PATH_MAX so a name of up to CS_PATH_MAX bytes can be appended at any offset below
+ * CS_PATH_MAX without the verifier seeing a possible overflow. */
+struct cs_path_buf {
+	char buf[CS_PATH_MAX * 2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cs_path_buf);
+} path_scratch SEC(".maps") __weak;
+
+#endif /* CS_MAPS_BPF_H */

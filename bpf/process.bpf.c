@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Process lifecycle: exec (with argv), process forks, thread-group exits. */
+#include "helpers/common.bpf.h"
+#include "core_fixes.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+SEC("tp/sched/sched_process_exec")
+int cs_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	struct task_struct *task;
+	struct cs_exec_event *ev;
+	unsigned long arg_start, arg_end, len;
+	long n;
+
+	if (!cs_in_scope())
+		return 0;
+	ev = CS_RESERVE_CONTROL(struct cs_exec_event);
+	if (!ev)
+		return 0;
+	cs_fill_header(&ev->hdr, CS_EV_EXEC);
+	task = cs_current();
+	ev->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	n = bpf_probe_read_kernel_str(ev->filename, sizeof(ev->filename), cs_exec_filename(ctx));
+	ev->filename_len = n > 0 ? n - 1 : 0;
+
+	/* The new image's argv strings, NUL-separated, as the kernel laid them out at exec. */
+	arg_start = BPF_CORE_READ(task, mm, arg_start);
+	arg_end = BPF_CORE_READ(task, mm, arg_end);
+	len = arg_end > arg_start ? arg_end - arg_start : 0;
+	if (len > CS_ARGS_MAX)
+		len = CS_ARGS_MAX;
+	barrier_var(len);
+	if (len > CS_ARGS_MAX)
+		len = CS_ARGS_MAX;
+	if (len && bpf_probe_read_user(ev->args, len, (void *)arg_start) == 0) {
+		ev->args_len = len;
+	} else if (len) {
+		cs_count(CS_CNT_READ_FAULT);
+	}
+	cs_submit_control(ev);
+	return 0;
+}
+
+/*
+ * raw_tp rather than tp: the classic tracepoint only carries pids, and we need the child's
+ * task_struct to tell a new process (child is a thread-group leader) from a new thread.
+ */
+SEC("raw_tp/sched_process_fork")
+int cs_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	struct cs_fork_event *ev;
+	__u32 pid, tgid;
+
+	pid = BPF_CORE_READ(child, pid);
+	tgid = BPF_CORE_READ(child, tgid);
+	if (pid != tgid || !cs_in_scope())
+		return 0;
+	ev = CS_RESERVE_CONTROL(struct cs_fork_event);
+	if (!ev)
+		return 0;
+	cs_fill_header(&ev->hdr, CS_EV_FORK);
+	ev->child_pid = tgid;
+	cs_submit_control(ev);
+	return 0;
+}
+
+SEC("tp/sched/sched_process_exit")
+int cs_exit(void *ctx)
+{
+	struct task_struct *task;
+	struct cs_exit_event *ev;
+	__u32 tid = cs_tid();
+
+	if (!cs_in_scope())
+		return 0;
+	/* A thread killed inside a syscall or SSL_write never reaches the exit half: drop its
+	 * in-flight entries here so the bounded tables do not fill with the dead. */
+	bpf_map_delete_elem(&io_calls, &tid);
+	bpf_map_delete_elem(&connect_calls, &tid);
+	bpf_map_delete_elem(&tls_calls, &tid);
+	if (tid != cs_tgid())
+		return 0;
+	ev = CS_RESERVE_CONTROL(struct cs_exit_event);
+	if (!ev)
+		return 0;
+	cs_fill_header(&ev->hdr, CS_EV_EXIT);
+	task = cs_current();
+	ev->exit_code = BPF_CORE_READ(task, exit_code); /* raw wait status: code << 8 | signal */
+	cs_submit_control(ev);
+	return 0;
+}

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * OpenSSL 3 plaintext, before encryption. The loader attaches these programs per library file
+ * (SEC("uprobe") carries no target) with bpf_program__attach_uprobe_opts(func_name=...).
+ *
+ * The SSL object is tied to its socket without per-version struct offsets: SSL_write's entry
+ * remembers the thread is inside it, and the socket write that OpenSSL makes inside the call
+ * (net.bpf.c, a watched TCP fd in CS_SOCK_TLS state, same thread) records its fd here.
+ */
+#include "helpers/payload.bpf.h"
+
+#include <bpf/bpf_tracing.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define CS_SSL_CTRL_SET_TLSEXT_HOSTNAME 55
+#define CS_TLSEXT_NAMETYPE_host_name 0
+
+static __always_inline int cs_tls_write_enter(void *ssl, const void *buf, void *written)
+{
+	struct cs_tls_call call = {};
+	__u32 tid;
+
+	if (!cs_in_scope()) {
+		cs_count(CS_CNT_OUT_OF_SCOPE_TLS);
+		return 0;
+	}
+	call.ssl = (__u64)ssl;
+	call.buf = (__u64)buf;
+	call.written = (__u64)written;
+	call.fd = -1;
+	tid = cs_tid();
+	if (bpf_map_update_elem(&tls_calls, &tid, &call, BPF_ANY))
+		cs_count(CS_CNT_CALL_TABLE_FULL);
+	return 0;
+}
+
+/* `ret_ok` is the library's success test; `n` the bytes it reports written. */
+static __always_inline int cs_tls_write_exit(bool is_ex, long ret)
+{
+	__u32 tid = cs_tid();
+	struct cs_tls_call *pending = bpf_map_lookup_elem(&tls_calls, &tid);
+	struct cs_payload_record *rec;
+	struct cs_tls_call call;
+	__u64 n = 0;
+
+	if (!pending)
+		return 0;
+	call = *pending;
+	bpf_map_delete_elem(&tls_calls, &tid);
+	if (is_ex) {
+		/* SSL_write_ex: 1 on success, the count in *written. */
+		if (ret != 1 || !call.written ||
+		    bpf_probe_read_user(&n, sizeof(n), (void *)call.written))
+			return 0;
+	} else {
+		/* SSL_write: the count, or <= 0 on error / retry. */
+		if ((int)ret <= 0)
+			return 0;
+		n = (int)ret;
+	}
+	if (n == 0)
+		return 0;
+	rec = cs_payload_begin(CS_EV_TLS_DATA);
+	if (!rec)
+		return 0;
+	rec->ev.fd = call.fd;
+	rec->ev.fd_kind = call.fd >= 0 ? CS_FD_SOCK_TCP : 0;
+	rec->ev.tls_lib = CS_TLS_OPENSSL;
+	rec->ev.sock_state = CS_SOCK_TLS;
+	rec->ev.ssl = call.ssl;
+	cs_emit_payload(rec, call.buf, 0, n, CS_CHUNKS_PER_CALL, CS_CNT_TRUNC_TLS);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(cs_ssl_write, void *ssl, const void *buf, int num)
+{
+	return cs_tls_write_enter(ssl, buf, NULL);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(cs_ssl_write_ret, long ret)
+{
+	return cs_tls_write_exit(false, ret);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(cs_ssl_write_ex, void *ssl, const void *buf, __u64 num, void *written)
+{
+	return cs_tls_write_enter(ssl, buf, written);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(cs_ssl_write_ex_ret, long ret)
+{
+	return cs_tls_write_exit(true, ret);
+}
+
+/* SSL_set_tlsext_host_name(ssl, name) is a macro for SSL_ctrl(ssl, 55, 0, name). */
+SEC("uprobe")
+int BPF_KPROBE(cs_ssl_ctrl, void *ssl, int cmd, long larg, const char *parg)
+{
+	struct cs_tls_sni_event *ev;
+	long n;
+
+	if (cmd != CS_SSL_CTRL_SET_TLSEXT_HOSTNAME || larg != CS_TLSEXT_NAMETYPE_host_name ||
+	    !parg || !cs_in_scope())
+		return 0;
+	ev = CS_RESERVE_CONTROL(struct cs_tls_sni_event);
+	if (!ev)
+		return 0;
+	cs_fill_header(&ev->hdr, CS_EV_TLS_SNI);
+	ev->ssl = (__u64)ssl;
+	n = bpf_probe_read_user_str(ev->name, sizeof(ev->name), parg);
+	if (n < 0)
+		cs_count(CS_CNT_READ_FAULT);
+	ev->name_len = n > 0 ? n - 1 : 0;
+	cs_submit_control(ev);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(cs_ssl_set_fd, void *ssl, int fd)
+{
+	struct cs_tls_fd_event *ev;
+
+	if (!cs_in_scope())
+		return 0;
+	ev = CS_RESERVE_CONTROL(struct cs_tls_fd_event);
+	if (!ev)
+		return 0;
+	cs_fill_header(&ev->hdr, CS_EV_TLS_FD);
+	ev->ssl = (__u64)ssl;
+	ev->fd = fd;
+	cs_submit_control(ev);
+	return 0;
+}

@@ -1,0 +1,76 @@
+#include "loader/tls_libraries.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+namespace credsentry::loader {
+namespace {
+
+std::string TempPath(const char* name) {
+  return std::string(::testing::TempDir()) + "cs-loader-" + std::to_string(getpid()) + "-" + name;
+}
+
+TEST(ElfDefinedFunctions, FindsTheOpenSslWriteFunctionsInSystemLibssl) {
+  auto libs = FindSystemLibssl();
+  if (libs.empty()) GTEST_SKIP() << "no libssl.so.3 on this host";
+  auto found = ElfDefinedFunctions(libs.front(), kOpenSslFunctions);
+  ASSERT_TRUE(found.ok()) << found.message();
+  EXPECT_TRUE(found->count("SSL_write"));
+  EXPECT_TRUE(found->count("SSL_write_ex"));
+  EXPECT_TRUE(found->count("SSL_ctrl"));
+}
+
+TEST(ElfDefinedFunctions, ImportedSymbolsDoNotCount) {
+  // libssl imports (does not define) libcrypto's functions: an undefined symbol is not a hook.
+  auto libs = FindSystemLibssl();
+  if (libs.empty()) GTEST_SKIP() << "no libssl.so.3 on this host";
+  const std::string_view wanted[] = {"EVP_EncryptUpdate", "SSL_write"};
+  auto found = ElfDefinedFunctions(libs.front(), wanted);
+  ASSERT_TRUE(found.ok()) << found.message();
+  EXPECT_FALSE(found->count("EVP_EncryptUpdate"));
+  EXPECT_TRUE(found->count("SSL_write"));
+}
+
+TEST(ElfDefinedFunctions, NotAnElfFileIsAClearError) {
+  std::string path = TempPath("text");
+  std::ofstream(path) << "not an ELF file, just text long enough to hold a header........";
+  auto found = ElfDefinedFunctions(path, kOpenSslFunctions);
+  std::remove(path.c_str());
+  ASSERT_FALSE(found.ok());
+  EXPECT_NE(found.message().find("not a 64-bit ELF file"), std::string::npos) << found.message();
+  EXPECT_NE(found.message().find(path), std::string::npos);
+}
+
+TEST(ElfDefinedFunctions, TruncatedLibraryIsAnErrorNotACrash) {
+  auto libs = FindSystemLibssl();
+  if (libs.empty()) GTEST_SKIP() << "no libssl.so.3 on this host";
+  std::ifstream in(libs.front(), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  std::string path = TempPath("truncated");
+  std::ofstream(path, std::ios::binary).write(bytes.data(), 4096);
+  auto found = ElfDefinedFunctions(path, kOpenSslFunctions);
+  std::remove(path.c_str());
+  ASSERT_FALSE(found.ok());
+  EXPECT_NE(found.message().find("outside the file"), std::string::npos) << found.message();
+}
+
+TEST(ElfDefinedFunctions, MissingFileNamesThePath) {
+  auto found = ElfDefinedFunctions("/nonexistent/libssl.so.3", kOpenSslFunctions);
+  ASSERT_FALSE(found.ok());
+  EXPECT_NE(found.message().find("/nonexistent/libssl.so.3"), std::string::npos);
+}
+
+TEST(FindSystemLibssl, ListsEachLibraryFileOnce) {
+  auto libs = FindSystemLibssl();
+  std::set<std::string> unique(libs.begin(), libs.end());
+  EXPECT_EQ(unique.size(), libs.size());
+  for (const auto& lib : libs) EXPECT_EQ(lib.front(), '/') << lib;
+}
+
+}  // namespace
+}  // namespace credsentry::loader
