@@ -1,0 +1,130 @@
+#include "config/credential_files.h"
+
+#include <glob.h>
+
+#include <fstream>
+#include <set>
+#include <utility>
+
+#include "common/log.h"
+
+namespace credsentry::config {
+namespace {
+
+bool HasWildcard(const std::string& p) { return p.find_first_of("*?[") != std::string::npos; }
+
+// Every concrete spelling of one rule path: one per home for "~/", glob results for wildcards.
+std::vector<std::string> Concretize(const std::string& path, const std::vector<std::string>& homes,
+                                    bool expand_wildcards) {
+  std::vector<std::string> spelled;
+  if (path.rfind("~/", 0) == 0) {
+    for (const auto& home : homes) {
+      spelled.push_back((home == "/" ? "" : home) + path.substr(1));
+    }
+  } else {
+    spelled.push_back(path);
+  }
+  if (!expand_wildcards) return spelled;
+  std::vector<std::string> out;
+  for (const auto& p : spelled) {
+    if (!HasWildcard(p)) {
+      out.push_back(p);
+      continue;
+    }
+    glob_t g{};
+    if (glob(p.c_str(), GLOB_NOSORT, nullptr, &g) == 0) {
+      for (size_t i = 0; i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);
+    }
+    globfree(&g);
+  }
+  return out;
+}
+
+std::pair<std::string, std::string> ParentAndName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  std::string name = path.substr(slash + 1);
+  std::string dir = path.substr(0, slash);
+  size_t pslash = dir.rfind('/');
+  std::string parent = pslash == std::string::npos ? dir : dir.substr(pslash + 1);
+  return {parent, name};
+}
+
+}  // namespace
+
+std::vector<std::string> UserHomes(const std::string& passwd_path) {
+  std::vector<std::string> homes;
+  std::set<std::string> seen;
+  auto add = [&](std::string h) {
+    while (h.size() > 1 && h.back() == '/') h.pop_back();
+    if (h.empty() || h[0] != '/' || homes.size() >= kMaxHomes) return;
+    if (seen.insert(h).second) homes.push_back(std::move(h));
+  };
+  std::ifstream in(passwd_path);
+  if (!in)
+    spdlog::warn("cannot read {}: credential files are watched under /root only", passwd_path);
+  std::string line;
+  size_t lines = 0;
+  while (std::getline(in, line) && ++lines <= 4 * kMaxHomes) {
+    // name:passwd:uid:gid:gecos:home:shell
+    size_t pos = 0;
+    for (int field = 0; field < 5 && pos != std::string::npos; ++field) {
+      pos = line.find(':', pos);
+      if (pos != std::string::npos) ++pos;
+    }
+    if (pos == std::string::npos) continue;
+    add(line.substr(pos, line.find(':', pos) - pos));
+  }
+  if (homes.size() >= kMaxHomes) {
+    spdlog::warn("{} lists more than {} homes; the rest are not watched", passwd_path, kMaxHomes);
+  }
+  add("/root");
+  return homes;
+}
+
+std::vector<ExpandedCredentialPath> ExpandCredentialPaths(const RuleSet& rules,
+                                                          const std::string& passwd_path) {
+  std::vector<std::string> homes = UserHomes(passwd_path);
+  std::vector<ExpandedCredentialPath> out;
+  std::set<std::string> seen;
+  for (uint32_t i = 0; i < rules.files.size(); ++i) {
+    for (const auto& rule_path : rules.files[i].paths) {
+      for (auto& p : Concretize(rule_path, homes, /*expand_wildcards=*/true)) {
+        if (out.size() >= kMaxExpandedPaths) {
+          spdlog::warn("more than {} credential paths; the rest are not watched by inode",
+                       kMaxExpandedPaths);
+          return out;
+        }
+        if (seen.insert(p).second) out.push_back({std::move(p), i});
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<CredentialNameKey> CredentialNameKeys(const RuleSet& rules,
+                                                  const std::string& passwd_path) {
+  std::vector<std::string> homes = UserHomes(passwd_path);
+  std::vector<CredentialNameKey> out;
+  std::set<std::pair<std::string, std::string>> seen;
+  for (uint32_t i = 0; i < rules.files.size(); ++i) {
+    for (const auto& rule_path : rules.files[i].paths) {
+      if (HasWildcard(rule_path.substr(rule_path.rfind('/') + 1))) {
+        spdlog::info("credential path {} has a wildcard name: matched by inode only", rule_path);
+      }
+      for (const auto& p : Concretize(rule_path, homes, /*expand_wildcards=*/true)) {
+        auto [parent, name] = ParentAndName(p);
+        if (parent.size() > kMaxDentryName || name.size() > kMaxDentryName) {
+          spdlog::info("credential path {}: a name is longer than {} bytes, matched by inode only",
+                       p, kMaxDentryName);
+          continue;
+        }
+        if (parent.empty()) continue;  // a file directly under / has no parent to key on
+        if (seen.emplace(parent, name).second) out.push_back({parent, name, i});
+        if (out.size() >= kMaxExpandedPaths) return out;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace credsentry::config

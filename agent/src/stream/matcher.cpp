@@ -1,0 +1,246 @@
+#include "stream/matcher.h"
+
+#include <hs/hs.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+
+#include "common/log.h"
+
+namespace credsentry::stream {
+namespace {
+
+std::atomic<uint64_t> g_next_generation{1};
+
+// Scratch is per thread (Hyperscan forbids sharing it between concurrent scans) and grown for
+// whichever database the thread last used. Keyed by generation, not address: a reloaded
+// database may land at a freed one's address.
+class ThreadScratch {
+ public:
+  ~ThreadScratch() {
+    if (scratch_) hs_free_scratch(scratch_);
+  }
+  hs_scratch_t* For(const MatcherDatabase& db) {
+    if (generation_ != db.generation()) {
+      if (hs_alloc_scratch(db.hs(), &scratch_) != HS_SUCCESS) return nullptr;
+      generation_ = db.generation();
+    }
+    return scratch_;
+  }
+
+ private:
+  hs_scratch_t* scratch_ = nullptr;
+  uint64_t generation_ = 0;
+};
+
+hs_scratch_t* ScratchFor(const MatcherDatabase& db) {
+  thread_local ThreadScratch scratch;
+  return scratch.For(db);
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const MatcherDatabase>> MatcherDatabase::Compile(config::RuleSet rules) {
+  auto start = std::chrono::steady_clock::now();
+  std::shared_ptr<MatcherDatabase> out(new MatcherDatabase());
+  std::vector<std::string> exprs;
+  std::vector<const char*> expr_ptrs;
+  std::vector<unsigned> flags, ids;
+  for (uint32_t i = 0; i < rules.kinds.size(); ++i) {
+    const auto& k = rules.kinds[i];
+    auto cs = config::ParseCharset(k.charset);
+    if (!cs) return Error{"credential '" + k.id + "': bad charset: " + cs.message()};
+    out->charsets_.push_back(*cs);
+    std::vector<detect::Validator> vs;
+    for (const auto& name : k.validators) {
+      auto fn = detect::FindValidator(name);
+      if (!fn) return Error{"credential '" + k.id + "': unknown validator '" + name + "'"};
+      vs.push_back(fn);
+    }
+    out->validators_.push_back(std::move(vs));
+    exprs.push_back(config::BoundedExpression(k.pattern, *cs, k.left_boundary));
+    flags.push_back(config::PatternFlags());
+    ids.push_back(i);
+  }
+  if (exprs.empty()) return Error{"no credential kinds to compile"};
+  for (const auto& e : exprs) expr_ptrs.push_back(e.c_str());
+
+  hs_compile_error_t* err = nullptr;
+  hs_error_t rc = hs_compile_multi(expr_ptrs.data(), flags.data(), ids.data(),
+                                   static_cast<unsigned>(exprs.size()), HS_MODE_STREAM, nullptr,
+                                   &out->db_, &err);
+  if (rc != HS_SUCCESS) {
+    std::string why = err && err->message ? err->message : "unknown error";
+    std::string which = err && err->expression >= 0 && err->expression < int(exprs.size())
+                            ? "credential '" + rules.kinds[err->expression].id + "': "
+                            : "";
+    hs_free_compile_error(err);
+    return Error{which + "Hyperscan cannot compile the catalogue: " + why};
+  }
+  hs_stream_size(out->db_, &out->stream_state_bytes_);
+  hs_database_size(out->db_, &out->database_bytes_);
+  out->generation_ = g_next_generation.fetch_add(1);
+  out->rules_ = std::move(rules);
+  // Fail here, not on the first packet, if this thread cannot get scratch for it.
+  if (!ScratchFor(*out)) return Error{"Hyperscan could not allocate scratch space"};
+  out->compile_ms_ =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return std::shared_ptr<const MatcherDatabase>(std::move(out));
+}
+
+MatcherDatabase::~MatcherDatabase() {
+  if (db_) hs_free_database(db_);
+}
+
+int OnHyperscanMatch(unsigned int id, unsigned long long /*from*/, unsigned long long to,
+                     unsigned int /*flags*/, void* ctx) {
+  auto* self = static_cast<MatchStream*>(ctx);
+  if (self->hits_.size() >= MatchStream::kMaxHitsPerSlice) {
+    ++self->counters_.hits_dropped;
+    return 0;
+  }
+  self->hits_.push_back({id, to});
+  return 0;  // keep scanning
+}
+
+MatchStream::MatchStream(std::shared_ptr<const MatcherDatabase> db) : db_(std::move(db)) {
+  if (hs_open_stream(db_->hs(), 0, &stream_) != HS_SUCCESS) {
+    stream_ = nullptr;
+    ++counters_.scan_errors;
+    spdlog::warn("cannot open a Hyperscan stream: this connection is not matched");
+  }
+}
+
+MatchStream::~MatchStream() {
+  // Without scratch and callback, Hyperscan just frees the stream (no end-of-data matches).
+  if (stream_) hs_close_stream(stream_, nullptr, nullptr, nullptr);
+}
+
+size_t MatchStream::memory_bytes() const {
+  return (stream_ ? db_->stream_state_bytes() : 0) + tail_.capacity() + hits_.capacity() * 16;
+}
+
+void MatchStream::Feed(std::span<const uint8_t> bytes, const OnMatch& on_match) {
+  if (closed_ || !stream_) {
+    counters_.bytes_after_close += closed_ ? bytes.size() : 0;
+    bytes_seen_ += closed_ ? 0 : bytes.size();
+    return;
+  }
+  while (!bytes.empty()) {
+    size_t n = std::min(bytes.size(), kSliceBytes);
+    ScanSlice(bytes.first(n), on_match);
+    bytes = bytes.subspan(n);
+  }
+}
+
+void MatchStream::ScanSlice(std::span<const uint8_t> slice, const OnMatch& on_match) {
+  hs_scratch_t* scratch = ScratchFor(*db_);
+  hits_.clear();
+  uint64_t slice_start = bytes_seen_;
+  hs_error_t rc = scratch ? hs_scan_stream(stream_, reinterpret_cast<const char*>(slice.data()),
+                                           static_cast<unsigned>(slice.size()), 0, scratch,
+                                           OnHyperscanMatch, this)
+                          : HS_NOMEM;
+  bytes_seen_ += slice.size();
+  if (rc != HS_SUCCESS) {
+    ++counters_.scan_errors;
+    spdlog::warn("Hyperscan scan failed ({}): this connection is no longer matched", rc);
+    hs_close_stream(stream_, nullptr, nullptr, nullptr);
+    stream_ = nullptr;
+    return;
+  }
+  ResolveHits(slice, slice_start, on_match);
+  KeepTail(slice);
+}
+
+void MatchStream::Close(const OnMatch& on_match) {
+  if (closed_) return;
+  closed_ = true;
+  if (!stream_) return;
+  hits_.clear();
+  hs_scratch_t* scratch = ScratchFor(*db_);
+  hs_close_stream(stream_, scratch, scratch ? OnHyperscanMatch : nullptr, this);
+  stream_ = nullptr;
+  ResolveHits({}, bytes_seen_, on_match);
+  tail_.clear();
+  tail_.shrink_to_fit();
+}
+
+// Turns raw (kind, end) hits into values. The bytes of the stream are [tail_ | slice]; a hit
+// ends at most at the slice's end. The value is the run of charset bytes ending at the match
+// end (minus the trailing boundary byte): the boundary before the token guarantees the run stops
+// at the token's first byte, and for context patterns (`aws_secret_access_key = …`) it keeps
+// only the secret.
+void MatchStream::ResolveHits(std::span<const uint8_t> slice, uint64_t slice_start,
+                              const OnMatch& on_match) {
+  if (hits_.empty()) return;
+  auto byte_at = [&](uint64_t off) -> uint8_t {
+    return off >= slice_start ? slice[off - slice_start] : tail_[off - tail_start_];
+  };
+  // Hyperscan reports in end order per scan, but sort to make de-duplication stable.
+  std::sort(hits_.begin(), hits_.end(), [](const Hit& a, const Hit& b) {
+    return a.end != b.end ? a.end < b.end : a.kind < b.kind;
+  });
+  for (const Hit& h : hits_) {
+    const config::ByteSet& cs = db_->charset(h.kind);
+    uint64_t value_end = h.end;
+    if (value_end > tail_start_ && !cs.test(byte_at(value_end - 1))) --value_end;
+    uint64_t start = value_end;
+    while (start > tail_start_ && value_end - start < kMaxValueBytes &&
+           cs.test(byte_at(start - 1))) {
+      --start;
+    }
+    bool available =
+        !(start == tail_start_ && tail_start_ > 0) && value_end - start < kMaxValueBytes;
+    if (start == value_end) continue;  // boundary-only match: nothing to report
+    if (SeenSpan(start, value_end)) {
+      ++counters_.duplicates;
+      continue;
+    }
+    SecretMatch m{h.kind, {}, available, start, value_end, {}};
+    if (available) {
+      m.value.reserve(value_end - start);
+      for (uint64_t o = start; o < value_end; ++o) m.value.push_back(static_cast<char>(byte_at(o)));
+      const auto& validators = db_->validators(h.kind);
+      bool valid = std::all_of(validators.begin(), validators.end(),
+                               [&](detect::Validator v) { return v(m.value); });
+      if (!valid) {
+        ++counters_.rejected_by_validator;
+        continue;
+      }
+    } else {
+      ++counters_.value_unavailable;
+    }
+    ++counters_.matches;
+    on_match(m);
+  }
+  hits_.clear();
+}
+
+// Keeps between kTailBytes and 2*kTailBytes of history; compacting only past 2x makes the copy
+// cost at most one byte per byte fed, even for streams of tiny writes.
+void MatchStream::KeepTail(std::span<const uint8_t> slice) {
+  if (slice.size() >= kTailBytes) {
+    tail_.assign(slice.end() - kTailBytes, slice.end());
+    tail_start_ = bytes_seen_ - kTailBytes;
+    return;
+  }
+  if (tail_.size() + slice.size() > 2 * kTailBytes) {
+    size_t keep = kTailBytes - slice.size();
+    tail_.erase(tail_.begin(), tail_.end() - keep);
+    tail_start_ = bytes_seen_ - slice.size() - keep;
+  }
+  tail_.insert(tail_.end(), slice.begin(), slice.end());
+}
+
+bool MatchStream::SeenSpan(uint64_t start, uint64_t end) {
+  for (const Span& s : recent_) {
+    if (s.start == start && s.end == end && end != 0) return true;
+  }
+  recent_[recent_next_] = {start, end};
+  recent_next_ = (recent_next_ + 1) % kRecentSpans;
+  return false;
+}
+
+}  // namespace credsentry::stream

@@ -1,0 +1,132 @@
+// Stream matching of the whole credential catalogue: one Hyperscan STREAMING database shared by
+// every connection, one MatchStream per connection direction. Keys straddle write boundaries,
+// so matching state carries across Feed() calls; the value itself is recovered from a bounded
+// tail of recent bytes kept per stream.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "config/rules.h"
+#include "config/rules_charset.h"
+#include "detect/validators.h"
+
+struct hs_database;
+struct hs_stream;
+
+namespace credsentry::stream {
+
+struct SecretMatch {
+  uint32_t kind_index;                // index into RuleSet::kinds
+  std::string value;                  // raw secret bytes: stays in memory, never printed
+  bool value_available = true;        // false: the value began before the retained tail
+  uint64_t start, end;                // [start, end) offsets in the stream; start is a lower bound
+                                      // when !value_available
+  std::vector<std::string> decoding;  // e.g. {"base64"} when found inside an encoding
+};
+
+// Per-stream counts of everything matched, dropped or degraded (shared/design.md §7).
+struct MatchCounters {
+  uint64_t matches = 0;                // handed to on_match
+  uint64_t rejected_by_validator = 0;  // format matched, a validator said no
+  uint64_t value_unavailable = 0;      // reported without value: started before the tail
+  uint64_t duplicates = 0;             // same span already reported (overlapping kinds)
+  uint64_t hits_dropped = 0;           // more raw hits in one slice than kMaxHitsPerSlice
+  uint64_t scan_errors = 0;            // Hyperscan refused to scan (stream state is then dead)
+  uint64_t bytes_after_close = 0;      // fed after Close(): ignored
+};
+
+class MatcherDatabase {  // immutable, shared by all streams; rebuilt on reload
+ public:
+  static Result<std::shared_ptr<const MatcherDatabase>> Compile(config::RuleSet rules);
+  ~MatcherDatabase();
+  MatcherDatabase(const MatcherDatabase&) = delete;
+  MatcherDatabase& operator=(const MatcherDatabase&) = delete;
+
+  const config::RuleSet& rules() const { return rules_; }
+  size_t stream_state_bytes() const { return stream_state_bytes_; }
+  size_t database_bytes() const { return database_bytes_; }
+  double compile_ms() const { return compile_ms_; }
+
+  // Used by MatchStream.
+  const hs_database* hs() const { return db_; }
+  uint64_t generation() const { return generation_; }
+  const config::ByteSet& charset(uint32_t kind) const { return charsets_[kind]; }
+  const std::vector<detect::Validator>& validators(uint32_t kind) const {
+    return validators_[kind];
+  }
+
+ private:
+  MatcherDatabase() = default;
+
+  config::RuleSet rules_;
+  hs_database* db_ = nullptr;
+  uint64_t generation_ = 0;  // unique per compiled database: keys the per-thread scratch
+  std::vector<config::ByteSet> charsets_;
+  std::vector<std::vector<detect::Validator>> validators_;
+  size_t stream_state_bytes_ = 0;
+  size_t database_bytes_ = 0;
+  double compile_ms_ = 0;
+};
+
+class MatchStream {  // one per connection direction; not thread-safe, movable only by pointer
+ public:
+  static constexpr size_t kTailBytes = 8 << 10;    // history always retained for value recovery
+  static constexpr size_t kSliceBytes = 64 << 10;  // Feed() scans in slices of this size
+  static constexpr size_t kMaxHitsPerSlice = 4096;
+  static constexpr size_t kMaxValueBytes = 4096;
+  static constexpr size_t kRecentSpans = 32;  // spans remembered for de-duplication
+
+  using OnMatch = std::function<void(const SecretMatch&)>;
+
+  explicit MatchStream(std::shared_ptr<const MatcherDatabase> db);
+  ~MatchStream();
+  MatchStream(const MatchStream&) = delete;
+  MatchStream& operator=(const MatchStream&) = delete;
+
+  // on_match runs after Hyperscan returns, so it may feed other streams.
+  void Feed(std::span<const uint8_t> bytes, const OnMatch& on_match);
+  // Flushes matches that need the end of the stream (a key that is the last thing sent).
+  void Close(const OnMatch& on_match);
+
+  uint64_t bytes_seen() const { return bytes_seen_; }
+  const MatchCounters& counters() const { return counters_; }
+  const MatcherDatabase& database() const { return *db_; }
+  // Bytes this stream holds beyond the database: Hyperscan state plus the tail buffer.
+  size_t memory_bytes() const;
+
+ private:
+  struct Hit {
+    uint32_t kind;
+    uint64_t end;
+  };
+  struct Span {
+    uint64_t start, end;
+  };
+
+  void ScanSlice(std::span<const uint8_t> slice, const OnMatch& on_match);
+  void ResolveHits(std::span<const uint8_t> slice, uint64_t slice_start, const OnMatch& on_match);
+  void KeepTail(std::span<const uint8_t> slice);
+  bool SeenSpan(uint64_t start, uint64_t end);
+
+  std::shared_ptr<const MatcherDatabase> db_;
+  hs_stream* stream_ = nullptr;
+  std::vector<uint8_t> tail_;  // bytes [tail_start_, tail_start_ + tail_.size())
+  uint64_t tail_start_ = 0;
+  uint64_t bytes_seen_ = 0;
+  std::vector<Hit> hits_;
+  Span recent_[kRecentSpans] = {};
+  size_t recent_next_ = 0;
+  bool closed_ = false;
+  MatchCounters counters_;
+
+  friend int OnHyperscanMatch(unsigned int, unsigned long long, unsigned long long, unsigned int,
+                              void*);
+};
+
+}  // namespace credsentry::stream

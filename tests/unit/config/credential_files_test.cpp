@@ -1,0 +1,81 @@
+#include "config/credential_files.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "temp_dir.h"
+
+namespace credsentry::config {
+namespace {
+
+using testing::TempDir;
+
+RuleSet FilesRules(std::vector<std::string> paths) {
+  RuleSet r;
+  r.files.push_back({"f", std::move(paths), {}, "x.yaml", 1});
+  return r;
+}
+
+bool HasPath(const std::vector<ExpandedCredentialPath>& v, const std::string& p) {
+  return std::any_of(v.begin(), v.end(), [&](const auto& e) { return e.path == p; });
+}
+
+TEST(CredentialFiles, TildeMeansEveryHomeInPasswdPlusRoot) {
+  TempDir dir;
+  std::string passwd = dir.Write("passwd",
+                                 "root:x:0:0:root:/root:/bin/bash\n"
+                                 "alice:x:1000:1000::/home/alice:/bin/bash\n"
+                                 "bob:x:1001:1001::/home/bob/:/bin/sh\n"
+                                 "broken line\n");
+  auto paths = ExpandCredentialPaths(FilesRules({"~/.aws/credentials", "/etc/x.conf"}), passwd);
+  EXPECT_TRUE(HasPath(paths, "/home/alice/.aws/credentials"));
+  EXPECT_TRUE(HasPath(paths, "/home/bob/.aws/credentials"));
+  EXPECT_TRUE(HasPath(paths, "/root/.aws/credentials"));
+  EXPECT_TRUE(HasPath(paths, "/etc/x.conf"));
+  EXPECT_EQ(paths.size(), 4u);
+  EXPECT_EQ(paths[0].file_index, 0u);
+}
+
+TEST(CredentialFiles, WildcardNamesExpandToExistingFiles) {
+  TempDir dir;
+  dir.Write("home/carol/.ssh/id_ed25519", "k");
+  dir.Write("home/carol/.ssh/id_rsa", "k");
+  dir.Write("home/carol/.ssh/known_hosts", "k");
+  std::string passwd = dir.Write("passwd", "carol:x:1:1::" + dir.path() + "/home/carol:/bin/sh\n");
+  auto paths = ExpandCredentialPaths(FilesRules({"~/.ssh/id_*"}), passwd);
+  EXPECT_TRUE(HasPath(paths, dir.path() + "/home/carol/.ssh/id_ed25519"));
+  EXPECT_TRUE(HasPath(paths, dir.path() + "/home/carol/.ssh/id_rsa"));
+  EXPECT_FALSE(HasPath(paths, dir.path() + "/home/carol/.ssh/known_hosts"));
+}
+
+TEST(CredentialFiles, NameKeysAreParentAndNameAndSkipOverlongOnes) {
+  TempDir dir;
+  std::string passwd = dir.Write("passwd", "alice:x:1000:1000::/home/alice:/bin/bash\n");
+  auto keys = CredentialNameKeys(FilesRules({"~/.aws/credentials", "~/.netrc",
+                                             "/etc/a_directory_name_much_longer_than_31_bytes/x"}),
+                                 passwd);
+  auto has = [&](const std::string& parent, const std::string& name) {
+    return std::any_of(keys.begin(), keys.end(),
+                       [&](const auto& k) { return k.parent == parent && k.name == name; });
+  };
+  EXPECT_TRUE(has(".aws", "credentials"));
+  EXPECT_TRUE(has("alice", ".netrc"));
+  EXPECT_TRUE(has("root", ".netrc"));
+  for (const auto& k : keys) {
+    EXPECT_LE(k.parent.size(), kMaxDentryName);
+    EXPECT_LE(k.name.size(), kMaxDentryName);
+  }
+  EXPECT_FALSE(has("a_directory_name_much_longer_than_31_bytes", "x"));
+}
+
+TEST(CredentialFiles, ShippedCatalogueExpands) {
+  auto rules = LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
+  ASSERT_TRUE(rules.ok()) << rules.message();
+  auto paths = ExpandCredentialPaths(*rules);
+  EXPECT_TRUE(HasPath(paths, "/root/.aws/credentials"));
+  EXPECT_FALSE(CredentialNameKeys(*rules).empty());
+}
+
+}  // namespace
+}  // namespace credsentry::config
