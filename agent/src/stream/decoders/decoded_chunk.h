@@ -1,0 +1,63 @@
+// Types shared by every protocol decoder: limits, the decoded-chunk contract handed to the
+// matcher, the facts learned about a connection, and the counters of everything dropped.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace credsentry::stream::decoders {
+
+struct DecoderLimits {
+  size_t max_header_bytes = 64 << 10;  // per request/stream header block
+  size_t max_body_bytes = 8 << 20;     // decoded body bytes examined per unit
+  size_t max_inflate_ratio = 100;      // gzip/deflate bomb guard
+  size_t max_inflated_bytes = 16 << 20;
+  size_t max_h2_streams = 256;            // concurrently tracked HTTP/2 streams
+  size_t max_buffered_bytes = 256 << 10;  // reassembly buffer per connection direction
+  // Bodies are also kept whole (up to this many bytes per connection, all units together) so
+  // that form, JSON, multipart and base64 transforms see values that straddle chunk edges.
+  size_t max_transform_bytes = 1 << 20;
+  size_t max_base64_depth = 2;  // base64 inside base64 is found; deeper is not
+};
+
+// One piece of decoded data. A unit is identified by (layer, unit_id): its chunks, in the order
+// they are emitted, are the unit's contiguous bytes, and the chunk with unit_end closes it.
+// The next chunk with the same (layer, unit_id) starts a new unit (each header is its own unit).
+// Headers are emitted as "name: value". `bytes` and `decoding` are valid only during the call.
+struct DecodedChunk {
+  std::string_view layer;  // "http1.request-line", "http1.header", "http1.body", "h2.header",
+                           // "h2.data", "dns.qname", "<layer>.base64", "raw", ...
+  uint64_t unit_id;        // request number / h2 stream id / dns message number
+  std::span<const uint8_t> bytes;
+  bool unit_end;                             // no more bytes for this unit
+  const std::vector<std::string>* decoding;  // e.g. {"http1", "chunked", "gzip"}
+};
+
+using ChunkSink = std::function<void(const DecodedChunk&)>;
+
+struct ConnectionFacts {
+  std::string protocol = "unknown";     // "http1", "h2", "tls", "dns", "unknown"
+  std::string sni, alpn;                // from a ClientHello seen in plain socket writes
+  std::string http_host, h2_authority;  // last Host / :authority seen (claims, not truth)
+  bool mid_stream = false;              // first bytes were not a protocol start
+};
+
+struct DecoderCounters {
+  uint64_t truncated_units = 0;      // a header block or body cut at a limit
+  uint64_t skipped_bytes = 0;        // bytes not decoded (resync, over-limit frames, bad input)
+  uint64_t bombs_stopped = 0;        // decompression stopped by the size or ratio cap
+  uint64_t parse_errors = 0;         // malformed protocol input
+  uint64_t h2_hpack_errors = 0;      // HPACK block failed; dynamic table reset
+  uint64_t h2_streams_dropped = 0;   // streams evicted at max_h2_streams
+  uint64_t decompress_errors = 0;    // corrupt gzip/deflate/zstd/br data
+  uint64_t transform_truncated = 0;  // bodies too big to keep for form/JSON/base64 transforms
+  uint64_t opaque_bytes = 0;         // bytes after a TLS ClientHello (encrypted, not decodable)
+  uint64_t requests = 0;             // HTTP/1 requests + HTTP/2 streams seen
+};
+
+}  // namespace credsentry::stream::decoders

@@ -1,0 +1,189 @@
+#include "stream/decoders/decompressor.h"
+
+#include <brotli/decode.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <array>
+#include <cctype>
+#include <string>
+
+namespace credsentry::stream::decoders {
+namespace {
+
+constexpr size_t kOutBlock = 16 << 10;
+
+// Shared accounting of consumed input and produced output for the bomb guard.
+class Budget {
+ public:
+  explicit Budget(const DecompressLimits& limits) : limits_(limits) {}
+  void Consumed(size_t n) { in_ += n; }
+  // How many of `produced` bytes may be passed on; fewer than produced means a bomb.
+  size_t Allow(size_t produced) {
+    size_t room = limits_.max_output - out_;
+    size_t allowed = produced < room ? produced : room;
+    out_ += allowed;
+    if (allowed < produced) bomb_ = true;
+    if (out_ > limits_.ratio_floor && out_ / (in_ ? in_ : 1) > limits_.max_ratio) bomb_ = true;
+    return allowed;
+  }
+  bool bomb() const { return bomb_; }
+
+ private:
+  DecompressLimits limits_;
+  size_t in_ = 0;
+  size_t out_ = 0;
+  bool bomb_ = false;
+};
+
+class ZlibDecompressor final : public Decompressor {
+ public:
+  // window_bits 15+32: zlib or gzip header, detected. HTTP "deflate" is meant to be zlib-wrapped
+  // but some servers and clients send raw deflate, so a bad header retries as raw (-15).
+  ZlibDecompressor(const DecompressLimits& limits, bool allow_raw_retry)
+      : budget_(limits), allow_raw_retry_(allow_raw_retry) {
+    ok_ = inflateInit2(&zs_, 15 + 32) == Z_OK;
+  }
+  ~ZlibDecompressor() override {
+    if (ok_) inflateEnd(&zs_);
+  }
+  ZlibDecompressor(const ZlibDecompressor&) = delete;
+  ZlibDecompressor& operator=(const ZlibDecompressor&) = delete;
+
+  DecompressStatus Feed(std::span<const uint8_t> in, const Output& out) override {
+    if (done_ != DecompressStatus::kOk || finished_) return done_;
+    if (!ok_) return done_ = DecompressStatus::kCorrupt;
+    zs_.next_in = const_cast<Bytef*>(in.data());
+    zs_.avail_in = static_cast<uInt>(in.size());
+    std::array<uint8_t, kOutBlock> block;
+    while (zs_.avail_in > 0) {
+      uInt before = zs_.avail_in;
+      zs_.next_out = block.data();
+      zs_.avail_out = block.size();
+      int rc = inflate(&zs_, Z_NO_FLUSH);
+      if (rc == Z_DATA_ERROR && allow_raw_retry_ && total_out_ == 0 && !retried_) {
+        // Not a zlib/gzip header: start over as raw deflate on the same bytes.
+        retried_ = true;
+        inflateEnd(&zs_);
+        zs_ = z_stream{};
+        ok_ = inflateInit2(&zs_, -15) == Z_OK;
+        if (!ok_) return done_ = DecompressStatus::kCorrupt;
+        return Feed(in, out);
+      }
+      size_t produced = block.size() - zs_.avail_out;
+      budget_.Consumed(before - zs_.avail_in);
+      size_t allowed = budget_.Allow(produced);
+      total_out_ += produced;
+      if (allowed) out({block.data(), allowed});
+      if (budget_.bomb()) return done_ = DecompressStatus::kBomb;
+      if (rc == Z_STREAM_END) {
+        finished_ = true;  // trailing bytes after the stream are ignored
+        return DecompressStatus::kOk;
+      }
+      if (rc != Z_OK && rc != Z_BUF_ERROR) return done_ = DecompressStatus::kCorrupt;
+      if (rc == Z_BUF_ERROR && produced == 0) break;
+    }
+    return DecompressStatus::kOk;
+  }
+
+ private:
+  z_stream zs_{};
+  Budget budget_;
+  bool ok_ = false;
+  bool allow_raw_retry_;
+  bool retried_ = false;
+  bool finished_ = false;
+  size_t total_out_ = 0;
+  DecompressStatus done_ = DecompressStatus::kOk;
+};
+
+class BrotliDecompressor final : public Decompressor {
+ public:
+  explicit BrotliDecompressor(const DecompressLimits& limits)
+      : budget_(limits), state_(BrotliDecoderCreateInstance(nullptr, nullptr, nullptr)) {}
+  ~BrotliDecompressor() override {
+    if (state_) BrotliDecoderDestroyInstance(state_);
+  }
+  BrotliDecompressor(const BrotliDecompressor&) = delete;
+  BrotliDecompressor& operator=(const BrotliDecompressor&) = delete;
+
+  DecompressStatus Feed(std::span<const uint8_t> in, const Output& out) override {
+    if (done_ != DecompressStatus::kOk) return done_;
+    if (!state_) return done_ = DecompressStatus::kCorrupt;
+    size_t avail_in = in.size();
+    const uint8_t* next_in = in.data();
+    std::array<uint8_t, kOutBlock> block;
+    for (;;) {
+      size_t avail_out = block.size();
+      uint8_t* next_out = block.data();
+      size_t before = avail_in;
+      auto rc = BrotliDecoderDecompressStream(state_, &avail_in, &next_in, &avail_out, &next_out,
+                                              nullptr);
+      budget_.Consumed(before - avail_in);
+      size_t produced = block.size() - avail_out;
+      size_t allowed = budget_.Allow(produced);
+      if (allowed) out({block.data(), allowed});
+      if (budget_.bomb()) return done_ = DecompressStatus::kBomb;
+      if (rc == BROTLI_DECODER_RESULT_ERROR) return done_ = DecompressStatus::kCorrupt;
+      if (rc == BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT) continue;
+      return DecompressStatus::kOk;  // needs more input, or finished
+    }
+  }
+
+ private:
+  Budget budget_;
+  BrotliDecoderState* state_;
+  DecompressStatus done_ = DecompressStatus::kOk;
+};
+
+class ZstdDecompressor final : public Decompressor {
+ public:
+  explicit ZstdDecompressor(const DecompressLimits& limits)
+      : budget_(limits), ctx_(ZSTD_createDCtx()) {
+    // Frames may ask for huge windows; cap the window so memory stays bounded (2^23 = 8 MiB).
+    if (ctx_) ZSTD_DCtx_setParameter(ctx_, ZSTD_d_windowLogMax, 23);
+  }
+  ~ZstdDecompressor() override { ZSTD_freeDCtx(ctx_); }
+  ZstdDecompressor(const ZstdDecompressor&) = delete;
+  ZstdDecompressor& operator=(const ZstdDecompressor&) = delete;
+
+  DecompressStatus Feed(std::span<const uint8_t> in, const Output& out) override {
+    if (done_ != DecompressStatus::kOk) return done_;
+    if (!ctx_) return done_ = DecompressStatus::kCorrupt;
+    ZSTD_inBuffer input{in.data(), in.size(), 0};
+    std::array<uint8_t, kOutBlock> block;
+    for (;;) {
+      ZSTD_outBuffer output{block.data(), block.size(), 0};
+      size_t before = input.pos;
+      size_t rc = ZSTD_decompressStream(ctx_, &output, &input);
+      budget_.Consumed(input.pos - before);
+      if (ZSTD_isError(rc)) return done_ = DecompressStatus::kCorrupt;
+      size_t allowed = budget_.Allow(output.pos);
+      if (allowed) out({block.data(), allowed});
+      if (budget_.bomb()) return done_ = DecompressStatus::kBomb;
+      // Done with this input once it is consumed and the output block was not filled.
+      if (input.pos == input.size && output.pos < output.size) return DecompressStatus::kOk;
+    }
+  }
+
+ private:
+  Budget budget_;
+  ZSTD_DCtx* ctx_;
+  DecompressStatus done_ = DecompressStatus::kOk;
+};
+
+}  // namespace
+
+std::unique_ptr<Decompressor> MakeDecompressor(std::string_view content_coding,
+                                               const DecompressLimits& limits) {
+  std::string coding;
+  for (char c : content_coding) coding.push_back(static_cast<char>(std::tolower(c)));
+  if (coding == "gzip" || coding == "x-gzip")
+    return std::make_unique<ZlibDecompressor>(limits, false);
+  if (coding == "deflate") return std::make_unique<ZlibDecompressor>(limits, true);
+  if (coding == "br") return std::make_unique<BrotliDecompressor>(limits);
+  if (coding == "zstd") return std::make_unique<ZstdDecompressor>(limits);
+  return nullptr;
+}
+
+}  // namespace credsentry::stream::decoders

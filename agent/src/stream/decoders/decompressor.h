@@ -1,0 +1,36 @@
+// Streaming Content-Encoding decoders (gzip, deflate, br, zstd) with a bomb guard: output is
+// capped in total and relative to the compressed bytes consumed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string_view>
+
+namespace credsentry::stream::decoders {
+
+enum class DecompressStatus { kOk, kBomb, kCorrupt };
+
+class Decompressor {
+ public:
+  using Output = std::function<void(std::span<const uint8_t>)>;
+  virtual ~Decompressor() = default;
+  // Decodes `in` and hands decoded bytes to `out` in bounded pieces. After anything but kOk the
+  // decompressor is finished and ignores further input.
+  virtual DecompressStatus Feed(std::span<const uint8_t> in, const Output& out) = 0;
+};
+
+struct DecompressLimits {
+  size_t max_output = 16 << 20;
+  size_t max_ratio = 100;
+  // The ratio is only judged past this much output: small, very repetitive bodies are normal.
+  size_t ratio_floor = 64 << 10;
+};
+
+// "gzip", "x-gzip", "deflate", "br", "zstd" (case-insensitive). nullptr for anything else.
+std::unique_ptr<Decompressor> MakeDecompressor(std::string_view content_coding,
+                                               const DecompressLimits& limits);
+
+}  // namespace credsentry::stream::decoders

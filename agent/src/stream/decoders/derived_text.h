@@ -1,0 +1,39 @@
+// Second-order decoding: text found inside a header, query string or body that is itself
+// encoded (percent, form, JSON escapes, multipart parts, base64, base64 of gzip). Each decoded
+// value becomes its own unit under a "decoded.*" layer, with the steps taken in `decoding`.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "stream/decoders/decoded_chunk.h"
+
+namespace credsentry::stream::decoders {
+
+inline constexpr std::string_view kLayerPercent = "decoded.percent";
+inline constexpr std::string_view kLayerForm = "decoded.form";
+inline constexpr std::string_view kLayerJson = "decoded.json";
+inline constexpr std::string_view kLayerMultipart = "decoded.multipart";
+inline constexpr std::string_view kLayerBase64 = "decoded.base64";
+inline constexpr std::string_view kLayerBase64Gzip = "decoded.base64-gzip";
+
+enum class TextKind { kHeaderValue, kQuery, kBody };
+
+struct DerivedContext {
+  const DecoderLimits& limits;
+  DecoderCounters& counters;
+  const ChunkSink& sink;
+};
+
+// `content_type` matters only for kBody (form, JSON, multipart).
+void EmitDerived(std::string_view text, TextKind kind, std::string_view content_type,
+                 uint64_t unit_id, const std::vector<std::string>& decoding,
+                 const DerivedContext& ctx);
+
+// Helper for decoders: emits `bytes` as one whole unit.
+void EmitUnit(std::string_view layer, uint64_t unit_id, std::string_view bytes,
+              const std::vector<std::string>& decoding, const ChunkSink& sink);
+
+}  // namespace credsentry::stream::decoders

@@ -1,0 +1,57 @@
+// One connection's egress bytes in, decoded units out. Recognises the protocol from the first
+// bytes (HTTP/2 preface, TLS ClientHello, HTTP/1 request line; DNS over TCP by hint) and hands
+// the stream to that protocol's decoder. A capture that began mid-connection is marked and
+// decoded from the next recognisable boundary; bytes before it are passed on as "raw".
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "stream/decoders/body_decoder.h"
+#include "stream/decoders/decoded_chunk.h"
+
+namespace credsentry::stream::decoders {
+
+class Http1Decoder;
+class Http2Decoder;
+
+enum class ProtocolHint { kAuto, kDnsTcp };
+
+class EgressDecoder {
+ public:
+  explicit EgressDecoder(DecoderLimits limits = {}, ProtocolHint hint = ProtocolHint::kAuto);
+  ~EgressDecoder();
+  EgressDecoder(const EgressDecoder&) = delete;
+  EgressDecoder& operator=(const EgressDecoder&) = delete;
+
+  // Plaintext bytes in order (from TLS capture or a plain socket). Calls on_chunk for each
+  // decoded piece as soon as it is known (headers per header, bodies incrementally).
+  void Feed(std::span<const uint8_t> bytes,
+            const std::function<void(const DecodedChunk&)>& on_chunk);
+
+  const ConnectionFacts& facts() const { return facts_; }
+  const DecoderCounters& counters() const { return counters_; }
+
+ private:
+  enum class Mode { kSniff, kHttp1, kHttp2, kTlsHello, kOpaque, kDnsTcp };
+
+  void Sniff(const ChunkSink& sink);
+  void TlsHello(const ChunkSink& sink);
+  void DnsTcp(const ChunkSink& sink);
+  void StartHttp1(bool resync, std::span<const uint8_t> bytes, const ChunkSink& sink);
+  void StartHttp2(bool preface, std::span<const uint8_t> bytes, const ChunkSink& sink);
+
+  DecoderLimits limits_;
+  DecoderCounters counters_;
+  ConnectionFacts facts_;
+  TransformBudget budget_;
+  Mode mode_;
+  std::string pending_;  // bytes held while sniffing, assembling a ClientHello or DNS message
+  uint64_t dns_messages_ = 0;
+  std::unique_ptr<Http1Decoder> http1_;
+  std::unique_ptr<Http2Decoder> http2_;
+};
+
+}  // namespace credsentry::stream::decoders

@@ -1,0 +1,34 @@
+// Test helper: compresses bodies the way clients do, so decoders are tested on real streams.
+#pragma once
+
+#include <zlib.h>
+#include <zstd.h>
+
+#include <string>
+
+namespace credsentry::stream::decoders::testing {
+
+// window_bits 31: gzip wrapper; 15: zlib wrapper; -15: raw deflate.
+inline std::string Deflate(const std::string& in, int window_bits = 31) {
+  z_stream zs{};
+  deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&zs, in.size()) + 32, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+inline std::string Gzip(const std::string& in) { return Deflate(in, 31); }
+
+inline std::string Zstd(const std::string& in) {
+  std::string out(ZSTD_compressBound(in.size()), '\0');
+  out.resize(ZSTD_compress(out.data(), out.size(), in.data(), in.size(), 3));
+  return out;
+}
+
+}  // namespace credsentry::stream::decoders::testing
