@@ -14,6 +14,7 @@ packages=(
   # collector / wire
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libsqlite3-dev libpq-dev
   # tests and benchmarks: real clients and servers on loopback
+  libclang-rt-14-dev
   libgtest-dev libgmock-dev curl python3 openssl iproute2 procps util-linux
   python3-pytest nghttp2-server nghttp2-client passwd
   # protocol decoders (h6): zstd and brotli Content-Encoding

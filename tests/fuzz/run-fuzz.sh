@@ -12,11 +12,19 @@ set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-build=${1:-$root/build-fuzz}
+build=${1:-${FUZZ_BUILD_DIR:-$root/build-fuzz}}
 seconds=${FUZZ_SECONDS:-60}
 rss_mb=${FUZZ_RSS_MB:-2048}
 corpus_root=${FUZZ_CORPUS:-$build/fuzz-corpus}
 
+# The fuzz build is separate (clang, sanitizers): build it when it is missing or stale.
+if command -v clang++ >/dev/null && [[ -z ${FUZZ_NO_BUILD:-} ]]; then
+  if [[ ! -f $build/CMakeCache.txt ]]; then
+    CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCREDSENTRY_FUZZ=ON \
+      -DCREDSENTRY_TESTS=OFF >/dev/null || { echo "run-fuzz: configure failed" >&2; exit 1; }
+  fi
+  ninja -C "$build" fuzzers >/dev/null || { echo "run-fuzz: building the fuzzers failed" >&2; exit 1; }
+fi
 if [[ ! -d $build/tests/fuzz ]]; then
   echo "run-fuzz: no fuzz build in $build/tests/fuzz; configure one with:" >&2
   echo "  CC=clang CXX=clang++ cmake -S $root -B $build -G Ninja -DCREDSENTRY_FUZZ=ON -DCREDSENTRY_TESTS=OFF" >&2
