@@ -21,6 +21,8 @@ packages=(
   libzstd-dev libbrotli-dev
   # packaging (h5): rpm builds and checks, lintian, clean Debian roots for install tests
   rpm lintian debootstrap
+  # collector tests (h4): a real PostgreSQL server started on loopback
+  postgresql
 )
 
 missing=()

@@ -1,0 +1,139 @@
+// credsentry-collector: `serve` runs the gRPC service; `alerts`, `hosts`, `inventory` query the
+// store. Start-up is a short ordered list: flags, store, observers, server, wait for a signal.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "correlate/fleet_correlator.h"
+#include "forward/webhook_forwarder.h"
+#include "ingest/collector_service.h"
+#include "query/flags.h"
+#include "query/query_cli.h"
+
+using namespace credsentry::collector;
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
+
+constexpr const char* kUsage = R"(usage:
+  credsentry-collector serve --listen HOST:PORT --db PATH|postgres://... --ca CA --cert CERT --key KEY
+      [--insecure] [--webhook http://HOST:PORT/PATH] [--syslog] [--heartbeat-timeout 90s]
+      [--shared-hosts 3] [--id NAME] [--port-file PATH] [--log-level info]
+  credsentry-collector alerts [--db DB] [--since 1h] [--host H] [--kind K] [--fingerprint F] [--json]
+  credsentry-collector hosts [--db DB] [--json]
+  credsentry-collector inventory [--db DB] [--host H] [--fingerprint F] [--json]
+)";
+
+int Fail(const std::string& msg, int code = 1) {
+  std::cerr << "credsentry-collector serve: " << msg << "\n";
+  return code;
+}
+
+int Serve(const std::vector<std::string>& args) {
+  auto flags = ParseFlags(args,
+                          {"listen", "db", "ca", "cert", "key", "webhook", "heartbeat-timeout",
+                           "shared-hosts", "id", "port-file", "log-level", "sweep-interval"},
+                          {"insecure", "syslog"});
+  if (!flags.ok()) return Fail(flags.message(), 2);
+  spdlog::set_level(spdlog::level::from_str(flags->Get("log-level", "info")));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  CorrelationOptions corr;
+  auto timeout = ParseDuration(flags->Get("heartbeat-timeout", "90s"));
+  if (!timeout.ok()) return Fail("--heartbeat-timeout: " + timeout.message(), 2);
+  corr.heartbeat_timeout_ns = *timeout;
+  auto sweep = ParseDuration(flags->Get("sweep-interval", "5s"));
+  if (!sweep.ok()) return Fail("--sweep-interval: " + sweep.message(), 2);
+  corr.sweep_interval_ns = *sweep;
+  try {
+    corr.shared_host_threshold = std::stoll(flags->Get("shared-hosts", "3"));
+  } catch (...) {
+    return Fail("--shared-hosts must be a number", 2);
+  }
+
+  std::string db = flags->Get("db", "/var/lib/credsentry/collector.db");
+  auto store = AlertStore::Open(db);
+  if (!store.ok()) return Fail(store.message());
+
+  char hostname[256] = {};
+  gethostname(hostname, sizeof hostname - 1);
+  std::string id = flags->Get("id", std::string(hostname) + ":" + std::to_string(getpid()));
+  CollectorService service(**store, id);
+
+  std::unique_ptr<WebhookForwarder> webhook;
+  if (auto url = flags->Get("webhook"); !url.empty()) {
+    auto parsed = ParseHttpUrl(url);
+    if (!parsed.ok()) return Fail(parsed.message(), 2);
+    webhook = std::make_unique<WebhookForwarder>(*parsed);
+    service.AddObserver(webhook.get());
+  }
+  std::unique_ptr<SyslogForwarder> syslog_fwd;
+  if (flags->Has("syslog")) {
+    syslog_fwd = std::make_unique<SyslogForwarder>();
+    service.AddObserver(syslog_fwd.get());
+  }
+  FleetCorrelator correlator(**store, corr, [&](const credsentry::v1::Alert& a) {
+    if (webhook) webhook->OnFreshAlert(a);
+    if (syslog_fwd) syslog_fwd->OnFreshAlert(a);
+  });
+  service.AddObserver(&correlator);
+
+  ServerOptions server_opts;
+  server_opts.listen = flags->Get("listen", server_opts.listen);
+  server_opts.ca_file = flags->Get("ca");
+  server_opts.cert_file = flags->Get("cert");
+  server_opts.key_file = flags->Get("key");
+  server_opts.insecure = flags->Has("insecure");
+  int port = 0;
+  auto server = StartServer(server_opts, &service, &port);
+  if (!server.ok()) return Fail(server.message());
+  correlator.StartSweeper();
+  spdlog::info("collector {} listening on port {} ({}, schema v{})", id, port,
+               (*store)->db().Dialect(), (*store)->SchemaVersion());
+  if (auto pf = flags->Get("port-file"); !pf.empty()) {
+    // Written after the server listens, so a test that sees the file can connect.
+    std::string tmp = pf + ".tmp";
+    if (FILE* f = fopen(tmp.c_str(), "w")) {
+      fprintf(f, "%d\n", port);
+      fclose(f);
+      rename(tmp.c_str(), pf.c_str());
+    }
+  }
+
+  signal(SIGTERM, OnSignal);
+  signal(SIGINT, OnSignal);
+  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  spdlog::info("collector stopping");
+  (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  for (const auto& [name, value] : service.Counters()) spdlog::info("{} = {}", name, value);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    std::cout << "credsentry-collector " << CREDSENTRY_VERSION << "\n";
+    return 0;
+  }
+  std::string command = args[0];
+  args.erase(args.begin());
+  if (command == "serve") return Serve(args);
+  if (command == "alerts" || command == "hosts" || command == "inventory") {
+    return RunQueryCommand(command, args, std::cout, std::cerr);
+  }
+  std::cerr << "credsentry-collector: unknown command '" << command << "'\n" << kUsage;
+  return 2;
+}

@@ -1,0 +1,293 @@
+#include "store/alert_store.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+
+namespace credsentry::collector {
+namespace {
+
+// Append-only list: a released schema is never edited; changes become a new entry.
+// Plain SQL both SQLite and PostgreSQL accept.
+const char* const kMigrations[] = {
+    // 1: alerts, hosts, inventory
+    R"(CREATE TABLE IF NOT EXISTS alerts (
+         id TEXT PRIMARY KEY,
+         time_ns BIGINT NOT NULL,
+         received_ns BIGINT NOT NULL,
+         host TEXT NOT NULL,
+         kind TEXT NOT NULL,
+         severity INTEGER NOT NULL,
+         summary TEXT NOT NULL,
+         secret_type TEXT NOT NULL,
+         fingerprint TEXT NOT NULL,
+         dest_host TEXT NOT NULL,
+         collector TEXT NOT NULL,
+         body TEXT NOT NULL);
+       CREATE INDEX IF NOT EXISTS alerts_time ON alerts(time_ns);
+       CREATE INDEX IF NOT EXISTS alerts_host ON alerts(host, time_ns);
+       CREATE INDEX IF NOT EXISTS alerts_fingerprint ON alerts(fingerprint);
+       CREATE TABLE IF NOT EXISTS hosts (
+         host TEXT PRIMARY KEY,
+         agent_version TEXT NOT NULL,
+         first_seen_ns BIGINT NOT NULL,
+         last_heartbeat_ns BIGINT NOT NULL,
+         rules_version TEXT NOT NULL,
+         kernel_features TEXT NOT NULL,
+         counters TEXT NOT NULL,
+         silent_alerted_ns BIGINT NOT NULL DEFAULT 0);
+       CREATE TABLE IF NOT EXISTS inventory (
+         host TEXT NOT NULL,
+         path TEXT NOT NULL,
+         type TEXT NOT NULL,
+         provider TEXT NOT NULL,
+         fingerprint TEXT NOT NULL,
+         redacted TEXT NOT NULL,
+         owner_uid BIGINT NOT NULL,
+         file_mtime_ns BIGINT NOT NULL,
+         reported_ns BIGINT NOT NULL,
+         PRIMARY KEY (host, path, fingerprint));
+       CREATE INDEX IF NOT EXISTS inventory_fingerprint ON inventory(fingerprint);)",
+};
+constexpr int kSchemaVersion = sizeof kMigrations / sizeof kMigrations[0];
+
+// Splits a migration on ';' (libpq and sqlite3_prepare take one statement at a time).
+std::vector<std::string> Statements(const std::string& sql) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < sql.size()) {
+    size_t end = sql.find(';', start);
+    if (end == std::string::npos) end = sql.size();
+    std::string stmt = sql.substr(start, end - start);
+    if (stmt.find_first_not_of(" \n\t") != std::string::npos) out.push_back(stmt);
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string JsonList(const google::protobuf::RepeatedPtrField<std::string>& items) {
+  return nlohmann::json(std::vector<std::string>(items.begin(), items.end())).dump();
+}
+
+}  // namespace
+
+std::string AlertToJson(const v1::Alert& alert) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions opt;
+  opt.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(alert, &out, opt);
+  return out;
+}
+
+Status ValidateAlert(const v1::Alert& alert) {
+  if (alert.id().empty()) return Error{"alert without id"};
+  if (alert.id().size() > 256) return Error{"alert id longer than 256 bytes"};
+  if (alert.host().empty()) return Error{"alert " + alert.id() + " without host"};
+  if (alert.kind().empty()) return Error{"alert " + alert.id() + " without kind"};
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<AlertStore>> AlertStore::Open(const std::string& url) {
+  auto db = OpenDatabase(url);
+  if (!db.ok()) return db.error();
+  auto store = std::make_unique<AlertStore>(std::move(*db));
+  if (auto st = store->Migrate(); !st.ok()) return Error{"schema migration: " + st.message()};
+  return store;
+}
+
+Status AlertStore::Migrate() {
+  const bool pg = std::string(db_->Dialect()) == "postgres";
+  // Two collectors starting on one PostgreSQL database must not migrate at once.
+  if (pg) {
+    if (auto r = db_->Query("SELECT pg_advisory_lock(72430611)"); !r.ok()) return r.status();
+  }
+  Status result = [&]() -> Status {
+    auto made = db_->Exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+        "applied_ns BIGINT NOT NULL)");
+    if (!made.ok()) return made.status();
+    int current = SchemaVersion();
+    if (current > kSchemaVersion) {
+      return Error{"database schema version " + std::to_string(current) +
+                   " is newer than this collector (" + std::to_string(kSchemaVersion) + ")"};
+    }
+    for (int v = current + 1; v <= kSchemaVersion; ++v) {
+      Status st = db_->Transaction([&]() -> Status {
+        for (const auto& stmt : Statements(kMigrations[v - 1])) {
+          if (auto r = db_->Exec(stmt); !r.ok()) return r.status();
+        }
+        auto r = db_->Exec("INSERT INTO schema_migrations (version, applied_ns) VALUES ($1, $2)",
+                           {int64_t{v}, int64_t{0}});
+        return r.status();
+      });
+      if (!st.ok()) return Error{"migration " + std::to_string(v) + ": " + st.message()};
+    }
+    return Status::Ok();
+  }();
+  if (pg) (void)db_->Query("SELECT pg_advisory_unlock(72430611)");
+  return result;
+}
+
+int AlertStore::SchemaVersion() {
+  auto rows = db_->Query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!rows.ok() || rows->empty()) return 0;
+  return static_cast<int>(AsInt((*rows)[0][0]));
+}
+
+Result<bool> AlertStore::InsertAlert(const v1::Alert& a, int64_t received_ns,
+                                     const std::string& collector_id) {
+  auto changed = db_->Exec(
+      "INSERT INTO alerts (id, time_ns, received_ns, host, kind, severity, summary, secret_type, "
+      "fingerprint, dest_host, collector, body) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) "
+      "ON CONFLICT (id) DO NOTHING",
+      {a.id(), static_cast<int64_t>(a.time_ns()), received_ns, a.host(), a.kind(),
+       int64_t{a.severity()}, a.summary(), a.secret().type(), a.secret().fingerprint(),
+       a.destination().host(), collector_id, AlertToJson(a)});
+  if (!changed.ok()) return changed.error();
+  return *changed > 0;
+}
+
+Result<IngestOutcome> AlertStore::PutAlerts(const v1::AlertBatch& batch, int64_t received_ns,
+                                            const std::string& collector_id) {
+  IngestOutcome out;
+  Status st = db_->Transaction([&]() -> Status {
+    out = {};
+    for (const auto& alert : batch.alerts()) {
+      if (auto valid = ValidateAlert(alert); !valid.ok()) {
+        auto& r = out.rejected.emplace_back();
+        r.set_id(alert.id());
+        r.set_reason(valid.message());
+        continue;
+      }
+      auto inserted = InsertAlert(alert, received_ns, collector_id);
+      if (!inserted.ok()) return inserted.status();
+      out.acked.push_back(alert.id());
+      if (*inserted) {
+        out.fresh.push_back(&alert);
+      } else {
+        ++out.duplicates;
+      }
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) return st.message().empty() ? Error{"store failed"} : Error{st.message()};
+  return out;
+}
+
+Result<bool> AlertStore::PutCollectorAlert(const v1::Alert& alert, int64_t received_ns) {
+  return InsertAlert(alert, received_ns, "collector");
+}
+
+Status AlertStore::PutHeartbeat(const v1::Heartbeat& hb, int64_t received_ns) {
+  if (hb.host().empty()) return Error{"heartbeat without host"};
+  // std::map for a stable order in the stored text.
+  nlohmann::json counters(std::map<std::string, uint64_t>(hb.counters().begin(), hb.counters().end()));
+  // silent_alerted_ns resets: a host that speaks again may be reported silent again later.
+  return db_
+      ->Exec(
+          "INSERT INTO hosts (host, agent_version, first_seen_ns, last_heartbeat_ns, "
+          "rules_version, kernel_features, counters, silent_alerted_ns) "
+          "VALUES ($1,$2,$3,$3,$4,$5,$6,0) ON CONFLICT (host) DO UPDATE SET "
+          "agent_version = excluded.agent_version, last_heartbeat_ns = excluded.last_heartbeat_ns, "
+          "rules_version = excluded.rules_version, kernel_features = excluded.kernel_features, "
+          "counters = excluded.counters, silent_alerted_ns = 0",
+          {hb.host(), hb.agent_version(), received_ns, hb.rules_version(),
+           JsonList(hb.kernel_features()), counters.dump()})
+      .status();
+}
+
+Status AlertStore::PutInventory(const v1::Inventory& inv, int64_t received_ns) {
+  if (inv.host().empty()) return Error{"inventory without host"};
+  return db_->Transaction([&]() -> Status {
+    if (auto r = db_->Exec("DELETE FROM inventory WHERE host = $1", {inv.host()}); !r.ok()) {
+      return r.status();
+    }
+    for (const auto& c : inv.credentials()) {
+      auto r = db_->Exec(
+          "INSERT INTO inventory (host, path, type, provider, fingerprint, redacted, owner_uid, "
+          "file_mtime_ns, reported_ns) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) "
+          "ON CONFLICT (host, path, fingerprint) DO NOTHING",
+          {inv.host(), c.path(), c.type(), c.provider(), c.fingerprint(), c.redacted(),
+           int64_t{c.owner_uid()}, static_cast<int64_t>(c.file_mtime_ns()), received_ns});
+      if (!r.ok()) return r.status();
+    }
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<StoredAlert>> AlertStore::QueryAlerts(const AlertFilter& f) {
+  auto rows = db_->Query(
+      "SELECT id, host, kind, summary, fingerprint, dest_host, body, time_ns, received_ns, "
+      "severity FROM alerts WHERE time_ns >= $1 AND ($2 = '' OR host = $2) AND "
+      "($3 = '' OR kind = $3) AND ($4 = '' OR fingerprint = $4) ORDER BY time_ns, id LIMIT $5",
+      {f.since_ns, f.host, f.kind, f.fingerprint, f.limit});
+  if (!rows.ok()) return rows.error();
+  std::vector<StoredAlert> out;
+  for (const auto& r : *rows) {
+    out.push_back({AsText(r[0]), AsText(r[1]), AsText(r[2]), AsText(r[3]), AsText(r[4]),
+                   AsText(r[5]), AsText(r[6]), AsInt(r[7]), AsInt(r[8]), AsInt(r[9])});
+  }
+  return out;
+}
+
+Result<std::vector<HostStatus>> AlertStore::Hosts() {
+  auto rows = db_->Query(
+      "SELECT host, agent_version, rules_version, counters, first_seen_ns, last_heartbeat_ns, "
+      "silent_alerted_ns FROM hosts ORDER BY host");
+  if (!rows.ok()) return rows.error();
+  std::vector<HostStatus> out;
+  for (const auto& r : *rows) {
+    out.push_back({AsText(r[0]), AsText(r[1]), AsText(r[2]), AsText(r[3]), AsInt(r[4]),
+                   AsInt(r[5]), AsInt(r[6])});
+  }
+  return out;
+}
+
+Result<std::vector<InventoryEntry>> AlertStore::Inventory(const std::string& host,
+                                                          const std::string& fingerprint) {
+  auto rows = db_->Query(
+      "SELECT host, path, type, provider, fingerprint, redacted, owner_uid, file_mtime_ns, "
+      "reported_ns FROM inventory WHERE ($1 = '' OR host = $1) AND ($2 = '' OR fingerprint = $2) "
+      "ORDER BY host, path",
+      {host, fingerprint});
+  if (!rows.ok()) return rows.error();
+  std::vector<InventoryEntry> out;
+  for (const auto& r : *rows) {
+    out.push_back({AsText(r[0]), AsText(r[1]), AsText(r[2]), AsText(r[3]), AsText(r[4]),
+                   AsText(r[5]), AsInt(r[6]), AsInt(r[7]), AsInt(r[8])});
+  }
+  return out;
+}
+
+Result<std::vector<EgressSummary>> AlertStore::Egress(const std::string& fingerprint) {
+  auto rows = db_->Query(
+      "SELECT host, dest_host, COUNT(*), MAX(time_ns) FROM alerts WHERE fingerprint = $1 "
+      "AND kind NOT LIKE 'fleet-%' GROUP BY host, dest_host ORDER BY host, dest_host",
+      {fingerprint});
+  if (!rows.ok()) return rows.error();
+  std::vector<EgressSummary> out;
+  for (const auto& r : *rows) out.push_back({AsText(r[0]), AsText(r[1]), AsInt(r[2]), AsInt(r[3])});
+  return out;
+}
+
+Result<int64_t> AlertStore::CountStoringHosts(const std::string& fingerprint) {
+  auto rows =
+      db_->Query("SELECT COUNT(DISTINCT host) FROM inventory WHERE fingerprint = $1", {fingerprint});
+  if (!rows.ok()) return rows.error();
+  return rows->empty() ? 0 : AsInt((*rows)[0][0]);
+}
+
+Result<bool> AlertStore::IsStoredOn(const std::string& fingerprint, const std::string& host) {
+  auto rows = db_->Query("SELECT 1 FROM inventory WHERE fingerprint = $1 AND host = $2 LIMIT 1",
+                         {fingerprint, host});
+  if (!rows.ok()) return rows.error();
+  return !rows->empty();
+}
+
+Status AlertStore::MarkSilentAlerted(const std::string& host, int64_t at_ns) {
+  return db_->Exec("UPDATE hosts SET silent_alerted_ns = $1 WHERE host = $2", {at_ns, host})
+      .status();
+}
+
+}  // namespace credsentry::collector

@@ -1,0 +1,89 @@
+// What the collector keeps: alerts (deduplicated by id: the UNIQUE key that makes agent resends
+// idempotent), hosts with their last heartbeat, and each host's credential inventory. One SQL
+// text for both backends; the schema is versioned and migrated at open.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "credsentry/v1/collector.pb.h"
+#include "store/database.h"
+
+namespace credsentry::collector {
+
+struct IngestOutcome {
+  std::vector<std::string> acked;            // stored now or before
+  uint32_t duplicates = 0;                   // acked ids that were already stored
+  std::vector<v1::RejectedAlert> rejected;   // malformed, never stored
+  std::vector<const v1::Alert*> fresh;       // stored by this call (for forwarding, correlation)
+};
+
+struct AlertFilter {
+  int64_t since_ns = 0;  // alert time >= since_ns
+  std::string host, kind, fingerprint;
+  int64_t limit = 1000;
+};
+
+struct StoredAlert {
+  std::string id, host, kind, summary, fingerprint, dest_host, body_json;
+  int64_t time_ns = 0, received_ns = 0, severity = 0;
+};
+
+struct HostStatus {
+  std::string host, agent_version, rules_version, counters_json;
+  int64_t first_seen_ns = 0, last_heartbeat_ns = 0, silent_alerted_ns = 0;
+};
+
+struct InventoryEntry {
+  std::string host, path, type, provider, fingerprint, redacted;
+  int64_t owner_uid = 0, file_mtime_ns = 0, reported_ns = 0;
+};
+
+struct EgressSummary {  // which hosts sent a fingerprint where
+  std::string host, dest_host;
+  int64_t alerts = 0, last_ns = 0;
+};
+
+// Rejects what must never be stored: empty or oversized ids and hosts.
+Status ValidateAlert(const v1::Alert& alert);
+
+class AlertStore {
+ public:
+  static Result<std::unique_ptr<AlertStore>> Open(const std::string& url);
+  explicit AlertStore(std::unique_ptr<Database> db) : db_(std::move(db)) {}
+
+  Status Migrate();
+  int SchemaVersion();
+
+  // One transaction per batch: either every acked id is durable, or the call fails and the
+  // agent resends the whole batch (dedup makes that harmless).
+  Result<IngestOutcome> PutAlerts(const v1::AlertBatch& batch, int64_t received_ns,
+                                  const std::string& collector_id);
+  // Stores one alert the collector itself raised (fleet correlation). False when already there.
+  Result<bool> PutCollectorAlert(const v1::Alert& alert, int64_t received_ns);
+  Status PutHeartbeat(const v1::Heartbeat& hb, int64_t received_ns);
+  Status PutInventory(const v1::Inventory& inv, int64_t received_ns);
+
+  Result<std::vector<StoredAlert>> QueryAlerts(const AlertFilter& filter);
+  Result<std::vector<HostStatus>> Hosts();
+  Result<std::vector<InventoryEntry>> Inventory(const std::string& host,
+                                                const std::string& fingerprint);
+  Result<std::vector<EgressSummary>> Egress(const std::string& fingerprint);
+  Result<int64_t> CountStoringHosts(const std::string& fingerprint);
+  Result<bool> IsStoredOn(const std::string& fingerprint, const std::string& host);
+  Status MarkSilentAlerted(const std::string& host, int64_t at_ns);
+
+  Database& db() { return *db_; }
+
+ private:
+  Result<bool> InsertAlert(const v1::Alert& alert, int64_t received_ns,
+                           const std::string& collector_id);
+  std::unique_ptr<Database> db_;
+};
+
+std::string AlertToJson(const v1::Alert& alert);
+
+}  // namespace credsentry::collector

@@ -1,0 +1,154 @@
+// CollectorSink without a collector: the mapping to the wire, and Write() never waiting on the
+// network. (Sending, acks, outages and SIGKILL are in collector/tests/sink_e2e_test.cpp with a
+// real collector process.)
+#include "report/collector_sink.h"
+
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "credsentry/v1/alert.pb.h"
+
+namespace credsentry::report {
+namespace {
+
+Alert FullAlert() {
+  Alert a;
+  a.id = "host-1:42";
+  a.time_ns = 1'700'000'000'123'456'789ull;
+  a.kind = "secret-egress";
+  a.severity = Severity::kCritical;
+  a.summary = "Anthropic key sent to 203.0.113.9";
+  a.host = "host-1";
+  a.process = {1234, 1, 1000, "python3", "/usr/bin/python3", "python3 x.py",
+               {{1, "systemd", "/sbin/init", "init"}}, "/sys/fs/cgroup/ci", "abc123"};
+  a.secret = {"anthropic-api-key", "anthropic", "Anthropic API key", "sk-ant-…Xa9f",
+              "hmac-sha256:1f2e", "tls-write"};
+  a.destination = {"evil.example", "203.0.113.9", 443, "tls", "sni", {"api.anthropic.com"}};
+  a.evidence.credential_reads = {{"/home/u/.config/anthropic", 1234, "python3", 99}};
+  a.evidence.decoding = {"http2", "hpack", "base64"};
+  a.evidence.notes = {"Host header api.anthropic.com disagrees with SNI evil.example"};
+  return a;
+}
+
+TEST(CollectorSinkProto, EveryFieldOfTheAlertContractIsMapped) {
+  v1::Alert m;
+  ToProto(FullAlert(), &m);
+  EXPECT_EQ(m.id(), "host-1:42");
+  EXPECT_EQ(m.time_ns(), 1'700'000'000'123'456'789ull);
+  EXPECT_EQ(m.kind(), "secret-egress");
+  EXPECT_EQ(m.severity(), v1::SEVERITY_CRITICAL);
+  EXPECT_EQ(m.summary(), "Anthropic key sent to 203.0.113.9");
+  EXPECT_EQ(m.host(), "host-1");
+  EXPECT_EQ(m.process().pid(), 1234u);
+  EXPECT_EQ(m.process().ppid(), 1u);
+  EXPECT_EQ(m.process().uid(), 1000u);
+  EXPECT_EQ(m.process().comm(), "python3");
+  EXPECT_EQ(m.process().exe(), "/usr/bin/python3");
+  EXPECT_EQ(m.process().cmdline(), "python3 x.py");
+  ASSERT_EQ(m.process().ancestors_size(), 1);
+  EXPECT_EQ(m.process().ancestors(0).exe(), "/sbin/init");
+  EXPECT_EQ(m.process().cgroup(), "/sys/fs/cgroup/ci");
+  EXPECT_EQ(m.process().container(), "abc123");
+  EXPECT_EQ(m.secret().type(), "anthropic-api-key");
+  EXPECT_EQ(m.secret().provider(), "anthropic");
+  EXPECT_EQ(m.secret().name(), "Anthropic API key");
+  EXPECT_EQ(m.secret().redacted(), "sk-ant-…Xa9f");
+  EXPECT_EQ(m.secret().fingerprint(), "hmac-sha256:1f2e");
+  EXPECT_EQ(m.secret().found_in(), "tls-write");
+  EXPECT_EQ(m.destination().host(), "evil.example");
+  EXPECT_EQ(m.destination().ip(), "203.0.113.9");
+  EXPECT_EQ(m.destination().port(), 443u);
+  EXPECT_EQ(m.destination().transport(), "tls");
+  EXPECT_EQ(m.destination().name_source(), "sni");
+  ASSERT_EQ(m.destination().expected_size(), 1);
+  EXPECT_EQ(m.destination().expected(0), "api.anthropic.com");
+  ASSERT_EQ(m.evidence().credential_reads_size(), 1);
+  EXPECT_EQ(m.evidence().credential_reads(0).path(), "/home/u/.config/anthropic");
+  EXPECT_EQ(m.evidence().credential_reads(0).time_ns(), 99u);
+  EXPECT_EQ(m.evidence().decoding_size(), 3);
+  EXPECT_EQ(m.evidence().notes_size(), 1);
+
+  Alert low = FullAlert();
+  low.severity = Severity::kLow;
+  ToProto(low, &m);
+  EXPECT_EQ(m.severity(), v1::SEVERITY_LOW);
+}
+
+TEST(CollectorSink, WriteSpoolsAndReturnsAtOnceWhenTheCollectorIsUnreachable) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "sink-test-XXXXXX").string();
+  std::string dir = mkdtemp(tmpl.data());
+  CollectorOptions opts;
+  opts.address = "127.0.0.1:1";  // nothing listens there
+  opts.spool_dir = dir + "/spool";
+  opts.agent_host = "host-1";
+  {
+    auto sink = CollectorSink::Create(opts);
+    ASSERT_TRUE(sink.ok()) << sink.message();
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 20; ++i) {
+      Alert a = FullAlert();
+      a.id = "id-" + std::to_string(i);
+      ASSERT_TRUE((*sink)->Write(a).ok());
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+    auto c = (*sink)->Counters();
+    EXPECT_EQ(c["queued"], 20u);
+    EXPECT_EQ(c["pending"], 20u);
+    EXPECT_EQ(c["sent"], 0u);
+    EXPECT_EQ((*sink)->Name(), "collector");
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CollectorSink, SpoolWriteFailureIsAClearCountedErrorAndLaterWritesWork) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "sink-test-XXXXXX").string();
+  std::string dir = mkdtemp(tmpl.data());
+  CollectorOptions opts;
+  opts.address = "127.0.0.1:1";
+  opts.spool_dir = dir + "/spool";
+  auto sink = CollectorSink::Create(opts);
+  ASSERT_TRUE(sink.ok()) << sink.message();
+  Alert big = FullAlert();
+  big.summary = std::string(8000, 's');
+  // A file-size limit makes write() fail the way a full disk does, without filling one.
+  signal(SIGXFSZ, SIG_IGN);
+  rlimit old{};
+  getrlimit(RLIMIT_FSIZE, &old);
+  rlimit tiny = old;
+  tiny.rlim_cur = 1000;
+  setrlimit(RLIMIT_FSIZE, &tiny);
+  Status st = (*sink)->Write(big);
+  setrlimit(RLIMIT_FSIZE, &old);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("spool " + dir + "/spool"), std::string::npos) << st.message();
+  auto c = (*sink)->Counters();
+  EXPECT_EQ(c["spool_errors"], 1u);
+  EXPECT_EQ(c["io_errors"], 1u);
+  EXPECT_EQ(c["pending"], 0u);
+  EXPECT_TRUE((*sink)->Write(FullAlert()).ok());
+  EXPECT_EQ((*sink)->Counters()["pending"], 1u);
+  sink->reset();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CollectorSink, BadOptionsAreClearErrors) {
+  CollectorOptions opts;
+  opts.address = "collector.example";
+  EXPECT_NE(MakeCollectorSink(opts).message().find("has no port"), std::string::npos);
+  opts.address = "127.0.0.1:7443";
+  opts.ca_file = "/nonexistent/ca.pem";
+  opts.cert_file = "/nonexistent/agent.pem";
+  opts.key_file = "/nonexistent/agent.key";
+  EXPECT_EQ(MakeCollectorSink(opts).message(),
+            "cannot read collector CA certificate '/nonexistent/ca.pem'");
+  opts.cert_file.clear();
+  EXPECT_EQ(MakeCollectorSink(opts).message(), "collector mTLS needs all of ca, cert and key");
+}
+
+}  // namespace
+}  // namespace credsentry::report
