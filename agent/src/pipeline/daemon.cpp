@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <mutex>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -17,6 +18,7 @@
 #include "config/rules.h"
 #include "loader/probes.h"
 #include "pipeline/credential_watch.h"
+#include "pipeline/inventory.h"
 #include "pipeline/pipeline.h"
 #include "report/collector_sink.h"
 #include "report/file_sink.h"
@@ -72,6 +74,30 @@ Result<std::shared_ptr<const stream::MatcherDatabase>> LoadMatcher(const config:
   auto db = stream::MatcherDatabase::Compile(std::move(*rules));
   if (!db) return Error{db.message()};
   return *db;
+}
+
+// Counters as last published by the main loop, for readers on other threads.
+class StatsSnapshot {
+ public:
+  void Set(std::map<std::string, uint64_t> m) {
+    std::lock_guard lock(mu_);
+    counters_ = std::move(m);
+  }
+  std::map<std::string, uint64_t> Get() const {
+    std::lock_guard lock(mu_);
+    return counters_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, uint64_t> counters_;
+};
+
+std::map<std::string, uint64_t> FlatCounters(const loader::Probes& probes, const Pipeline& p) {
+  std::map<std::string, uint64_t> out;
+  for (const auto& [k, v] : probes.Counters()) out["kernel_" + k] = v;
+  for (const auto& [k, v] : p.Counters()) out[k] = v;
+  return out;
 }
 
 class ProbesControl : public KernelControl {
@@ -142,6 +168,8 @@ int RunDaemon(const config::AgentConfig& cfg) {
     return 1;
   }
   std::vector<std::unique_ptr<report::AlertSink>> sinks;
+  report::CollectorSink* collector = nullptr;
+  StatsSnapshot stats;
   auto file_sink = report::FileSink::Open(cfg.alerts_file);
   if (!file_sink) {
     spdlog::critical("{}", file_sink.message());
@@ -157,11 +185,14 @@ int RunDaemon(const config::AgentConfig& cfg) {
     co.spool_dir = cfg.collector.spool_dir;
     co.spool_max_bytes = cfg.collector.spool_max_bytes;
     co.agent_host = Hostname();
-    auto cs = report::MakeCollectorSink(co);
+    auto cs = report::CollectorSink::Create(co);
     if (!cs) {
       spdlog::critical("collector: {}", cs.message());
       return 1;
     }
+    collector = cs->get();
+    // Heartbeats carry the counters; the sender thread reads the snapshot the loop publishes.
+    collector->SetStatsProvider([&stats] { return stats.Get(); });
     sinks.push_back(std::move(*cs));
   }
 
@@ -207,6 +238,16 @@ int RunDaemon(const config::AgentConfig& cfg) {
     kernel.WatchSocket(s.pid, s.fd, s.udp ? CS_FD_SOCK_UDP : CS_FD_SOCK_TCP, CS_SOCK_UNKNOWN);
   }
 
+  std::vector<std::string> features{"tracepoints", "uprobes"};
+  for (const auto& lib : kernel.TlsLibraries()) features.push_back("tls:" + lib);
+  if (scope->whole_host()) {
+    auto inventory = BuildInventory(*db, *fp);
+    for (const auto& c : inventory) pipeline.AddKnownSecret(c.fingerprint, c.path);
+    spdlog::info("inventory: {} stored credentials in the catalogue's files", inventory.size());
+    if (collector) collector->SetInventory(std::move(inventory));
+  }
+  if (collector) collector->SetAgentInfo(rules_version, features);
+
   // 5. Ready.
   spdlog::info("ready: {} processes in scope{}, {} credential inodes and {} names watched, TLS libraries: {}",
                pipeline.processes().size(), scope->whole_host() ? " (whole host)" : "",
@@ -229,6 +270,10 @@ int RunDaemon(const config::AgentConfig& cfg) {
         rules_version = (*fresh)->rules().digest;
         db = std::move(fresh);
         auto w = WatchCredentialFiles(kernel, (*db)->rules());
+        if (collector) {
+          collector->SetAgentInfo(rules_version, features);
+          if (scope->whole_host()) collector->SetInventory(BuildInventory(*db, *fp));
+        }
         spdlog::info("reloaded rules {}: {} credential kinds{}", rules_version,
                      (*db)->rules().kinds.size(), w ? "" : ", credential watches failed: " + w.message());
       }
@@ -238,6 +283,7 @@ int RunDaemon(const config::AgentConfig& cfg) {
     if (now - last_tick >= 1000000000ull) {
       last_tick = now;
       pipeline.Housekeeping(now);
+      stats.Set(FlatCounters(kernel, pipeline));
       WriteStats(cfg.stats_file, kernel, pipeline, sinks, rules_version);
     }
   }

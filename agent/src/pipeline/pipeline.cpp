@@ -129,15 +129,18 @@ void Pipeline::OnCredentialRead(const decode::Payload& p) {
   // Learn which secrets the file holds, so an egress of the same value can name the file.
   stream::MatchStream scan(db_);
   auto learn = [&](const stream::SecretMatch& m) {
-    if (!m.value_available) return;
-    if (known_secrets_.size() >= options_.max_known_secrets) {
-      ++counters_["known_secrets_dropped"];
-      return;
-    }
-    known_secrets_[fingerprinter_.Of(m.value)] = {path};
+    if (m.value_available) AddKnownSecret(fingerprinter_.Of(m.value), path);
   };
   scan.Feed(p.data, learn);
   scan.Close(learn);
+}
+
+void Pipeline::AddKnownSecret(const std::string& fingerprint, const std::string& path) {
+  if (known_secrets_.size() >= options_.max_known_secrets) {
+    ++counters_["known_secrets_dropped"];
+    return;
+  }
+  known_secrets_[fingerprint] = {path};
 }
 
 void Pipeline::OnSocketData(const decode::Payload& p) {

@@ -49,6 +49,8 @@ class Pipeline {
   void Handle(std::span<const uint8_t> record);
   // New rules: streams in flight are flushed with the old database, later bytes use the new one.
   void SwapRules(std::shared_ptr<const stream::MatcherDatabase> db);
+  // A secret known to be stored in `path` (from the inventory): its egress names the file.
+  void AddKnownSecret(const std::string& fingerprint, const std::string& path);
   // Expires exited processes and idle streams. Call about once a second.
   void Housekeeping(uint64_t now_mono_ns);
   // Flushes every stream (end-of-stream matches) before exit.
