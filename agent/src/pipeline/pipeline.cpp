@@ -419,7 +419,7 @@ report::Alert Pipeline::BuildAlert(const stream::StreamContext& ctx,
     a.evidence.notes.push_back("this exact secret was read from " + known->second.path);
   }
   a.kind = from_file ? "credential-file-egress" : "secret-egress";
-  a.summary = reason + " by " + ctx.comm + " (pid " + std::to_string(ctx.pid) + ")";
+  a.summary = ctx.comm + " (pid " + std::to_string(ctx.pid) + "): " + reason;
   if (!a.evidence.credential_reads.empty()) {
     a.summary += " after reading " + a.evidence.credential_reads.front().path;
   }
