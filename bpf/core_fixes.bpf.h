@@ -36,6 +36,29 @@ static __always_inline struct file *cs_task_fd_file(struct task_struct *task, in
 	return file;
 }
 
+/*
+ * The same fd -> file walk for the hot open path, as direct (BTF) loads instead of a chain of
+ * bpf_probe_read_kernel calls: the verifier turns each load into one fault-safe instruction.
+ * Two steps need help: fdt->fd is a `struct file **`, which BTF does not type, so that one slot
+ * is read with bpf_probe_read_kernel; and the struct file it yields is typed again with the
+ * bpf_rdonly_cast kfunc (6.2+; the verifier replaces the call by a register move, so it is
+ * free). Needs bpf_get_current_task_btf (5.11+). Older kernels: use cs_task_fd_file.
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+static __always_inline struct file *cs_current_fd_file(int fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
+	struct file *file = NULL;
+
+	if (fd < 0 || (unsigned int)fd >= fdt->max_fds)
+		return NULL;
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]) || !file)
+		return NULL;
+	return bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
+}
+
 /* SOCK_STREAM / SOCK_DGRAM of a socket fd's file (file->private_data is the struct socket). */
 static __always_inline short cs_file_sock_type(struct file *file)
 {

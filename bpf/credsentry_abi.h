@@ -212,4 +212,13 @@ struct cs_name_key {
 	char name[CS_DENTRY_NAME_MAX];
 };
 
+/* The (parent name length, file name length) pairs present in cred_names, as a bit matrix:
+ * bit (min(parent_len, CS_DENTRY_NAME_MAX-1) * CS_DENTRY_NAME_MAX + min(name_len, ...)) is set
+ * when some key has those lengths. The open path compares two lengths it reads in two loads
+ * and skips both dentry-name copies and the name lookup for almost every non-credential file. */
+#define CS_NAME_SHAPE_BITS (CS_DENTRY_NAME_MAX * CS_DENTRY_NAME_MAX)
+struct cs_name_shapes {
+	__u64 bits[CS_NAME_SHAPE_BITS / 64];
+};
+
 #endif /* CREDSENTRY_ABI_H */

@@ -130,8 +130,7 @@ static __always_inline int cs_write_enter(__u8 op, long fd, __u64 buf, __u32 iov
 	call.kind = st->kind;
 	if (uaddr)
 		call.family = cs_read_sockaddr(uaddr, &call.port, call.addr);
-	if (bpf_map_update_elem(&io_calls, &tid, &call, BPF_ANY))
-		cs_count(CS_CNT_CALL_TABLE_FULL);
+	cs_io_call_start(tid, &call);
 	return 0;
 }
 

@@ -77,7 +77,7 @@ int cs_exit(void *ctx)
 		return 0;
 	/* A thread killed inside a syscall or SSL_write never reaches the exit half: drop its
 	 * in-flight entries here so the bounded tables do not fill with the dead. */
-	bpf_map_delete_elem(&io_calls, &tid);
+	cs_io_call_end(tid);
 	bpf_map_delete_elem(&connect_calls, &tid);
 	bpf_map_delete_elem(&tls_calls, &tid);
 	if (tid != cs_tgid())

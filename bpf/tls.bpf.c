@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * OpenSSL 3 plaintext, before encryption. The loader attaches these programs per library file
- * (SEC("uprobe") carries no target) with bpf_program__attach_uprobe_opts(func_name=...).
+ * OpenSSL 3 and GnuTLS 3 plaintext, before encryption. The loader attaches these programs per
+ * library file (SEC("uprobe") carries no target) with bpf_program__attach_uprobe_opts(func_name).
  *
- * The SSL object is tied to its socket without per-version struct offsets: SSL_write's entry
- * remembers the thread is inside it, and the socket write that OpenSSL makes inside the call
- * (net.bpf.c, a watched TCP fd in CS_SOCK_TLS state, same thread) records its fd here.
+ * The SSL object (GnuTLS: the session) is tied to its socket without per-version struct offsets:
+ * the write function's entry remembers the thread is inside it, and the socket write the library
+ * makes inside the call (net.bpf.c, a watched TCP fd in CS_SOCK_TLS state, same thread) records
+ * its fd here. GnuTLS has no SNI hook: user space names the destination from the ClientHello
+ * that net.bpf.c copies from the socket's first write.
  */
 #include "helpers/payload.bpf.h"
 
@@ -16,7 +18,14 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define CS_SSL_CTRL_SET_TLSEXT_HOSTNAME 55
 #define CS_TLSEXT_NAMETYPE_host_name 0
 
-static __always_inline int cs_tls_write_enter(void *ssl, const void *buf, void *written)
+/* How a write function reports the bytes it took. */
+enum cs_tls_ret {
+	CS_TLS_RET_INT = 1,    /* SSL_write: int count, <= 0 on error / retry */
+	CS_TLS_RET_EX = 2,     /* SSL_write_ex: 1 on success, the count in *written */
+	CS_TLS_RET_SSIZE = 3,  /* gnutls_record_send: ssize_t count, < 0 on error (0: nothing) */
+};
+
+static __always_inline int cs_tls_write_enter(__u8 lib, void *ssl, const void *buf, void *written)
 {
 	struct cs_tls_call call = {};
 	__u32 tid;
@@ -29,14 +38,14 @@ static __always_inline int cs_tls_write_enter(void *ssl, const void *buf, void *
 	call.buf = (__u64)buf;
 	call.written = (__u64)written;
 	call.fd = -1;
+	call.lib = lib;
 	tid = cs_tid();
 	if (bpf_map_update_elem(&tls_calls, &tid, &call, BPF_ANY))
 		cs_count(CS_CNT_CALL_TABLE_FULL);
 	return 0;
 }
 
-/* `ret_ok` is the library's success test; `n` the bytes it reports written. */
-static __always_inline int cs_tls_write_exit(bool is_ex, long ret)
+static __always_inline int cs_tls_write_exit(enum cs_tls_ret kind, long ret)
 {
 	__u32 tid = cs_tid();
 	struct cs_tls_call *pending = bpf_map_lookup_elem(&tls_calls, &tid);
@@ -48,16 +57,18 @@ static __always_inline int cs_tls_write_exit(bool is_ex, long ret)
 		return 0;
 	call = *pending;
 	bpf_map_delete_elem(&tls_calls, &tid);
-	if (is_ex) {
-		/* SSL_write_ex: 1 on success, the count in *written. */
+	if (kind == CS_TLS_RET_EX) {
 		if (ret != 1 || !call.written ||
 		    bpf_probe_read_user(&n, sizeof(n), (void *)call.written))
 			return 0;
-	} else {
-		/* SSL_write: the count, or <= 0 on error / retry. */
+	} else if (kind == CS_TLS_RET_INT) {
 		if ((int)ret <= 0)
 			return 0;
 		n = (int)ret;
+	} else {
+		if (ret <= 0)
+			return 0;
+		n = ret;
 	}
 	if (n == 0)
 		return 0;
@@ -66,7 +77,7 @@ static __always_inline int cs_tls_write_exit(bool is_ex, long ret)
 		return 0;
 	rec->ev.fd = call.fd;
 	rec->ev.fd_kind = call.fd >= 0 ? CS_FD_SOCK_TCP : 0;
-	rec->ev.tls_lib = CS_TLS_OPENSSL;
+	rec->ev.tls_lib = call.lib;
 	rec->ev.sock_state = CS_SOCK_TLS;
 	rec->ev.ssl = call.ssl;
 	cs_emit_payload(rec, call.buf, 0, n, CS_CHUNKS_PER_CALL, CS_CNT_TRUNC_TLS);
@@ -76,25 +87,38 @@ static __always_inline int cs_tls_write_exit(bool is_ex, long ret)
 SEC("uprobe")
 int BPF_KPROBE(cs_ssl_write, void *ssl, const void *buf, int num)
 {
-	return cs_tls_write_enter(ssl, buf, NULL);
+	return cs_tls_write_enter(CS_TLS_OPENSSL, ssl, buf, NULL);
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(cs_ssl_write_ret, long ret)
 {
-	return cs_tls_write_exit(false, ret);
+	return cs_tls_write_exit(CS_TLS_RET_INT, ret);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(cs_ssl_write_ex, void *ssl, const void *buf, __u64 num, void *written)
 {
-	return cs_tls_write_enter(ssl, buf, written);
+	return cs_tls_write_enter(CS_TLS_OPENSSL, ssl, buf, written);
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(cs_ssl_write_ex_ret, long ret)
 {
-	return cs_tls_write_exit(true, ret);
+	return cs_tls_write_exit(CS_TLS_RET_EX, ret);
+}
+
+/* ssize_t gnutls_record_send(gnutls_session_t session, const void *data, size_t data_size) */
+SEC("uprobe")
+int BPF_KPROBE(cs_gnutls_record_send, void *session, const void *data, __u64 data_size)
+{
+	return cs_tls_write_enter(CS_TLS_GNUTLS, session, data, NULL);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(cs_gnutls_record_send_ret, long ret)
+{
+	return cs_tls_write_exit(CS_TLS_RET_SSIZE, ret);
 }
 
 /* SSL_set_tlsext_host_name(ssl, name) is a macro for SSL_ctrl(ssl, 55, 0, name). */

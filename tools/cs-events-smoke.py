@@ -2,9 +2,10 @@
 """Real-kernel smoke test of the probes, through tools/cs-events (root; run with /usr/bin/python3).
 
 Creates a cgroup v2 under /sys/fs/cgroup/unified, starts cs-events scoped to it, runs clients
-inside it (cat of credential files, curl over HTTPS with SNI, Python ssl/urllib, plain TCP,
-sendmsg, UDP, a plain HTTP POST with curl) and the same kind of work outside it, then checks the
-records cs-events printed. Payloads are random bytes generated here; only SHA-256 prefixes are
+inside it (cat of credential files, curl over HTTPS with SNI, Python ssl/urllib, wget over GnuTLS,
+plain TCP, sendmsg, UDP, a plain HTTP POST with curl) and the same kind of work outside it, then
+checks the records cs-events printed. A second run starts cs-events without CAP_SYS_ADMIN (uprobes
+refused): it must still start, say which TLS libraries it could not hook, and see the rest. Payloads are random bytes generated here; only SHA-256 prefixes are
 compared. Servers run in this (unscoped) process, so they add no records.
 
 usage: cs-events-smoke.py BUILD_DIR
@@ -68,6 +69,71 @@ class Server(threading.Thread):
             conn.close()
 
 
+def wait_ready(proc, log):
+    for _ in range(600):
+        log.seek(0)
+        if "# ready" in log.read() or proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    log.seek(0)
+    return "# ready" in log.read()
+
+
+def parse(lines):
+    recs = [dict(kv.split("=", 1) for kv in l.split()[1:] if "=" in kv) | {"type": l.split()[0]}
+            for l in lines if l and not l.startswith("#") and "=" in l and l.split()[0].isupper()]
+    counters = dict(l.split()[2:4] for l in lines if l.startswith("# counter"))
+    return recs, counters
+
+
+# Capabilities of an agent on a host that refuses uprobes: BPF and perf, no CAP_SYS_ADMIN.
+SETPRIV_NO_SYS_ADMIN = ["setpriv", "--inh-caps=-all", "--ambient-caps=-all",
+                        "--bounding-set=-all,+bpf,+perfmon,+sys_ptrace,+dac_read_search",
+                        "--no-new-privs"]
+
+
+def restricted_run(tmp, cred, tls_port):
+    """cs-events without CAP_SYS_ADMIN: uprobes fail, the tracepoint path must still work."""
+    cg = os.path.join(CG_ROOT, "cs-h8-nocap-%d" % os.getpid())
+    os.mkdir(cg)
+    proc = None
+    try:
+        log = open(os.path.join(tmp, "nocap.log"), "w+")
+        proc = subprocess.Popen(SETPRIV_NO_SYS_ADMIN + [CS_EVENTS, "--cgroup", cg, "--cred-file", cred + "=7"],
+                                stdout=log, stderr=subprocess.STDOUT)
+        check(wait_ready(proc, log), "without CAP_SYS_ADMIN: cs-events still loads and attaches")
+        run_in(cg, ["cat", cred])
+        run_in(cg, ["curl", "-sk", "--resolve", "nocap.cs-test:%d:127.0.0.1" % tls_port,
+                    "https://nocap.cs-test:%d/nocap" % tls_port, "-d", "x=1"])
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=20)
+        log.seek(0)
+        text = log.read()
+        recs, _ = parse(text.splitlines())
+        check(rc == 0, "without CAP_SYS_ADMIN: clean exit (rc %d)" % rc)
+        failed = [l for l in text.splitlines() if l.startswith("# tls-library-failed")]
+        check(any("libssl" in l for l in failed), "without CAP_SYS_ADMIN: libssl reported as not hooked")
+        check("TLS plaintext capture unavailable for" in text and "ClientHello SNI" in text,
+              "without CAP_SYS_ADMIN: one clear warning per TLS library")
+        check(any(r["type"] == "CRED_OPEN" and r.get("cred_id") == "7" for r in recs),
+              "without CAP_SYS_ADMIN: credential file open still seen")
+        check(any(r["type"] == "SOCK_DATA" and r.get("comm") == "curl" and r.get("state") == "2" for r in recs),
+              "without CAP_SYS_ADMIN: curl's ClientHello still copied (SNI for the destination)")
+        check(not [r for r in recs if r["type"] == "TLS_DATA"], "without CAP_SYS_ADMIN: no TLS_DATA (no uprobes)")
+        if failures:
+            print(text[-4000:])
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill(); proc.wait()
+        for _ in range(50):
+            try:
+                os.rmdir(cg)
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
 def run_in(cgroup, args, **kw):
     """Runs args with the child placed in `cgroup` (None = stay outside) before exec."""
     def enter():
@@ -107,7 +173,9 @@ def main():
         cred_bytes = b"[default]\naws_secret_access_key = " + os.urandom(30).hex().encode() + b"\n"
         open(cred, "wb").write(cred_bytes)
         os.symlink(".aws/credentials", os.path.join(tmp, "link"))
+        os.link(cred, os.path.join(tmp, "hardlink"))  # another name, same inode
         payload = os.urandom(40000)
+        wget_body = "token=" + os.urandom(24).hex()
         payload_path = os.path.join(tmp, "payload.bin")
         open(payload_path, "wb").write(payload)
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
@@ -122,13 +190,7 @@ def main():
         log = open(os.path.join(tmp, "events.log"), "w+")
         proc = subprocess.Popen([CS_EVENTS, "--cgroup", cg, "--cred-file", cred + "=1",
                                  "--cred-name", "cs-secrets/token.json=2"], stdout=log, stderr=subprocess.STDOUT)
-        for _ in range(600):
-            log.seek(0)
-            if "# ready" in log.read() or proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        log.seek(0)
-        check("# ready" in log.read(), "cs-events loaded and attached")
+        check(wait_ready(proc, log), "cs-events loaded and attached")
 
         # A credential file created after start-up: matched by (parent, name).
         os.makedirs(os.path.join(tmp, "cs-secrets"))
@@ -139,10 +201,14 @@ def main():
         inside = [
             ["cat", cred],
             ["sh", "-c", "cd %s && cat ./link && true" % tmp],  # sh forks cat: FORK in scope
+            ["cat", os.path.join(tmp, "hardlink")],
             ["cat", token],
             ["curl", "-sk", "--resolve", "cs-test.local:%d:127.0.0.1" % tls.port,
              "https://cs-test.local:%d/upload" % tls.port, "--data-binary", "@" + payload_path],
             ["curl", "-s", "http://127.0.0.1:%d/plain" % plain.port, "-d", "plain=1"],
+            # GnuTLS. "localhost" (not an IP) so wget sends an SNI in its ClientHello.
+            ["wget", "-q", "-O", "/dev/null", "--inet4-only", "--no-check-certificate",
+             "--post-data", wget_body, "https://localhost:%d/wget" % tls.port],
             ["/usr/bin/python3", "-c", PY_CLIENT, "inside-py", str(tls.port), str(plain.port),
              str(udp.getsockname()[1]), payload_path, cred],
         ]
@@ -157,18 +223,16 @@ def main():
         proc.wait(timeout=20)
         log.seek(0)
         lines = log.read().splitlines()
-        recs = [dict(kv.split("=", 1) for kv in l.split()[1:] if "=" in kv) | {"type": l.split()[0]}
-                for l in lines if l and not l.startswith("#") and "=" in l and l.split()[0].isupper()]
-        counters = dict(l.split()[2:4] for l in lines if l.startswith("# counter"))
+        recs, counters = parse(lines)
 
         def find(**want):
             return [r for r in recs if all(r.get(k) == v for k, v in want.items())]
 
         opens = find(type="CRED_OPEN", comm="cat")
-        check(len([o for o in opens if o["cred_id"] == "1"]) == 2, "cat of the credential file, direct and via a relative symlink: 2 CRED_OPEN cred_id=1")
+        check(len([o for o in opens if o["cred_id"] == "1"]) == 3, "cat of the credential file, direct, via a relative symlink and via a hard link: 3 CRED_OPEN cred_id=1")
         check(any(o["path"].endswith("/.aws/credentials") and o["path"].startswith(tmp) for o in opens), "CRED_OPEN path rebuilt from dentries: " + str([o["path"] for o in opens][:1]))
         check(len([o for o in opens if o["cred_id"] == "2" and o["path"].endswith("cs-secrets/token.json")]) == 1, "file created after start matched by name: CRED_OPEN cred_id=2")
-        check(len(find(type="CRED_READ", comm="cat", sha256=sha(cred_bytes))) == 2, "CRED_READ bytes equal the file (sha256 %s)" % sha(cred_bytes))
+        check(len(find(type="CRED_READ", comm="cat", sha256=sha(cred_bytes))) == 3, "CRED_READ bytes equal the file (sha256 %s)" % sha(cred_bytes))
         check(len(find(type="CRED_READ", comm="cat", sha256=sha(token_bytes))) == 1, "CRED_READ of the name-matched file")
         check(len(find(type="CLOSE", comm="cat", kind="1")) >= 3, "CLOSE of credential fds")
 
@@ -184,6 +248,14 @@ def main():
         check(len(find(type="CONNECT", comm="curl", port=str(tls.port))) == 1, "curl: CONNECT to the TLS port")
         check(any(r for r in find(type="SOCK_DATA", comm="curl", state="1") if r["fd"]), "curl plain HTTP POST: SOCK_DATA state=plain")
 
+        wtls = find(type="TLS_DATA", comm="wget")
+        check(bool(wtls) and all(r["lib"] == "2" and int(r["fd"]) >= 0 for r in wtls),
+              "wget: TLS_DATA from gnutls_record_send (lib=2) carries the socket fd")
+        check(any(r["sha256"] == sha(wget_body.encode()) for r in wtls), "wget --post-data: the body's plaintext captured exactly")
+        check(len({r["ssl"] for r in wtls}) == 1, "wget: one GnuTLS session for all its writes")
+        whello = find(type="SOCK_DATA", comm="wget", state="2")
+        check(len(whello) == 1 and bool(wtls) and whello[0]["fd"] == wtls[0]["fd"],
+              "wget: its ClientHello (SNI source) crosses once, on the fd of its TLS_DATA")
         py = find(type="TLS_DATA", comm="inside-py")
         check(any(r["sha256"] == sha(b"x=1") or int(r["len"]) > 50 for r in py), "python urllib over https (SSL_write_ex): TLS_DATA")
         chunks = [sha(payload[0:16384]), sha(payload[16384:32768]), sha(payload[32768:40000])]
@@ -209,6 +281,7 @@ def main():
         print("records: %d; counters: %s" % (len(recs), counters))
         if failures:
             print("\n".join(lines[-80:]))
+        restricted_run(tmp, cred, tls.port)
     finally:
         if proc and proc.poll() is None:
             proc.kill(); proc.wait()

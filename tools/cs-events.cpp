@@ -143,6 +143,7 @@ void PrintRecord(std::span<const uint8_t> rec) {
                     static_cast<unsigned long long>(e->offset), e->len, e->chunk_flags,
                     e->len > have ? " BAD_LEN" : "");
         if (e->family) std::printf(" to=%s:%u", Addr(e->family, e->addr).c_str(), e->port);
+        if (h->type == CS_EV_TLS_DATA) std::printf(" lib=%u", e->tls_lib);
         std::printf(" sha256=%s", Sha256Prefix(rec.data() + sizeof(cs_data_event), len).c_str());
       }
       break;
@@ -235,6 +236,9 @@ int main(int argc, char** argv) {
     }
   }
   for (const auto& lib : (*probes)->TlsLibraries()) std::printf("# tls-library %s\n", lib.c_str());
+  for (const auto& lib : (*probes)->TlsLibrariesFailed()) {
+    std::printf("# tls-library-failed %s\n", lib.c_str());
+  }
   std::printf("# ready\n");
   std::fflush(stdout);
 

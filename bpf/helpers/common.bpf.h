@@ -91,6 +91,42 @@ static __always_inline void cs_submit_control(void *rec)
 	cs_count(CS_CNT_EVENTS_CONTROL);
 }
 
+/* io_calls with its pending count (maps.bpf.h says why). */
+static __always_inline void cs_io_call_start(__u32 tid, const struct cs_io_call *call)
+{
+	__u32 zero = 0;
+	__u64 *pending;
+
+	if (bpf_map_update_elem(&io_calls, &tid, call, BPF_ANY)) {
+		cs_count(CS_CNT_CALL_TABLE_FULL);
+		return;
+	}
+	pending = bpf_map_lookup_elem(&io_calls_pending, &zero);
+	if (pending)
+		__sync_fetch_and_add(pending, 1);
+}
+
+static __always_inline void cs_io_call_end(__u32 tid)
+{
+	__u32 zero = 0;
+	__u64 *pending;
+
+	if (bpf_map_delete_elem(&io_calls, &tid))
+		return;
+	pending = bpf_map_lookup_elem(&io_calls_pending, &zero);
+	if (pending)
+		__sync_fetch_and_add(pending, -1);
+}
+
+/* False only when no thread can have an io_calls entry. */
+static __always_inline bool cs_io_calls_maybe(void)
+{
+	__u32 zero = 0;
+	__u64 *pending = bpf_map_lookup_elem(&io_calls_pending, &zero);
+
+	return !pending || *pending != 0;
+}
+
 static __always_inline struct task_struct *cs_current(void)
 {
 	return (struct task_struct *)bpf_get_current_task();

@@ -72,6 +72,15 @@ struct {
 	__type(value, __u32);
 } cred_names SEC(".maps") __weak;
 
+/* One element: which name-length pairs cred_names holds (see struct cs_name_shapes). An array
+ * lookup is inlined by the verifier, so the check costs a few instructions. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cs_name_shapes);
+} cred_name_shapes SEC(".maps") __weak;
+
 /* ---- per-thread calls in flight (kernel-only layouts) ---- */
 
 enum cs_io_op {
@@ -107,13 +116,15 @@ struct cs_connect_call {
 	__u8 addr[16];
 };
 
-/* A thread inside SSL_write/SSL_write_ex. fd is learned from the socket write made inside. */
+/* A thread inside SSL_write/SSL_write_ex/gnutls_record_send. fd is learned from the socket write
+ * made inside. */
 struct cs_tls_call {
-	__u64 ssl;
+	__u64 ssl;      /* SSL* or gnutls_session_t: the opaque per-connection key */
 	__u64 buf;
-	__u64 written;  /* size_t *written of SSL_write_ex; 0 for SSL_write */
+	__u64 written;  /* size_t *written of SSL_write_ex; 0 otherwise */
 	__s32 fd;
-	__u32 _pad0;
+	__u8 lib;       /* enum cs_tls_lib */
+	__u8 _pad0[3];
 };
 
 struct {
@@ -122,6 +133,17 @@ struct {
 	__type(key, __u32);
 	__type(value, struct cs_io_call);
 } io_calls SEC(".maps") __weak;
+
+/* How many io_calls entries may exist (inserts minus deletes, both counted only when they
+ * succeed, so it never falls below the real count). While it is 0, which is the common case on a
+ * host doing I/O on unwatched fds, the exit half of read/write skips its hash lookup: an inlined
+ * array load instead. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} io_calls_pending SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

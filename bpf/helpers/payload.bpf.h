@@ -148,15 +148,18 @@ static __always_inline void cs_emit_payload(struct cs_payload_record *rec, __u64
 static __always_inline void cs_io_exit(__u8 op, long ret)
 {
 	__u32 tid = cs_tid();
-	struct cs_io_call *pending = bpf_map_lookup_elem(&io_calls, &tid);
+	struct cs_io_call *pending;
 	struct cs_io_call call;
 	struct cs_payload_record *rec;
 	bool is_read;
 
+	if (!cs_io_calls_maybe())
+		return;
+	pending = bpf_map_lookup_elem(&io_calls, &tid);
 	if (!pending)
 		return;
 	call = *pending;
-	bpf_map_delete_elem(&io_calls, &tid);
+	cs_io_call_end(tid);
 	if (call.op != op || ret <= 0)
 		return;
 	is_read = op == CS_OP_READ || op == CS_OP_PREAD;

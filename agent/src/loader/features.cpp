@@ -13,6 +13,7 @@
 #include "loader/host.h"
 #include "loader/probes.h"
 #include "loader/tls_libraries.h"
+#include "loader/uprobe_check.h"
 
 namespace credsentry::loader {
 namespace {
@@ -100,9 +101,22 @@ FeatureReport ProbeFeatures(const ProbeOptions& options) {
                                   : No("kernel before 5.6; openat2 opens not seen"));
   }
 
-  bool uprobes = access("/sys/bus/event_source/devices/uprobe/type", R_OK) == 0;
-  add("uprobes",
-      uprobes ? Yes("used for TLS plaintext") : No("no uprobe PMU; TLS plaintext not captured"));
+  // The uprobe PMU existing is not enough: creating a uprobe needs privileges the agent may
+  // lack (CAP_SYS_ADMIN here), so one is really attached and removed at once.
+  std::vector<std::string> libs = FindSystemLibssl();
+  libs.insert(libs.end(), options.extra_tls_libraries.begin(), options.extra_tls_libraries.end());
+  std::vector<std::string> gnutls_libs = FindSystemLibgnutls();
+  Status tried = Error{"no libssl or libgnutls to try one on"};
+  if (!libs.empty()) {
+    tried = TryAttachUprobe(libs.front(), "SSL_write");
+  } else if (!gnutls_libs.empty()) {
+    tried = TryAttachUprobe(gnutls_libs.front(), "gnutls_record_send");
+  }
+  bool uprobes = tried.ok();
+  add("uprobes", uprobes ? Yes("one attached and removed; used for TLS plaintext")
+                         : No(tried.message() +
+                              "; TLS plaintext not captured, destinations still named from the "
+                              "ClientHello SNI"));
 
   bool kprobes = access("/sys/bus/event_source/devices/kprobe/type", R_OK) == 0 && tracefs.ok() &&
                  access((std::string(kTracefsDir) + "/kprobe_events").c_str(), F_OK) == 0;
@@ -129,8 +143,6 @@ FeatureReport ProbeFeatures(const ProbeOptions& options) {
   }
   if (options.cgroup_paths.empty()) add("scope", "whole host (no --cgroup)");
 
-  std::vector<std::string> libs = FindSystemLibssl();
-  libs.insert(libs.end(), options.extra_tls_libraries.begin(), options.extra_tls_libraries.end());
   if (libs.empty()) add("OpenSSL (libssl.so.3)", No("not found; TLS plaintext not captured"));
   for (const auto& lib : libs) {
     auto defined = ElfDefinedFunctions(lib, kOpenSslFunctions);
@@ -149,9 +161,22 @@ FeatureReport ProbeFeatures(const ProbeOptions& options) {
                               : No("lacks SSL_write"));
   }
 
-  add("will use", "tracepoints (process, file, socket) + raw_tp fork" +
-                      std::string(uprobes && !libs.empty() ? " + OpenSSL uprobes" : "") +
-                      "; two ring buffers");
+  if (gnutls_libs.empty()) add("GnuTLS (libgnutls.so.30)", No("not found; wget/apt not hooked"));
+  for (const auto& lib : gnutls_libs) {
+    auto defined = ElfDefinedFunctions(lib, kGnuTlsFunctions);
+    if (!defined) {
+      add("GnuTLS " + lib, No(defined.message()));
+    } else {
+      add("GnuTLS " + lib, defined->count("gnutls_record_send") ? Yes("hooks gnutls_record_send")
+                                                                : No("lacks gnutls_record_send"));
+    }
+  }
+
+  std::string tls_hooks;
+  if (uprobes && !libs.empty()) tls_hooks += " + OpenSSL uprobes";
+  if (uprobes && !gnutls_libs.empty()) tls_hooks += " + GnuTLS uprobes";
+  add("will use",
+      "tracepoints (process, file, socket) + raw_tp fork" + tls_hooks + "; two ring buffers");
   r.can_run = ok;
   return r;
 }

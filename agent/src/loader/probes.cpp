@@ -15,6 +15,7 @@
 #include "credsentry_abi.h"
 #include "loader/counters.h"
 #include "loader/host.h"
+#include "loader/name_shapes.h"
 #include "loader/skeleton.h"
 #include "loader/tls_libraries.h"
 
@@ -47,7 +48,9 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
-// One OpenSSL function and the programs that probe its entry and return.
+enum class TlsStack { kOpenSsl, kGnuTls };
+
+// One TLS library function and the programs that probe its entry and return.
 struct TlsHook {
   std::string_view function;
   bpf_program* entry;
@@ -61,7 +64,9 @@ struct Probes::State {
   std::unique_ptr<gen::credsentry, SkeletonDeleter> skel;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links;
   std::unique_ptr<ring_buffer, RingDeleter> rings;
-  std::vector<std::string> tls_libraries;
+  std::vector<std::string> tls_libraries;  // hooked
+  std::vector<std::string> tls_failed;     // found, but the host refused their uprobes
+  cs_name_shapes name_shapes{};            // what cred_name_shapes holds
   const std::function<void(std::span<const uint8_t>)>* sink = nullptr;
 
   Status Attach(bpf_program* prog, bpf_link* link, std::string_view what) {
@@ -73,7 +78,7 @@ struct Probes::State {
     return Status::Ok();
   }
   Status AttachTracepoints();
-  Status AttachTls(const std::string& library, bool required);
+  Status AttachTls(const std::string& library, TlsStack stack, bool required);
   Status FillScope(const std::vector<std::string>& cgroups);
 };
 
@@ -89,25 +94,36 @@ Status Probes::State::AttachTracepoints() {
   return Status::Ok();
 }
 
-Status Probes::State::AttachTls(const std::string& library, bool required) {
-  auto defined = ElfDefinedFunctions(library, kOpenSslFunctions);
+Status Probes::State::AttachTls(const std::string& library, TlsStack stack, bool required) {
+  bool openssl = stack == TlsStack::kOpenSsl;
+  // The first hook is the one without which the library is not worth hooking.
+  std::vector<TlsHook> hooks;
+  if (openssl) {
+    hooks = {
+        {"SSL_write", skel->progs.cs_ssl_write, skel->progs.cs_ssl_write_ret},
+        {"SSL_write_ex", skel->progs.cs_ssl_write_ex, skel->progs.cs_ssl_write_ex_ret},
+        {"SSL_ctrl", skel->progs.cs_ssl_ctrl, nullptr},
+        {"SSL_set_fd", skel->progs.cs_ssl_set_fd, nullptr},
+    };
+  } else {
+    hooks = {{"gnutls_record_send", skel->progs.cs_gnutls_record_send,
+              skel->progs.cs_gnutls_record_send_ret}};
+  }
+  auto defined = ElfDefinedFunctions(
+      library, openssl ? std::span<const std::string_view>(kOpenSslFunctions) : kGnuTlsFunctions);
   if (!defined) {
     if (required) return Error{"TLS library " + defined.message()};
     spdlog::warn("not hooking TLS library: {}", defined.message());
     return Status::Ok();
   }
-  if (!defined->count("SSL_write")) {
-    std::string msg = "TLS library " + library + " does not export SSL_write";
+  if (!defined->count(std::string(hooks.front().function))) {
+    std::string msg =
+        "TLS library " + library + " does not export " + std::string(hooks.front().function);
     if (required) return Error{msg};
     spdlog::warn("{}; not hooked", msg);
     return Status::Ok();
   }
-  const TlsHook hooks[] = {
-      {"SSL_write", skel->progs.cs_ssl_write, skel->progs.cs_ssl_write_ret},
-      {"SSL_write_ex", skel->progs.cs_ssl_write_ex, skel->progs.cs_ssl_write_ex_ret},
-      {"SSL_ctrl", skel->progs.cs_ssl_ctrl, nullptr},
-      {"SSL_set_fd", skel->progs.cs_ssl_set_fd, nullptr},
-  };
+  size_t first_link = links.size();
   for (const TlsHook& hook : hooks) {
     if (!defined->count(std::string(hook.function))) {
       spdlog::warn("{} has no {}: those calls are not captured", library, hook.function);
@@ -120,7 +136,18 @@ Status Probes::State::AttachTls(const std::string& library, bool required) {
       // pid -1: every process mapping this file, including ones started later; the programs
       // apply the --cgroup scope themselves.
       bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, library.c_str(), 0, &opts);
-      if (auto s = Attach(prog, link, library + ":" + func); !s) return s;
+      if (auto s = Attach(prog, link, library + ":" + func); !s) {
+        // Not fatal: a host that refuses uprobes (no CAP_SYS_ADMIN, perf_event_paranoid, an
+        // LSM) still gets all the tracepoints see. Half a library's hooks would capture some
+        // writes and miss others, so the ones already made are removed too.
+        links.resize(first_link);
+        spdlog::warn(
+            "TLS plaintext capture unavailable for {}: {}; destinations are still named from the "
+            "ClientHello SNI",
+            library, s.message());
+        tls_failed.push_back(library);
+        return Status::Ok();
+      }
     }
   }
   tls_libraries.push_back(library);
@@ -205,18 +232,29 @@ Result<std::unique_ptr<Probes>> Probes::Open(const ProbeOptions& options) {
   std::set<std::string> libs;
   for (const auto& lib : FindSystemLibssl()) {
     if (libs.insert(lib).second) {
-      if (auto s = state->AttachTls(lib, false); !s) return Error{s.message()};
+      if (auto s = state->AttachTls(lib, TlsStack::kOpenSsl, false); !s) {
+        return Error{s.message()};
+      }
+    }
+  }
+  for (const auto& lib : FindSystemLibgnutls()) {
+    if (libs.insert(lib).second) {
+      if (auto s = state->AttachTls(lib, TlsStack::kGnuTls, false); !s) {
+        return Error{s.message()};
+      }
     }
   }
   for (const auto& lib : options.extra_tls_libraries) {
     char real[PATH_MAX];
     std::string path = realpath(lib.c_str(), real) ? real : lib;
     if (libs.insert(path).second) {
-      if (auto s = state->AttachTls(path, true); !s) return Error{s.message()};
+      if (auto s = state->AttachTls(path, TlsStack::kOpenSsl, true); !s) {
+        return Error{s.message()};
+      }
     }
   }
-  if (state->tls_libraries.empty()) {
-    spdlog::warn("no OpenSSL library hooked: TLS plaintext will not be captured");
+  if (state->tls_libraries.empty() && state->tls_failed.empty()) {
+    spdlog::warn("no TLS library found to hook: TLS plaintext will not be captured");
   }
 
   auto on_record = [](void* ctx, void* data, size_t size) -> int {
@@ -280,7 +318,9 @@ Status Probes::WatchCredentialName(std::string_view parent, std::string_view nam
                  ": " + Errno(errno) +
                  (errno == E2BIG ? " (the credential file table is full)" : "")};
   }
-  return Status::Ok();
+  // The open path only copies and looks up names whose lengths are in this matrix.
+  AddNameShape(state_->name_shapes, parent.size(), name.size());
+  return WriteNameShapes();
 }
 
 namespace {
@@ -299,7 +339,18 @@ Status ClearMap(bpf_map* map, const char* what) {
 
 Status Probes::ClearCredentialWatches() {
   if (auto s = ClearMap<cs_inode_key>(state_->skel->maps.cred_inodes, "cred_inodes"); !s) return s;
-  return ClearMap<cs_name_key>(state_->skel->maps.cred_names, "cred_names");
+  if (auto s = ClearMap<cs_name_key>(state_->skel->maps.cred_names, "cred_names"); !s) return s;
+  state_->name_shapes = {};
+  return WriteNameShapes();
+}
+
+Status Probes::WriteNameShapes() {
+  uint32_t zero = 0;
+  if (bpf_map__update_elem(state_->skel->maps.cred_name_shapes, &zero, sizeof zero,
+                           &state_->name_shapes, sizeof state_->name_shapes, BPF_ANY)) {
+    return Error{"updating cred_name_shapes: " + Errno(errno)};
+  }
+  return Status::Ok();
 }
 
 Status Probes::WatchSocket(uint32_t pid, int fd, uint8_t fd_kind, uint8_t sock_state) {
@@ -343,9 +394,13 @@ std::map<std::string, uint64_t> Probes::Counters() const {
     }
     out.emplace(CounterName(i), sum);
   }
+  out.emplace("tls_libraries_hooked", state_->tls_libraries.size());
+  out.emplace("tls_libraries_failed", state_->tls_failed.size());
   return out;
 }
 
 std::vector<std::string> Probes::TlsLibraries() const { return state_->tls_libraries; }
+
+std::vector<std::string> Probes::TlsLibrariesFailed() const { return state_->tls_failed; }
 
 }  // namespace credsentry::loader

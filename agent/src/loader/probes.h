@@ -32,8 +32,9 @@ struct FeatureReport {                                     // what --check print
 };
 
 // BTF, ring buffer, tracepoints, uprobes, kprobes, fentry/LSM (tried), tracefs, cgroup v2 and
-// each --cgroup path, libssl with its symbols; and which of them the agent will use. Mounts
-// tracefs when it is missing, as the agent would at start.
+// each --cgroup path, libssl and libgnutls with their symbols, whether a uprobe really attaches
+// (one is created and removed); and which of them the agent will use. Mounts tracefs when it is
+// missing, as the agent would at start.
 FeatureReport ProbeFeatures(const ProbeOptions&);
 
 class Probes {
@@ -51,14 +52,20 @@ class Probes {
   Status WatchCredentialName(std::string_view parent, std::string_view name, uint32_t cred_id);
   Status ClearCredentialWatches();  // before re-filling on rule reload
   Status WatchSocket(uint32_t pid, int fd, uint8_t fd_kind, uint8_t sock_state);  // pre-existing
-  Status UnwatchFd(uint32_t pid, int fd);            // user space cleans up after exit
-  std::map<std::string, uint64_t> Counters() const;  // every cs_counter by name, summed over CPUs
-  std::vector<std::string> TlsLibraries() const;     // library files hooked
+  Status UnwatchFd(uint32_t pid, int fd);  // user space cleans up after exit
+  // Every cs_counter by name, summed over CPUs, plus "tls_libraries_hooked" and
+  // "tls_libraries_failed" (user-space state, so metrics show a host that refused uprobes).
+  std::map<std::string, uint64_t> Counters() const;
+  std::vector<std::string> TlsLibraries() const;  // library files hooked (OpenSSL, GnuTLS)
+  // Libraries found but not hooked because the host refused their uprobes (e.g. EPERM without
+  // CAP_SYS_ADMIN); Open() still succeeds then, with the tracepoint path only.
+  std::vector<std::string> TlsLibrariesFailed() const;
 
   struct State;  // libbpf objects, behind RAII (probes.cpp)
 
  private:
   explicit Probes(std::unique_ptr<State> state);
+  Status WriteNameShapes();  // State::name_shapes -> the cred_name_shapes map
   std::unique_ptr<State> state_;
 };
 

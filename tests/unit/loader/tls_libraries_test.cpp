@@ -1,5 +1,6 @@
 #include "loader/tls_libraries.h"
 
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -70,6 +71,58 @@ TEST(FindSystemLibssl, ListsEachLibraryFileOnce) {
   std::set<std::string> unique(libs.begin(), libs.end());
   EXPECT_EQ(unique.size(), libs.size());
   for (const auto& lib : libs) EXPECT_EQ(lib.front(), '/') << lib;
+}
+
+// The uprobe goes where ElfFunctionFileOffset points: the bytes there in the file must be the
+// function's first instructions, as the dynamic loader maps them.
+void ExpectOffsetHoldsFunction(const std::string& lib, const char* function) {
+  auto offset = ElfFunctionFileOffset(lib, function);
+  ASSERT_TRUE(offset.ok()) << offset.message();
+  void* handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) GTEST_SKIP() << "cannot dlopen " << lib << ": " << dlerror();
+  const void* code = dlsym(handle, function);
+  ASSERT_NE(code, nullptr) << function;
+  std::ifstream in(lib, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(*offset));
+  char bytes[16] = {};
+  ASSERT_TRUE(in.read(bytes, sizeof bytes)) << "offset " << *offset << " past the end of " << lib;
+  EXPECT_EQ(std::string(bytes, sizeof bytes), std::string(static_cast<const char*>(code), 16))
+      << function << " at file offset " << *offset;
+  dlclose(handle);
+}
+
+TEST(ElfFunctionFileOffset, PointsAtSslWriteInLibssl) {
+  auto libs = FindSystemLibssl();
+  if (libs.empty()) GTEST_SKIP() << "no libssl.so.3 on this host";
+  ExpectOffsetHoldsFunction(libs.front(), "SSL_write");
+  ExpectOffsetHoldsFunction(libs.front(), "SSL_write_ex");
+}
+
+TEST(ElfFunctionFileOffset, PointsAtGnutlsRecordSend) {
+  auto libs = FindSystemLibgnutls();
+  if (libs.empty()) GTEST_SKIP() << "no libgnutls.so.30 on this host";
+  ExpectOffsetHoldsFunction(libs.front(), "gnutls_record_send");
+}
+
+TEST(ElfFunctionFileOffset, MissingFunctionIsAnErrorNamingIt) {
+  auto libs = FindSystemLibssl();
+  if (libs.empty()) GTEST_SKIP() << "no libssl.so.3 on this host";
+  auto offset = ElfFunctionFileOffset(libs.front(), "cs_no_such_function");
+  ASSERT_FALSE(offset.ok());
+  EXPECT_NE(offset.message().find("cs_no_such_function"), std::string::npos) << offset.message();
+  EXPECT_NE(offset.message().find(libs.front()), std::string::npos) << offset.message();
+}
+
+TEST(FindSystemLibgnutls, ListsRealPathsThatExportRecordSend) {
+  auto libs = FindSystemLibgnutls();
+  if (libs.empty()) GTEST_SKIP() << "no libgnutls.so.30 on this host";
+  std::set<std::string> unique(libs.begin(), libs.end());
+  EXPECT_EQ(unique.size(), libs.size());
+  for (const auto& lib : libs) {
+    auto found = ElfDefinedFunctions(lib, kGnuTlsFunctions);
+    ASSERT_TRUE(found.ok()) << found.message();
+    EXPECT_TRUE(found->count("gnutls_record_send")) << lib;
+  }
 }
 
 }  // namespace
