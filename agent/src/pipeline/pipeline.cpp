@@ -185,6 +185,7 @@ void Pipeline::FeedStream(const stream::StreamKey& key, const decode::Payload& p
   ctx.last_mono_ns = p.header.ts_ns;
   ctx.bytes += p.data.size();
   if (p.truncated() && p.last_chunk()) ++ctx.gaps;
+  RememberDestination(key, ctx);
   counters_["bytes_matched"] += p.data.size();
   s.matcher->Feed(p.data, [&](const stream::SecretMatch& m) { OnSecret(key, ctx, m); });
   auto on_chunk = [&](const stream::decoders::DecodedChunk& c) { FeedUnit(key, s, c); };
@@ -288,6 +289,12 @@ detect::Destination Pipeline::DestinationOf(const stream::StreamKey& key,
       if (tls_sni.empty()) tls_sni = c->sni;
     }
   }
+  if (d.ip.empty() && !ctx.dest_ip.empty()) {  // the connection is gone: use what was known
+    d.ip = ctx.dest_ip;
+    d.port = ctx.dest_port;
+    if (d.transport.empty()) d.transport = ctx.dest_transport;
+  }
+  if (tls_sni.empty() && ctx.dest_name_source == "sni") tls_sni = ctx.dest_host;
   if (d.transport.empty()) d.transport = "tcp";
   if (!tls_sni.empty()) {
     d.host = tls_sni;
@@ -426,6 +433,20 @@ report::Alert Pipeline::BuildAlert(const stream::StreamContext& ctx,
   return a;
 }
 
+void Pipeline::RememberDestination(const stream::StreamKey& key, stream::StreamContext& ctx) {
+  if (!ctx.dest_ip.empty() && !ctx.dest_host.empty()) return;  // complete: nothing to learn
+  detect::Destination d = DestinationOf(key, ctx, nullptr);
+  if (!d.host.empty()) {
+    ctx.dest_host = d.host;
+    ctx.dest_name_source = d.name_source;
+  }
+  if (!d.ip.empty()) {
+    ctx.dest_ip = d.ip;
+    ctx.dest_port = d.port;
+    ctx.dest_transport = d.transport;
+  }
+}
+
 const stream::decoders::ConnectionFacts* Pipeline::CurrentFacts(const stream::StreamKey& key) {
   stream::Stream* s = streams_.Find(key);
   return s && s->decoder ? &s->decoder->facts() : nullptr;
@@ -433,12 +454,13 @@ const stream::decoders::ConnectionFacts* Pipeline::CurrentFacts(const stream::St
 
 void Pipeline::OnClose(const decode::FdClose& e) {
   credential_fds_.erase(FdKey(e.header.pid, e.fd));
-  connections_.OnClose(e.header.pid, e.fd);
   const uint32_t pid = e.header.pid;
   const int32_t fd = e.fd;
+  // Flush the streams while the connection is still known, then forget it.
   streams_.CloseIf([&](const stream::StreamKey& k, const stream::Stream& s) {
     return k.pid == pid && s.ctx.fd == fd;
   });
+  connections_.OnClose(pid, fd);
 }
 
 void Pipeline::OnExit(const decode::ProcessExit& e) {

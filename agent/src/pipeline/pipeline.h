@@ -82,6 +82,7 @@ class Pipeline {
                     const stream::SecretMatch& m);
   void AddDecoderCounters(const stream::Stream& s);
   const stream::decoders::ConnectionFacts* CurrentFacts(const stream::StreamKey& key);
+  void RememberDestination(const stream::StreamKey& key, stream::StreamContext& ctx);
   uint16_t DestinationPort(const stream::StreamKey& key, const stream::StreamContext& ctx);
   void OnSecret(const stream::StreamKey& key, const stream::StreamContext& ctx,
                 const stream::SecretMatch& m);

@@ -47,6 +47,10 @@ struct StreamContext {
   uint64_t last_mono_ns = 0;
   uint64_t bytes = 0;
   uint64_t gaps = 0;     // truncated captures inside this stream
+  // Where the stream goes, remembered while the connection is known: a match flushed when the
+  // stream closes (after the socket, and its connection record, are gone) still names it.
+  std::string dest_host, dest_name_source, dest_ip, dest_transport;
+  uint16_t dest_port = 0;
 };
 
 // A decoded unit (one header, one body, one DNS name) gets its own match stream, so a value

