@@ -19,6 +19,7 @@
 #include "loader/probes.h"
 #include "pipeline/credential_watch.h"
 #include "pipeline/inventory.h"
+#include "pipeline/privileges.h"
 #include "pipeline/pipeline.h"
 #include "report/collector_sink.h"
 #include "report/file_sink.h"
@@ -248,14 +249,21 @@ int RunDaemon(const config::AgentConfig& cfg) {
   }
   if (collector) collector->SetAgentInfo(rules_version, features);
 
-  // 5. Ready.
+  // 5. Probes are attached: give up what only loading and attaching needed.
+  if (auto dropped = DropLoadOnlyCapabilities(); !dropped) {
+    spdlog::warn("could not drop capabilities: {}", dropped.message());
+  } else if (!dropped->empty()) {
+    spdlog::info("dropped {} after attaching probes", fmt::join(*dropped, ", "));
+  }
+
+  // 6. Ready.
   spdlog::info("ready: {} processes in scope{}, {} credential inodes and {} names watched, TLS libraries: {}",
                pipeline.processes().size(), scope->whole_host() ? " (whole host)" : "",
                watched->inodes, watched->names, fmt::join(kernel.TlsLibraries(), ", "));
   if (!cfg.ready_file.empty()) std::ofstream(cfg.ready_file) << "ready\n";
   NotifySystemd("READY=1");
 
-  // 6. The loop.
+  // 7. The loop.
   uint64_t last_tick = MonoNs();
   while (!g_stop) {
     auto polled = kernel.Poll(200, [&](std::span<const uint8_t> rec) { pipeline.Handle(rec); });
@@ -288,7 +296,7 @@ int RunDaemon(const config::AgentConfig& cfg) {
     }
   }
 
-  // 7. Drain: what is already in the ring buffers still gets matched and reported.
+  // 8. Drain: what is already in the ring buffers still gets matched and reported.
   NotifySystemd("STOPPING=1");
   kernel.Poll(0, [&](std::span<const uint8_t> rec) { pipeline.Handle(rec); });
   pipeline.Drain();
