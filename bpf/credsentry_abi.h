@@ -56,6 +56,7 @@ enum cs_counter {
 	CS_CNT_IOV_SKIPPED,          /* writev/sendmsg iovecs past the ones we copy */
 	CS_CNT_EVENTS_CONTROL,       /* control events emitted */
 	CS_CNT_EVENTS_DATA,          /* data events emitted */
+	CS_CNT_TRUNC_BUDGET,         /* write past its connection's capture budget: head copied */
 	CS_CNT__COUNT
 };
 
@@ -198,6 +199,7 @@ struct cs_fd_state {
 	__u8 sock_state;  /* enum cs_sock_state */
 	__u16 _pad0;
 	__u32 cred_id;
+	__u64 captured;   /* plaintext bytes copied so far on this socket (the capture budget) */
 };
 
 struct cs_inode_key {

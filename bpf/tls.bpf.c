@@ -49,9 +49,11 @@ static __always_inline int cs_tls_write_exit(enum cs_tls_ret kind, long ret)
 {
 	__u32 tid = cs_tid();
 	struct cs_tls_call *pending = bpf_map_lookup_elem(&tls_calls, &tid);
+	__u32 trunc_counter = CS_CNT_TRUNC_TLS;
 	struct cs_payload_record *rec;
+	struct cs_fd_state *st = NULL;
 	struct cs_tls_call call;
-	__u64 n = 0;
+	__u64 n = 0, cap;
 
 	if (!pending)
 		return 0;
@@ -72,6 +74,12 @@ static __always_inline int cs_tls_write_exit(enum cs_tls_ret kind, long ret)
 	}
 	if (n == 0)
 		return 0;
+	if (call.fd >= 0) {
+		struct cs_fd_key key = { .pid = cs_tgid(), .fd = call.fd };
+
+		st = bpf_map_lookup_elem(&watched_fds, &key);
+	}
+	cap = cs_budget_cap(st, n, &trunc_counter);
 	rec = cs_payload_begin(CS_EV_TLS_DATA);
 	if (!rec)
 		return 0;
@@ -80,7 +88,7 @@ static __always_inline int cs_tls_write_exit(enum cs_tls_ret kind, long ret)
 	rec->ev.tls_lib = call.lib;
 	rec->ev.sock_state = CS_SOCK_TLS;
 	rec->ev.ssl = call.ssl;
-	cs_emit_payload(rec, call.buf, 0, n, CS_CHUNKS_PER_CALL, CS_CNT_TRUNC_TLS);
+	cs_emit_payload(rec, call.buf, 0, n, cap, CS_CHUNKS_PER_CALL, trunc_counter);
 	return 0;
 }
 

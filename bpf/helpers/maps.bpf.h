@@ -22,6 +22,12 @@
  * collector traffic. */
 const volatile __u32 scope_count __weak = 0;
 const volatile __u32 agent_tgid __weak = 0;
+/* Capture budget per socket (0: none). Once a socket's plaintext copied reaches
+ * conn_capture_budget bytes, each later write is copied only in its first call_capture_head
+ * bytes, and CS_CNT_TRUNC_BUDGET counts it. Requests put their headers first, so keys in headers
+ * stay covered while bulk uploads stop costing a copy of every byte. */
+const volatile __u64 conn_capture_budget __weak = 0;
+const volatile __u32 call_capture_head __weak = 4096;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
@@ -159,15 +165,15 @@ struct {
 	__type(value, struct cs_tls_call);
 } tls_calls SEC(".maps") __weak;
 
-/* Variable-size payload records are assembled here and copied with bpf_ringbuf_output, because
- * bpf_ringbuf_reserve only takes a constant size. */
+/* The header of the call being emitted, and its plan. Each chunk's ring record is reserved at
+ * one of a few constant sizes (bpf_ringbuf_reserve takes only a constant), this header is copied
+ * into it and the user bytes are read straight into the record: one copy per byte. */
 struct cs_payload_record {
 	/* Plan of the call being emitted, for cs_emit_chunk (never sent). */
 	__u64 captured;       /* bytes of the call that will be copied */
 	__u32 records_left;   /* records this call may still emit */
 	__u32 trunc_counter;  /* enum cs_counter counted when the call is truncated */
-	struct cs_data_event ev;  /* sent: ev + data[ev.len] */
-	__u8 data[CS_CHUNK_MAX];
+	struct cs_data_event ev;  /* sent as the head of every record of the call */
 };
 
 struct {

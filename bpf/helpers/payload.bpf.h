@@ -33,10 +33,40 @@ static __always_inline struct cs_payload_record *cs_payload_begin(__u16 type)
 	return rec;
 }
 
+/* Ring record sizes for a chunk of n bytes: most writes are small, and a record reserved at
+ * CS_CHUNK_MAX for a 200-byte request would take the ring space of 80 of them. */
+#define CS_RECORD_SMALL 512
+#define CS_RECORD_MEDIUM 4096
+
+static __always_inline struct cs_data_event *cs_reserve_data(__u64 n)
+{
+	if (n <= CS_RECORD_SMALL)
+		return bpf_ringbuf_reserve(&data_rb, sizeof(struct cs_data_event) + CS_RECORD_SMALL,
+					   0);
+	if (n <= CS_RECORD_MEDIUM)
+		return bpf_ringbuf_reserve(&data_rb, sizeof(struct cs_data_event) + CS_RECORD_MEDIUM,
+					   0);
+	return bpf_ringbuf_reserve(&data_rb, sizeof(struct cs_data_event) + CS_CHUNK_MAX, 0);
+}
+
+/* A call's records before its last do not wake the consumer. The last one wakes it by force when
+ * earlier records of the call stayed silent (the ring's own rule, "wake when the consumer has
+ * caught up", would not fire then); a call sent as one record keeps the ring's rule. */
+static __always_inline __u64 cs_chunk_wakeup(__u32 chunk_flags, __u64 off)
+{
+	if (!(chunk_flags & CS_CHUNK_LAST))
+		return BPF_RB_NO_WAKEUP;
+	return off == 0 ? 0 : BPF_RB_FORCE_WAKEUP;
+}
+
 /*
  * Sends the next record of the call planned in payload_scratch: up to CS_CHUNK_MAX bytes of the
  * `seg_left` bytes at user address `src`, which sit at offset `off` of the call. Returns the
  * bytes consumed (0: nothing more to send from this segment).
+ *
+ * The bytes are read from user memory straight into the reserved ring record (one copy). Only
+ * the call's last record may wake the consumer (cs_chunk_wakeup): a 64 KiB SSL_write costs the
+ * agent one wakeup, not four, and the consumer still sees every call as soon as it is complete.
  *
  * A global function on purpose (__weak so every family may include it and the linker keeps
  * one): the verifier checks it once with unknown arguments, and the loops calling it carry no
@@ -47,6 +77,7 @@ __weak __noinline __s64 cs_emit_chunk(__u64 src, __u64 seg_left, __u64 off)
 {
 	__u32 zero = 0;
 	struct cs_payload_record *rec = bpf_map_lookup_elem(&payload_scratch, &zero);
+	struct cs_data_event *out;
 	__u64 n;
 
 	if (!rec || rec->records_left == 0 || off >= rec->captured || seg_left == 0)
@@ -67,13 +98,41 @@ __weak __noinline __s64 cs_emit_chunk(__u64 src, __u64 seg_left, __u64 off)
 			cs_count(rec->trunc_counter);
 		}
 	}
-	if (bpf_probe_read_user(rec->data, n, (void *)src))
-		cs_count(CS_CNT_READ_FAULT);
-	else if (bpf_ringbuf_output(&data_rb, &rec->ev, sizeof(rec->ev) + n, 0))
+	out = cs_reserve_data(n);
+	if (!out) {
 		cs_count(CS_CNT_RB_DROP_DATA);
-	else
-		cs_count(CS_CNT_EVENTS_DATA);
+		return n;
+	}
+	__builtin_memcpy(out, &rec->ev, sizeof(rec->ev));
+	if (bpf_probe_read_user(out + 1, n, (void *)src)) {
+		bpf_ringbuf_discard(out, BPF_RB_NO_WAKEUP);
+		cs_count(CS_CNT_READ_FAULT);
+		return n;
+	}
+	bpf_ringbuf_submit(out, cs_chunk_wakeup(rec->ev.chunk_flags, off));
+	cs_count(CS_CNT_EVENTS_DATA);
 	return n;
+}
+
+/*
+ * Bytes of a `total`-byte write to copy under its socket's capture budget (conn_capture_budget),
+ * charged to the socket. A write that starts inside the budget is copied whole (up to the
+ * per-call bound); later ones only in their head, and *trunc_counter becomes CS_CNT_TRUNC_BUDGET
+ * so the cut is counted as what it is. `st` NULL (socket unknown): no budget.
+ */
+static __always_inline __u64 cs_budget_cap(struct cs_fd_state *st, __u64 total,
+					   __u32 *trunc_counter)
+{
+	__u64 cap = total;
+
+	if (!st || conn_capture_budget == 0)
+		return total;
+	if (st->captured >= conn_capture_budget && total > call_capture_head) {
+		cap = call_capture_head;
+		*trunc_counter = CS_CNT_TRUNC_BUDGET;
+	}
+	__sync_fetch_and_add(&st->captured, cap);
+	return cap;
 }
 
 /*
@@ -81,10 +140,12 @@ __weak __noinline __s64 cs_emit_chunk(__u64 src, __u64 seg_left, __u64 off)
  * or, when iovcnt > 0, from the iovec array at `buf` (first CS_IOV_MAX iovecs). At most
  * max_records records of at most CS_CHUNK_MAX bytes each; the last one carries CS_CHUNK_LAST and,
  * when the call moved more than was copied, CS_CHUNK_TRUNCATED (and `trunc_counter` counts it).
- * rec->ev must be filled except offset/len/chunk_flags/total_len.
+ * At most `cap` bytes are copied (cs_budget_cap). rec->ev must be filled except
+ * offset/len/chunk_flags/total_len.
  */
 static __always_inline void cs_emit_payload(struct cs_payload_record *rec, __u64 buf, __u32 iovcnt,
-					    __u64 total, __u32 max_records, __u32 trunc_counter)
+					    __u64 total, __u64 cap, __u32 max_records,
+					    __u32 trunc_counter)
 {
 	__u64 seg_base[CS_IOV_MAX] = {};
 	__u64 seg_len[CS_IOV_MAX] = {};
@@ -118,6 +179,8 @@ static __always_inline void cs_emit_payload(struct cs_payload_record *rec, __u64
 			captured += seg_len[i];
 	if (captured > total)
 		captured = total;
+	if (captured > cap)
+		captured = cap;
 	if (captured > (__u64)max_records * CS_CHUNK_MAX)
 		captured = (__u64)max_records * CS_CHUNK_MAX;
 
@@ -173,11 +236,17 @@ static __always_inline void cs_io_exit(__u8 op, long ret)
 	rec->ev.family = call.family;
 	rec->ev.port = call.port;
 	__builtin_memcpy(rec->ev.addr, call.addr, sizeof(call.addr));
-	if (is_read)
-		cs_emit_payload(rec, call.buf, 0, ret, 1, CS_CNT_TRUNC_CRED_READ);
-	else
-		cs_emit_payload(rec, call.buf, call.iovcnt, ret, CS_CHUNKS_PER_CALL,
-				CS_CNT_TRUNC_SOCK);
+	if (is_read) {
+		cs_emit_payload(rec, call.buf, 0, ret, ret, 1, CS_CNT_TRUNC_CRED_READ);
+	} else {
+		struct cs_fd_key key = { .pid = cs_tgid(), .fd = call.fd };
+		__u32 trunc_counter = CS_CNT_TRUNC_SOCK;
+		__u64 cap = cs_budget_cap(bpf_map_lookup_elem(&watched_fds, &key), ret,
+					  &trunc_counter);
+
+		cs_emit_payload(rec, call.buf, call.iovcnt, ret, cap, CS_CHUNKS_PER_CALL,
+				trunc_counter);
+	}
 }
 
 #endif /* CS_PAYLOAD_BPF_H */

@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "credsentry_abi.h"
+
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -60,6 +62,14 @@ Status LoadAgentConfigFile(const std::string& path, AgentConfig& cfg) {
       {"fingerprint_key_file", [&](const YAML::Node& n) { return Get(path, n, cfg.fingerprint_key_file); }},
       {"control_ringbuf_bytes", [&](const YAML::Node& n) { return Get(path, n, cfg.control_ringbuf_bytes); }},
       {"data_ringbuf_bytes", [&](const YAML::Node& n) { return Get(path, n, cfg.data_ringbuf_bytes); }},
+      {"capture_budget_bytes", [&](const YAML::Node& n) { return Get(path, n, cfg.capture_budget_bytes); }},
+      {"capture_head_bytes", [&](const YAML::Node& n) -> Status {
+         if (auto st = Get(path, n, cfg.capture_head_bytes); !st) return st;
+         if (cfg.capture_head_bytes < 256 || cfg.capture_head_bytes > CS_CHUNK_MAX)
+           return Error{Where(path, n) + ": capture_head_bytes must be between 256 and " +
+                        std::to_string(CS_CHUNK_MAX)};
+         return Status::Ok();
+       }},
       {"tls_libraries", [&](const YAML::Node& n) { return GetList(path, n, cfg.extra_tls_libraries); }},
       {"collector", [&](const YAML::Node& n) -> Status {
          if (!n.IsMap()) return Error{Where(path, n) + ": collector: expected a mapping"};

@@ -30,6 +30,12 @@ struct AgentConfig {
   // touched them: 8 MiB of payload absorbs ~500 full 16 KiB chunks between two polls.
   uint32_t control_ringbuf_bytes = 1u << 20;
   uint32_t data_ringbuf_bytes = 8u << 20;
+  // Per-socket capture budget: past the first capture_budget_bytes of a socket's plaintext, each
+  // write is copied only in its first capture_head_bytes (counted: truncated_capture_budget).
+  // Keys travel in headers and small bodies; a multi-GB artifact upload should not cost a copy
+  // of every byte. 0 = copy everything (each write still up to 64 KiB).
+  uint64_t capture_budget_bytes = 1u << 20;
+  uint32_t capture_head_bytes = 4096;
   std::vector<std::string> extra_tls_libraries;
   CollectorSettings collector;
 };

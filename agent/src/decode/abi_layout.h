@@ -29,7 +29,7 @@ static_assert(sizeof(cs_tls_sni_event) == 72 + CS_NAME_MAX);
 static_assert(sizeof(cs_tls_fd_event) == 72);
 static_assert(sizeof(cs_close_event) == 64);
 static_assert(sizeof(cs_fd_key) == 8);
-static_assert(sizeof(cs_fd_state) == 8);
+static_assert(sizeof(cs_fd_state) == 16);
 static_assert(sizeof(cs_inode_key) == 16);
 static_assert(sizeof(cs_name_key) == 2 * CS_DENTRY_NAME_MAX);
 static_assert((CS_CHUNK_MAX & (CS_CHUNK_MAX - 1)) == 0, "CS_CHUNK_MAX is used as a mask");

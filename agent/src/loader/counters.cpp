@@ -21,8 +21,9 @@ constexpr std::array<std::string_view, CS_CNT__COUNT> kCounterNames = {
     "iovecs_skipped",          // CS_CNT_IOV_SKIPPED
     "events_control",          // CS_CNT_EVENTS_CONTROL
     "events_data",             // CS_CNT_EVENTS_DATA
+    "truncated_capture_budget",  // CS_CNT_TRUNC_BUDGET
 };
-static_assert(CS_CNT_EVENTS_DATA == 11 && CS_CNT__COUNT == 12,
+static_assert(CS_CNT_TRUNC_BUDGET == 12 && CS_CNT__COUNT == 13,
               "cs_counter changed: update kCounterNames");
 
 }  // namespace

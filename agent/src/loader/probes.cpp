@@ -190,6 +190,8 @@ Result<std::unique_ptr<Probes>> Probes::Open(const ProbeOptions& options) {
   gen::credsentry* skel = state->skel.get();
   skel->rodata->scope_count = options.cgroup_paths.size();
   skel->rodata->agent_tgid = getpid();
+  skel->rodata->conn_capture_budget = options.capture_budget_bytes;
+  skel->rodata->call_capture_head = options.capture_head_bytes;
   bpf_map__set_max_entries(skel->maps.control_rb, options.control_ringbuf_bytes);
   bpf_map__set_max_entries(skel->maps.data_rb, options.data_ringbuf_bytes);
 
@@ -285,6 +287,9 @@ Result<int> Probes::Poll(int timeout_ms,
                          const std::function<void(std::span<const uint8_t>)>& sink) {
   state_->sink = &sink;
   int n = ring_buffer__poll(state_->rings.get(), timeout_ms);
+  // A record submitted without a wakeup (a multi-record call whose last record was dropped for a
+  // full ring) raises no epoll event: a quiet poll collects it.
+  if (n == 0) n = ring_buffer__consume(state_->rings.get());
   state_->sink = nullptr;
   if (n == -EINTR) return 0;
   if (n < 0) return Error{"polling the ring buffers failed: " + Errno(n)};

@@ -22,6 +22,8 @@ struct ProbeOptions {
   std::vector<std::string> cgroup_paths;  // cgroup v2 directories; empty = whole host
   uint32_t control_ringbuf_bytes = 4u << 20;
   uint32_t data_ringbuf_bytes = 32u << 20;
+  uint64_t capture_budget_bytes = 0;  // per socket; 0 = none (see AgentConfig)
+  uint32_t capture_head_bytes = 4096;
   std::vector<std::string> extra_tls_libraries;  // more libssl paths to hook
 };
 

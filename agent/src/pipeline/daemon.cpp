@@ -207,6 +207,8 @@ int RunDaemon(const config::AgentConfig& cfg) {
   po.cgroup_paths = cfg.cgroups;
   po.control_ringbuf_bytes = cfg.control_ringbuf_bytes;
   po.data_ringbuf_bytes = cfg.data_ringbuf_bytes;
+  po.capture_budget_bytes = cfg.capture_budget_bytes;
+  po.capture_head_bytes = cfg.capture_head_bytes;
   po.extra_tls_libraries = cfg.extra_tls_libraries;
   auto probes = loader::Probes::Open(po);
   if (!probes) {

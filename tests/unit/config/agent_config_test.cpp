@@ -46,6 +46,24 @@ TEST(AgentConfig, SyntaxAndTypeErrorsNameTheLine) {
   EXPECT_EQ(st.message(), path + ":3: wrong type for this setting");
 }
 
+TEST(AgentConfig, CaptureBudgetDefaultsAndBounds) {
+  AgentConfig defaults;
+  EXPECT_EQ(defaults.capture_budget_bytes, 1u << 20);
+  EXPECT_EQ(defaults.capture_head_bytes, 4096u);
+
+  auto path =
+      WriteTemp("cs-agent-budget.yaml", "capture_budget_bytes: 0\ncapture_head_bytes: 512\n");
+  AgentConfig cfg;
+  ASSERT_TRUE(LoadAgentConfigFile(path, cfg).ok());
+  EXPECT_EQ(cfg.capture_budget_bytes, 0u);
+  EXPECT_EQ(cfg.capture_head_bytes, 512u);
+
+  path = WriteTemp("cs-agent-head.yaml", "\ncapture_head_bytes: 100000\n");
+  auto st = LoadAgentConfigFile(path, cfg);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.message(), path + ":2: capture_head_bytes must be between 256 and 16384");
+}
+
 TEST(CommandLine, FlagsOverrideAndRepeat) {
   const char* argv[] = {"credsentry-agent", "--cgroup", "/a", "--cgroup", "/b", "--rules", "r1",
                         "--alerts-file", "-", "--check"};
