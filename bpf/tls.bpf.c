@@ -88,7 +88,7 @@ static __always_inline int cs_tls_write_exit(enum cs_tls_ret kind, long ret)
 	rec->ev.tls_lib = call.lib;
 	rec->ev.sock_state = CS_SOCK_TLS;
 	rec->ev.ssl = call.ssl;
-	cs_emit_payload(rec, call.buf, 0, n, cap, CS_CHUNKS_PER_CALL, trunc_counter);
+	cs_emit_payload_capped(rec, call.buf, 0, n, cap, CS_CHUNKS_PER_CALL, trunc_counter);
 	return 0;
 }
 

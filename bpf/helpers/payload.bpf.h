@@ -143,9 +143,9 @@ static __always_inline __u64 cs_budget_cap(struct cs_fd_state *st, __u64 total,
  * At most `cap` bytes are copied (cs_budget_cap). rec->ev must be filled except
  * offset/len/chunk_flags/total_len.
  */
-static __always_inline void cs_emit_payload(struct cs_payload_record *rec, __u64 buf, __u32 iovcnt,
-					    __u64 total, __u64 cap, __u32 max_records,
-					    __u32 trunc_counter)
+static __always_inline void cs_emit_payload_capped(struct cs_payload_record *rec, __u64 buf,
+						   __u32 iovcnt, __u64 total, __u64 cap,
+						   __u32 max_records, __u32 trunc_counter)
 {
 	__u64 seg_base[CS_IOV_MAX] = {};
 	__u64 seg_len[CS_IOV_MAX] = {};
@@ -207,6 +207,13 @@ static __always_inline void cs_emit_payload(struct cs_payload_record *rec, __u64
 		cs_count(trunc_counter);
 }
 
+/* cs_emit_payload_capped without a budget. */
+static __always_inline void cs_emit_payload(struct cs_payload_record *rec, __u64 buf, __u32 iovcnt,
+					    __u64 total, __u32 max_records, __u32 trunc_counter)
+{
+	cs_emit_payload_capped(rec, buf, iovcnt, total, total, max_records, trunc_counter);
+}
+
 /* Exit half of every watched read/write: copies what the call actually transferred. */
 static __always_inline void cs_io_exit(__u8 op, long ret)
 {
@@ -237,15 +244,15 @@ static __always_inline void cs_io_exit(__u8 op, long ret)
 	rec->ev.port = call.port;
 	__builtin_memcpy(rec->ev.addr, call.addr, sizeof(call.addr));
 	if (is_read) {
-		cs_emit_payload(rec, call.buf, 0, ret, ret, 1, CS_CNT_TRUNC_CRED_READ);
+		cs_emit_payload(rec, call.buf, 0, ret, 1, CS_CNT_TRUNC_CRED_READ);
 	} else {
 		struct cs_fd_key key = { .pid = cs_tgid(), .fd = call.fd };
 		__u32 trunc_counter = CS_CNT_TRUNC_SOCK;
 		__u64 cap = cs_budget_cap(bpf_map_lookup_elem(&watched_fds, &key), ret,
 					  &trunc_counter);
 
-		cs_emit_payload(rec, call.buf, call.iovcnt, ret, cap, CS_CHUNKS_PER_CALL,
-				trunc_counter);
+		cs_emit_payload_capped(rec, call.buf, call.iovcnt, ret, cap, CS_CHUNKS_PER_CALL,
+				       trunc_counter);
 	}
 }
 
