@@ -13,6 +13,9 @@ namespace {
 
 bool HasWildcard(const std::string& p) { return p.find_first_of("*?[") != std::string::npos; }
 
+// "**/dir/name" (rules.h): the file in any directory, known to the kernel by its two names.
+bool IsAnyDirectoryPath(const std::string& p) { return p.rfind("**/", 0) == 0; }
+
 // Every concrete spelling of one rule path: one per home for "~/", glob results for wildcards.
 std::vector<std::string> Concretize(const std::string& path, const std::vector<std::string>& homes,
                                     bool expand_wildcards) {
@@ -88,6 +91,7 @@ std::vector<ExpandedCredentialPath> ExpandCredentialPaths(const RuleSet& rules,
   std::set<std::string> seen;
   for (uint32_t i = 0; i < rules.files.size(); ++i) {
     for (const auto& rule_path : rules.files[i].paths) {
+      if (IsAnyDirectoryPath(rule_path)) continue;  // no concrete path: name keys only
       for (auto& p : Concretize(rule_path, homes, /*expand_wildcards=*/true)) {
         if (out.size() >= kMaxExpandedPaths) {
           spdlog::warn("more than {} credential paths; the rest are not watched by inode",
@@ -108,10 +112,13 @@ std::vector<CredentialNameKey> CredentialNameKeys(const RuleSet& rules,
   std::set<std::pair<std::string, std::string>> seen;
   for (uint32_t i = 0; i < rules.files.size(); ++i) {
     for (const auto& rule_path : rules.files[i].paths) {
-      if (HasWildcard(rule_path.substr(rule_path.rfind('/') + 1))) {
+      if (!IsAnyDirectoryPath(rule_path) &&
+          HasWildcard(rule_path.substr(rule_path.rfind('/') + 1))) {
         spdlog::info("credential path {} has a wildcard name: matched by inode only", rule_path);
       }
-      for (const auto& p : Concretize(rule_path, homes, /*expand_wildcards=*/true)) {
+      const std::string spelled =
+          IsAnyDirectoryPath(rule_path) ? rule_path.substr(2) : rule_path;  // "/dir/name"
+      for (const auto& p : Concretize(spelled, homes, /*expand_wildcards=*/true)) {
         auto [parent, name] = ParentAndName(p);
         if (parent.size() > kMaxDentryName || name.size() > kMaxDentryName) {
           spdlog::info("credential path {}: a name is longer than {} bytes, matched by inode only",

@@ -24,7 +24,10 @@
 //   credential_files:
 //     - id: aws-credentials
 //       paths: ['~/.aws/credentials', '/etc/x', '~/.ssh/id_*']  # ~ = every home; * last only
+//              # '**/.git/config': that dir/name anywhere (kernel name match only, no stat)
 //       kinds: [aws-access-key-id]      # must name loaded kinds
+//   credential_env: [AWS_SESSION_TOKEN]  # more variable names holding credentials (with every
+//                                       #   kind's env: they make CredentialEnvNames())
 //   destinations:                       # site overrides, applied after every directory loaded
 //     - kinds: ['openai-*']             # fnmatch globs over kind ids; must match a kind
 //       allow: ['llm-gateway.corp.example']
@@ -80,8 +83,12 @@ struct RuleSet {
   std::vector<CredentialFile> files;
   std::string digest;  // "sha256:<16 hex>" over every loaded file: reported as the rules version
   std::vector<std::string> loaded_files;
+  // Every environment variable name that holds a credential: the kinds' `env:` lists plus the
+  // `credential_env:` sections, sorted, without duplicates.
+  std::vector<std::string> env_names;
 
   const CredentialKind* FindKind(std::string_view id) const;
+  const std::vector<std::string>& CredentialEnvNames() const { return env_names; }
 };
 
 // Loads every *.yaml / *.yml file of each directory (sorted by name). A kind or credential file

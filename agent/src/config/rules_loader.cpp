@@ -150,6 +150,7 @@ Result<RuleSet> LoadRules(const std::vector<std::string>& dirs) {
         }
       }
       for (auto& o : parsed->overrides) overrides.push_back(std::move(o));
+      for (auto& e : parsed->env_names) rules.env_names.push_back(std::move(e));
     }
   }
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -171,6 +172,12 @@ Result<RuleSet> LoadRules(const std::vector<std::string>& dirs) {
       }
     }
   }
+  for (const auto& k : rules.kinds) {
+    rules.env_names.insert(rules.env_names.end(), k.env_vars.begin(), k.env_vars.end());
+  }
+  std::sort(rules.env_names.begin(), rules.env_names.end());
+  rules.env_names.erase(std::unique(rules.env_names.begin(), rules.env_names.end()),
+                        rules.env_names.end());
   static const char kHex[] = "0123456789abcdef";
   rules.digest = "sha256:";
   for (unsigned i = 0; i < 8 && i < len; ++i) {

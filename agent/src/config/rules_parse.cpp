@@ -17,6 +17,15 @@ constexpr size_t kMaxPreviewPrefix = 16;
 
 int LineOf(const YAML::Node& n) { return n.Mark().line >= 0 ? n.Mark().line + 1 : 0; }
 
+bool IsEnvName(std::string_view s) {
+  if (s.empty() || s.size() > 128 || (s[0] >= '0' && s[0] <= '9')) return false;
+  for (char c : s) {
+    if (!(c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+      return false;
+  }
+  return true;
+}
+
 class FileParser {
  public:
   explicit FileParser(std::string path) : path_(std::move(path)) {}
@@ -202,6 +211,11 @@ Result<CredentialKind> FileParser::ParseKind(const YAML::Node& n, bool* enabled)
   }
   auto env = List(n, "env");
   if (!env) return env.error();
+  for (size_t i = 0; i < env->size(); ++i) {
+    if (!IsEnvName((*env)[i])) {
+      return At(n["env"][i], "'" + (*env)[i] + "' is not an environment variable name");
+    }
+  }
   k.env_vars = *env;
 
   auto set = ParseCharset(k.charset);
@@ -211,8 +225,20 @@ Result<CredentialKind> FileParser::ParseKind(const YAML::Node& n, bool* enabled)
 }
 
 Status CheckCredentialPath(const std::string& p) {
+  if (p.rfind("**/", 0) == 0) {
+    // "**/dir/name": that file in any directory (.git/config of every checkout), matched in the
+    // kernel by its last two names only; nothing to expand or stat.
+    std::string_view rest = std::string_view(p).substr(3);
+    size_t slash = rest.find('/');
+    if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size() ||
+        rest.find('/', slash + 1) != std::string_view::npos ||
+        rest.find_first_of("*?[") != std::string_view::npos || rest.substr(0, slash) == "..") {
+      return Error{"path '" + p + "': **/ must be followed by exactly dir/name, without wildcards"};
+    }
+    return Status::Ok();
+  }
   if (p.rfind("~/", 0) != 0 && p.rfind("/", 0) != 0) {
-    return Error{"path '" + p + "' must start with ~/ or /"};
+    return Error{"path '" + p + "' must start with ~/ or / (or **/ for any directory)"};
   }
   if (p.find("/../") != std::string::npos || p.ends_with("/..")) {
     return Error{"path '" + p + "' must not contain .."};
@@ -279,7 +305,8 @@ Result<ParsedFile> FileParser::Parse(const YAML::Node& root) const {
   ParsedFile out;
   if (!root || root.IsNull()) return out;  // an empty drop-in is allowed
   if (auto s = CheckFields(root, "rule file",
-                           {"version", "credentials", "credential_files", "destinations"});
+                           {"version", "credentials", "credential_files", "destinations",
+                            "credential_env"});
       !s) {
     return Error{s.message()};
   }
@@ -313,6 +340,15 @@ Result<ParsedFile> FileParser::Parse(const YAML::Node& root) const {
       out.files.push_back(std::move(*f));
     }
   }
+  auto env = List(root, "credential_env");
+  if (!env) return env.error();
+  for (size_t i = 0; i < env->size(); ++i) {
+    if (!IsEnvName((*env)[i])) {
+      return At(root["credential_env"][i],
+                "'" + (*env)[i] + "' is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+    }
+  }
+  out.env_names = *env;
   auto overrides = section("destinations");
   if (!overrides) return overrides.error();
   if (*overrides) {

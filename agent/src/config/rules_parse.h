@@ -23,6 +23,7 @@ struct ParsedFile {
   std::vector<bool> kind_enabled;
   std::vector<CredentialFile> files;
   std::vector<SiteOverride> overrides;
+  std::vector<std::string> env_names;  // `credential_env:` entries
 };
 
 // Parses the document of one file; errors are "path:line: reason".

@@ -15,6 +15,8 @@
 #include "config/rules.h"
 #include "config/rules_charset.h"
 #include "detect/validators.h"
+#include "stream/encoded_prefixes.h"
+#include "stream/known_values.h"
 
 struct hs_database;
 struct hs_stream;
@@ -28,6 +30,9 @@ struct SecretMatch {
   uint64_t start, end;                // [start, end) offsets in the stream; start is a lower bound
                                       // when !value_available
   std::vector<std::string> decoding;  // e.g. {"base64"} when found inside an encoding
+  // Set when the match is a value learned on this host (stream/known_values.h); kind_index is
+  // then its catalogue kind, or kKnownValueKind when it fits no format.
+  std::shared_ptr<const LearnedValue> known;
 };
 
 // Per-stream counts of everything matched, dropped or degraded (shared/design.md §7).
@@ -39,6 +44,10 @@ struct MatchCounters {
   uint64_t hits_dropped = 0;           // more raw hits in one slice than kMaxHitsPerSlice
   uint64_t scan_errors = 0;            // Hyperscan refused to scan (stream state is then dead)
   uint64_t bytes_after_close = 0;      // fed after Close(): ignored
+  uint64_t known_value_matches = 0;    // learned values seen (included in matches)
+  uint64_t known_db_switches = 0;      // known-value database replaced mid-stream
+  uint64_t encoded_prefix_hits = 0;    // base64 of a key prefix seen: the run was decoded
+  uint64_t encoded_prefix_dropped = 0; // more pending base64 runs than kMaxPendingDecodes
 };
 
 class MatcherDatabase {  // immutable, shared by all streams; rebuilt on reload
@@ -60,6 +69,8 @@ class MatcherDatabase {  // immutable, shared by all streams; rebuilt on reload
   const std::vector<detect::Validator>& validators(uint32_t kind) const {
     return validators_[kind];
   }
+  // Hyperscan ids from kinds().size() on are base64 key prefixes (stream/encoded_prefixes.h).
+  const std::vector<EncodedPrefix>& encoded_prefixes() const { return encoded_prefixes_; }
 
  private:
   MatcherDatabase() = default;
@@ -69,6 +80,7 @@ class MatcherDatabase {  // immutable, shared by all streams; rebuilt on reload
   uint64_t generation_ = 0;  // unique per compiled database: keys the per-thread scratch
   std::vector<config::ByteSet> charsets_;
   std::vector<std::vector<detect::Validator>> validators_;
+  std::vector<EncodedPrefix> encoded_prefixes_;
   size_t stream_state_bytes_ = 0;
   size_t database_bytes_ = 0;
   double compile_ms_ = 0;
@@ -81,10 +93,14 @@ class MatchStream {  // one per connection direction; not thread-safe, movable o
   static constexpr size_t kMaxHitsPerSlice = 4096;
   static constexpr size_t kMaxValueBytes = 4096;
   static constexpr size_t kRecentSpans = 32;  // spans remembered for de-duplication
+  static constexpr size_t kMaxPendingDecodes = 8;      // base64 runs awaiting their end
+  static constexpr size_t kMaxEncodedRun = 2048;       // base64 characters decoded per run
+  static constexpr unsigned kMaxDecodeDepth = 2;       // base64 inside base64, no deeper
 
   using OnMatch = std::function<void(const SecretMatch&)>;
 
-  explicit MatchStream(std::shared_ptr<const MatcherDatabase> db);
+  // `decode_depth` > 0: this stream scans bytes another stream decoded from base64.
+  explicit MatchStream(std::shared_ptr<const MatcherDatabase> db, unsigned decode_depth = 0);
   ~MatchStream();
   MatchStream(const MatchStream&) = delete;
   MatchStream& operator=(const MatchStream&) = delete;
@@ -93,6 +109,9 @@ class MatchStream {  // one per connection direction; not thread-safe, movable o
   void Feed(std::span<const uint8_t> bytes, const OnMatch& on_match);
   // Flushes matches that need the end of the stream (a key that is the last thing sent).
   void Close(const OnMatch& on_match);
+  // Also match the values learned on this host; the stream follows the set's rebuilds.
+  void SetKnownValues(std::shared_ptr<KnownValues> known) { known_values_ = std::move(known); }
+  bool has_known_values() const { return known_values_ != nullptr; }
 
   uint64_t bytes_seen() const { return bytes_seen_; }
   const MatchCounters& counters() const { return counters_; }
@@ -108,11 +127,22 @@ class MatchStream {  // one per connection direction; not thread-safe, movable o
   struct Span {
     uint64_t start, end;
   };
+  struct PendingDecode {
+    uint64_t start;  // stream offset of the base64 group holding the prefix
+    uint64_t scanned;
+  };
 
   void ScanSlice(std::span<const uint8_t> slice, const OnMatch& on_match);
   void ResolveHits(std::span<const uint8_t> slice, uint64_t slice_start, const OnMatch& on_match);
   void KeepTail(std::span<const uint8_t> slice);
   bool SeenSpan(uint64_t start, uint64_t end);
+  void FollowKnownValues();
+  void ResolveKnownHits(const OnMatch& on_match);
+  void QueueDecode(const Hit& h);
+  void ResolveDecodes(std::span<const uint8_t> slice, uint64_t slice_start, bool closing,
+                      const OnMatch& on_match);
+  void DecodeAndRescan(const std::vector<uint8_t>& encoded, uint64_t start, uint64_t end,
+                       const OnMatch& on_match);
 
   std::shared_ptr<const MatcherDatabase> db_;
   hs_stream* stream_ = nullptr;
@@ -124,9 +154,17 @@ class MatchStream {  // one per connection direction; not thread-safe, movable o
   size_t recent_next_ = 0;
   bool closed_ = false;
   MatchCounters counters_;
+  unsigned decode_depth_ = 0;
+  std::vector<PendingDecode> pending_;
+  std::shared_ptr<KnownValues> known_values_;
+  std::shared_ptr<const KnownValueDatabase> known_db_;
+  hs_stream* known_stream_ = nullptr;
+  std::vector<Hit> known_hits_;
 
   friend int OnHyperscanMatch(unsigned int, unsigned long long, unsigned long long, unsigned int,
                               void*);
+  friend int OnKnownValueMatch(unsigned int, unsigned long long, unsigned long long, unsigned int,
+                               void*);
 };
 
 }  // namespace credsentry::stream

@@ -1,6 +1,7 @@
 // Every class of rule error must name file:line and what is wrong: a typo in a drop-in must
 // fail loudly, never be ignored.
 #include <gmock/gmock.h>
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include "config/rules.h"
@@ -199,6 +200,43 @@ TEST(LoadRules, SiteDestinationOverridesApplyByKindGlob) {
              "version: 1\ndestinations:\n  - kinds: ['dmeo-*']\n    allow: ['gw.example']\n");
   EXPECT_THAT(LoadRules({shipped.path(), typo.path()}).message(),
               HasSubstr("gw.yaml:3: destinations override matches no credential kind"));
+}
+
+
+TEST(LoadRules, CredentialEnvNamesAreTheUnionSortedWithoutDuplicates) {
+  auto r = LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
+  ASSERT_TRUE(r.ok()) << r.message();
+  const std::vector<std::string>& names = r->CredentialEnvNames();
+  for (const char* n : {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "HF_TOKEN", "AWS_SECRET_ACCESS_KEY",
+                        "AWS_SESSION_TOKEN", "GITHUB_TOKEN", "CI_JOB_TOKEN", "WANDB_API_KEY",
+                        "AZURE_CLIENT_SECRET", "ACTIONS_RUNTIME_TOKEN"}) {
+    EXPECT_TRUE(std::binary_search(names.begin(), names.end(), n)) << n;
+  }
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());
+}
+
+TEST(LoadRules, CredentialEnvEntriesAreChecked) {
+  EXPECT_THAT(LoadError(std::string(kGoodKind) + "credential_env: [GOOD_NAME, 'BAD-NAME']\n"),
+              HasSubstr(":10: 'BAD-NAME' is not an environment variable name"));
+  EXPECT_THAT(LoadError(std::string(kGoodKind) + "credential_env: 5\n"),
+              HasSubstr("field 'credential_env' must be a list"));
+  EXPECT_THAT(LoadError(KindWith("    env: ['1X']\n")),
+              HasSubstr("'1X' is not an environment variable name"));
+}
+
+TEST(LoadRules, AnyDirectoryCredentialPaths) {
+  std::string base = std::string(kGoodKind) + "credential_files:\n";
+  TempDir dir;
+  dir.Write("r.yaml", base + "  - id: git\n    paths: ['**/.git/config']\n");
+  auto r = LoadRules({dir.path()});
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_THAT(LoadError(base + "  - id: f\n    paths: ['**/config']\n"),
+              HasSubstr("**/ must be followed by exactly dir/name"));
+  EXPECT_THAT(LoadError(base + "  - id: f\n    paths: ['**/a/b/c']\n"),
+              HasSubstr("**/ must be followed by exactly dir/name"));
+  EXPECT_THAT(LoadError(base + "  - id: f\n    paths: ['**/a/*.key']\n"),
+              HasSubstr("without wildcards"));
 }
 
 TEST(HostMatchesGlob, ExactAndWildcard) {

@@ -53,5 +53,26 @@ TEST(Validators, EntropyRejectsPlaceholders) {
   EXPECT_FALSE(check("dapi0000000000000000000000000000000"));
 }
 
+
+TEST(Validators, RandomAlnumWantsDigitAndBothCases) {
+  auto v = FindValidator("random-alnum");
+  ASSERT_NE(v, nullptr);
+  testing::KeyGenerator gen;
+  EXPECT_TRUE(v("fw_" + gen.Alnum(10) + "7Qd" + gen.Alnum(11)));
+  EXPECT_FALSE(v("fw_GetFirmwareVersionNumberFromDevice"));  // identifier: no digit
+  EXPECT_FALSE(v("fw_0123456789abcdef0123"));                 // no upper case
+}
+
+TEST(Validators, BasicAuthPairDecodesToUserColonSecret) {
+  auto v = FindValidator("basic-auth-pair");
+  ASSERT_NE(v, nullptr);
+  testing::KeyGenerator gen;
+  EXPECT_TRUE(v(testing::KeyGenerator::Base64Of("builder:" + gen.Alnum(24))));
+  EXPECT_FALSE(v(testing::KeyGenerator::Base64Of("no colon here at all")));
+  EXPECT_FALSE(v(testing::KeyGenerator::Base64Of(":" + gen.Alnum(10))));  // empty user
+  EXPECT_FALSE(v(gen.Base64(40)));  // random base64 decodes to binary
+  EXPECT_FALSE(v(testing::KeyGenerator::Base64Of("user:your_password")));  // placeholder
+}
+
 }  // namespace
 }  // namespace credsentry::detect

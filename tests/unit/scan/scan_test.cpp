@@ -72,6 +72,37 @@ TEST(RunScan, FindsKeysInATreeWithPathLinePreviewAndFingerprint) {
   EXPECT_EQ(a["severity"], "critical");
 }
 
+// The kinds added with the grown catalogue, as they sit in the files that store them: one
+// finding each, with its kind, and never the value in the output.
+TEST(RunScan, FindsTheNewerKindsInTheirStores) {
+  KeyGenerator gen;
+  TempDir dir;
+  std::map<std::string, std::string> expect;  // kind -> value
+  std::string all;
+  for (const std::string kind :
+       {"azure-openai-key", "azure-entra-client-secret", "wandb-api-key", "wandb-v1-api-key",
+        "aws-bedrock-api-key", "gcp-oauth-refresh-token", "kubernetes-service-account-token",
+        "docker-hub-access-token", "docker-config-auth", "pinecone-api-key", "together-api-key",
+        "fireworks-api-key", "mistral-api-key", "cohere-api-key", "deepseek-api-key",
+        "gitlab-runner-token", "gitlab-ci-job-token", "github-installation-token-jwt"}) {
+    auto key = gen.Make(kind);
+    expect[kind] = key.value;
+    all += "\n" + key.text + "\n";
+  }
+  auto routable = gen.GitlabRoutable();
+  expect["gitlab-personal-access-token"] = routable;
+  all += "GITLAB_TOKEN=" + routable + "\n";
+  dir.Write("stores/mixed.env", all);
+  std::ostringstream out, err;
+  EXPECT_EQ(RunScan({dir.path()}, Db(), report::Fingerprinter(std::string(32, 'k')), out, err), 1);
+  std::map<std::string, int> kinds;
+  for (const auto& j : Lines(out.str())) ++kinds[j["kind"].get<std::string>()];
+  for (const auto& [kind, value] : expect) {
+    EXPECT_EQ(kinds[kind], 1) << kind;
+    EXPECT_EQ(out.str().find(value), std::string::npos) << "raw " << kind << " in scan output";
+  }
+}
+
 TEST(RunScan, LineNumbersHoldAcrossReadChunks) {
   KeyGenerator gen;
   TempDir dir;
