@@ -4,11 +4,28 @@
  * TLS ciphertext. Whether a TCP socket carries TLS is decided in the kernel from its first write
  * (a TLS handshake record starts 16 03 0x), so after the ClientHello (emitted once, for SNI and
  * ALPN) no ciphertext ever crosses the ring buffer; the plaintext comes from the TLS uprobes.
+ *
+ * DNS: a socket that connects or sends to port 53 is marked CS_FD_F_DNS. Only on such sockets are
+ * receives copied (the answers, so user space can name the peers of later connections) and
+ * sendmmsg datagrams copied (glibc sends the A and AAAA queries in one sendmmsg). Receives on any
+ * other socket cost the one watched_fds lookup.
  */
 #include "helpers/payload.bpf.h"
 #include "core_fixes.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define CS_DNS_PORT 53
+
+/* io_calls ops of the DNS paths. They extend enum cs_io_op (helpers/maps.bpf.h) with values no
+ * other family uses, so cs_io_exit never mistakes one of these calls for its own. */
+#define CS_OP_RECVFROM 32
+#define CS_OP_RECVMSG 33
+#define CS_OP_SENDMMSG 34
+
+/* sendmmsg datagrams copied per call: glibc's resolver sends two (A and AAAA); the rest are
+ * counted in CS_CNT_DNS_MSGS_SKIPPED. */
+#define CS_MMSG_MAX 2
 
 SEC("tp/syscalls/sys_enter_connect")
 int cs_enter_connect(struct trace_event_raw_sys_enter *ctx)
@@ -53,6 +70,7 @@ int cs_exit_connect(struct trace_event_raw_sys_exit *ctx)
 			struct cs_fd_state st = {
 				.kind = type == 1 ? CS_FD_SOCK_TCP : CS_FD_SOCK_UDP,
 				.sock_state = CS_SOCK_UNKNOWN,
+				.flags = call.port == CS_DNS_PORT ? CS_FD_F_DNS : 0,
 			};
 
 			/* BPF_ANY: a re-connected UDP socket starts over. */
@@ -93,15 +111,48 @@ static __always_inline bool cs_starts_tls_handshake(__u64 buf, __u32 iovcnt)
 }
 
 /*
+ * Peer address of a connected inet socket, read from its struct sock. A plain write's record then
+ * names its destination itself: user space handles the connect record (control ring) and the
+ * data records (data ring) in no guaranteed order, and a write handled first would otherwise go
+ * to "an unknown peer" (and miss the DNS name of its address).
+ */
+static __always_inline __u16 cs_sock_peer(long fd, __u16 *port, __u8 addr[16])
+{
+	struct file *file = cs_task_fd_file(cs_current(), fd);
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+
+	if (!file)
+		return 0;
+	sock = BPF_CORE_READ(file, private_data);
+	if (!sock)
+		return 0;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == CS_AF_INET) {
+		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		__builtin_memcpy(addr, &a, 4);
+	} else if (family == CS_AF_INET6) {
+		BPF_CORE_READ_INTO(addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	} else {
+		return 0;
+	}
+	*port = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	return family;
+}
+
+/*
  * Entry half of write/writev/sendto/sendmsg. Unwatched fds return after the one watched_fds
  * lookup. For watched sockets, decides TLS vs plain on the first TCP write, ties the socket to a
  * running SSL_write of this thread, and remembers the buffer for the exit half.
  */
-static __always_inline int cs_write_enter(__u8 op, long fd, __u64 buf, __u32 iovcnt,
-					  const void *uaddr)
+static __always_inline int cs_write_enter_fd(struct cs_fd_state *st, __u8 op, long fd, __u64 buf,
+					     __u32 iovcnt, const void *uaddr)
 {
-	struct cs_fd_key key = { .pid = cs_tgid(), .fd = fd };
-	struct cs_fd_state *st = bpf_map_lookup_elem(&watched_fds, &key);
 	struct cs_io_call call = {};
 	__u32 tid;
 
@@ -130,8 +181,47 @@ static __always_inline int cs_write_enter(__u8 op, long fd, __u64 buf, __u32 iov
 	call.kind = st->kind;
 	if (uaddr)
 		call.family = cs_read_sockaddr(uaddr, &call.port, call.addr);
+	if (!call.family)
+		call.family = cs_sock_peer(fd, &call.port, call.addr);
 	cs_io_call_start(tid, &call);
 	return 0;
+}
+
+static __always_inline int cs_write_enter(__u8 op, long fd, __u64 buf, __u32 iovcnt,
+					  const void *uaddr)
+{
+	struct cs_fd_key key = { .pid = cs_tgid(), .fd = fd };
+
+	return cs_write_enter_fd(bpf_map_lookup_elem(&watched_fds, &key), op, fd, buf, iovcnt,
+				 uaddr);
+}
+
+/*
+ * An unconnected UDP socket sending to port 53 (sendto with an address: dig, Python, Go's
+ * resolver on some paths) never went through connect(), so it is not watched yet. Watch it as a
+ * DNS socket so its query is copied now and its answer at the receive. Only reached for
+ * unwatched sendto calls that name an address; the port is compared before anything else.
+ */
+static __always_inline struct cs_fd_state *cs_watch_dns_sendto(long fd, const void *uaddr)
+{
+	struct cs_fd_key key = { .pid = cs_tgid(), .fd = fd };
+	struct cs_fd_state st = { .kind = CS_FD_SOCK_UDP, .flags = CS_FD_F_DNS };
+	struct file *file;
+	__u16 head[2] = {}; /* sa_family, port (network order) */
+
+	if (bpf_probe_read_user(head, sizeof(head), uaddr))
+		return NULL;
+	if (head[1] != __builtin_bswap16(CS_DNS_PORT) ||
+	    (head[0] != CS_AF_INET && head[0] != CS_AF_INET6) || !cs_in_scope())
+		return NULL;
+	file = cs_task_fd_file(cs_current(), fd);
+	if (!file || cs_file_sock_type(file) != 2 /* SOCK_DGRAM */)
+		return NULL;
+	if (bpf_map_update_elem(&watched_fds, &key, &st, BPF_NOEXIST)) {
+		cs_count(CS_CNT_FD_TABLE_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&watched_fds, &key);
 }
 
 SEC("tp/syscalls/sys_enter_write")
@@ -168,8 +258,18 @@ int cs_exit_writev(struct trace_event_raw_sys_exit *ctx)
 SEC("tp/syscalls/sys_enter_sendto")
 int cs_enter_sendto(struct trace_event_raw_sys_enter *ctx)
 {
-	return cs_write_enter(CS_OP_SENDTO, ctx->args[0], ctx->args[1], 0,
-			      (const void *)ctx->args[4]);
+	const void *uaddr = (const void *)ctx->args[4];
+	struct cs_fd_key key = { .pid = cs_tgid(), .fd = ctx->args[0] };
+	struct cs_fd_state *st = bpf_map_lookup_elem(&watched_fds, &key);
+
+	if (!st) {
+		if (!uaddr)
+			return 0;
+		st = cs_watch_dns_sendto(key.fd, uaddr);
+		if (!st)
+			return 0;
+	}
+	return cs_write_enter_fd(st, CS_OP_SENDTO, key.fd, ctx->args[1], 0, uaddr);
 }
 
 SEC("tp/syscalls/sys_exit_sendto")
@@ -202,5 +302,158 @@ SEC("tp/syscalls/sys_exit_sendmsg")
 int cs_exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
 {
 	cs_io_exit(CS_OP_SENDMSG, ctx->ret);
+	return 0;
+}
+
+/*
+ * sendmmsg(fd, struct mmsghdr *vec, vlen, flags) on a DNS socket: each datagram is its own
+ * message, so each becomes its own record (user space parses one DNS message per record).
+ * Other sockets' sendmmsg (QUIC bursts) is not copied.
+ */
+SEC("tp/syscalls/sys_enter_sendmmsg")
+int cs_enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	struct cs_fd_key key = { .pid = cs_tgid(), .fd = ctx->args[0] };
+	struct cs_fd_state *st = bpf_map_lookup_elem(&watched_fds, &key);
+	struct cs_io_call call = {};
+
+	if (!st || !(st->flags & CS_FD_F_DNS) || st->kind != CS_FD_SOCK_UDP || !cs_in_scope())
+		return 0;
+	call.op = CS_OP_SENDMMSG;
+	call.fd = key.fd;
+	call.buf = ctx->args[1];
+	call.iovcnt = ctx->args[2];
+	call.kind = st->kind;
+	call.sock_state = st->sock_state;
+	cs_io_call_start(cs_tid(), &call);
+	return 0;
+}
+
+/* Takes this thread's pending call if it is an `op` call; false when there is none. */
+static __always_inline bool cs_take_call(__u8 op, struct cs_io_call *call)
+{
+	__u32 tid = cs_tid();
+	struct cs_io_call *pending;
+
+	if (!cs_io_calls_maybe())
+		return false;
+	pending = bpf_map_lookup_elem(&io_calls, &tid);
+	if (!pending)
+		return false;
+	*call = *pending;
+	cs_io_call_end(tid);
+	return call->op == op;
+}
+
+SEC("tp/syscalls/sys_exit_sendmmsg")
+int cs_exit_sendmmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	struct cs_io_call call;
+	long sent = ctx->ret; /* datagrams sent; each mmsghdr's msg_len now holds its bytes */
+
+	if (!cs_take_call(CS_OP_SENDMMSG, &call) || sent <= 0)
+		return 0;
+	if (sent > CS_MMSG_MAX)
+		cs_count_n(CS_CNT_DNS_MSGS_SKIPPED, sent - CS_MMSG_MAX);
+	for (int i = 0; i < CS_MMSG_MAX; i++) {
+		struct cs_payload_record *rec;
+		struct mmsghdr m;
+
+		if (i >= sent)
+			break;
+		if (bpf_probe_read_user(&m, sizeof(m),
+					(void *)(call.buf + i * sizeof(struct mmsghdr)))) {
+			cs_count(CS_CNT_READ_FAULT);
+			break;
+		}
+		if (m.msg_hdr.msg_iovlen == 0 || m.msg_len == 0)
+			continue;
+		rec = cs_payload_begin(CS_EV_SOCK_DATA);
+		if (!rec)
+			break;
+		rec->ev.fd = call.fd;
+		rec->ev.fd_kind = call.kind;
+		rec->ev.sock_state = call.sock_state;
+		cs_emit_payload(rec, (__u64)m.msg_hdr.msg_iov, m.msg_hdr.msg_iovlen, m.msg_len, 1,
+				CS_CNT_TRUNC_SOCK);
+	}
+	return 0;
+}
+
+/* Entry half of recvfrom/recvmsg: only DNS sockets go further than the one lookup. */
+static __always_inline int cs_recv_enter(struct cs_fd_state *st, __u8 op, long fd, __u64 buf,
+					 __u32 iovcnt)
+{
+	struct cs_io_call call = {};
+
+	call.op = op;
+	call.fd = fd;
+	call.buf = buf;
+	call.iovcnt = iovcnt;
+	call.kind = st->kind;
+	call.sock_state = st->sock_state;
+	cs_io_call_start(cs_tid(), &call);
+	return 0;
+}
+
+/* Exit half: copies what was received, one record (a DNS message over UDP is at most 4 KiB with
+ * EDNS in practice; CS_CHUNK_MAX bounds it), as ingress socket data. */
+static __always_inline void cs_recv_exit(__u8 op, long ret)
+{
+	struct cs_payload_record *rec;
+	struct cs_io_call call;
+
+	if (!cs_take_call(op, &call) || ret <= 0)
+		return;
+	rec = cs_payload_begin(CS_EV_SOCK_DATA);
+	if (!rec)
+		return;
+	rec->ev.fd = call.fd;
+	rec->ev.direction = CS_DIR_INGRESS;
+	rec->ev.fd_kind = call.kind;
+	rec->ev.sock_state = call.sock_state;
+	cs_emit_payload(rec, call.buf, call.iovcnt, ret, 1, CS_CNT_TRUNC_DNS_ANSWER);
+}
+
+SEC("tp/syscalls/sys_enter_recvfrom")
+int cs_enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
+{
+	struct cs_fd_key key = { .pid = cs_tgid(), .fd = ctx->args[0] };
+	struct cs_fd_state *st = bpf_map_lookup_elem(&watched_fds, &key);
+
+	if (!st || !(st->flags & CS_FD_F_DNS) || !cs_in_scope())
+		return 0;
+	return cs_recv_enter(st, CS_OP_RECVFROM, key.fd, ctx->args[1], 0);
+}
+
+SEC("tp/syscalls/sys_exit_recvfrom")
+int cs_exit_recvfrom(struct trace_event_raw_sys_exit *ctx)
+{
+	cs_recv_exit(CS_OP_RECVFROM, ctx->ret);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_recvmsg")
+int cs_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	struct cs_fd_key key = { .pid = cs_tgid(), .fd = ctx->args[0] };
+	struct cs_fd_state *st = bpf_map_lookup_elem(&watched_fds, &key);
+	struct user_msghdr msg;
+
+	if (!st || !(st->flags & CS_FD_F_DNS) || !cs_in_scope())
+		return 0;
+	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)ctx->args[1])) {
+		cs_count(CS_CNT_READ_FAULT);
+		return 0;
+	}
+	if (msg.msg_iovlen == 0)
+		return 0;
+	return cs_recv_enter(st, CS_OP_RECVMSG, key.fd, (__u64)msg.msg_iov, msg.msg_iovlen);
+}
+
+SEC("tp/syscalls/sys_exit_recvmsg")
+int cs_exit_recvmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	cs_recv_exit(CS_OP_RECVMSG, ctx->ret);
 	return 0;
 }

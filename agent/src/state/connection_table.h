@@ -21,6 +21,9 @@ struct Connection {
   std::string sni;   // from a ClientHello seen on the socket, or SSL_ctrl on its SSL object
   std::string alpn;
   uint64_t last_mono_ns = 0;
+  // The name the peer address was resolved from (DNS answer seen before the connection was
+  // first judged); kept for the connection's life even when the answer's TTL runs out.
+  std::string dns_name;
 };
 
 struct TlsObject {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <unordered_map>
 
 #include "stream/decoders/derived_text.h"
 #include "stream/decoders/text_codecs.h"
@@ -62,22 +63,27 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
+// Marks each answer with the question whose CNAME chain reaches its owner. Linear in the
+// message: the names on each question's chain (at most kMaxCnameHops) are indexed first, so a
+// hostile message of hundreds of records costs hash lookups, not a product of its sections.
 void LinkCnameChains(DnsMessage& m) {
+  std::unordered_map<std::string, std::string> cname_of;  // owner -> target, lower-case
+  for (const auto& a : m.answers) {
+    if (!a.cname.empty()) cname_of.emplace(Lower(a.name), Lower(a.cname));
+  }
+  std::unordered_map<std::string, const std::string*> asked_by;  // name on a chain -> question
+  for (const auto& q : m.questions) {
+    std::string at = Lower(q.name);
+    for (int hop = 0; hop <= kMaxCnameHops; ++hop) {
+      asked_by.emplace(at, &q.name);  // the first question reaching a name keeps it
+      auto next = cname_of.find(at);
+      if (next == cname_of.end()) break;
+      at = next->second;
+    }
+  }
   for (auto& answer : m.answers) {
-    for (const auto& q : m.questions) {
-      std::string at = Lower(q.name);
-      for (int hop = 0; hop <= kMaxCnameHops; ++hop) {
-        if (at == Lower(answer.name)) {
-          answer.queried_name = q.name;
-          break;
-        }
-        auto next = std::find_if(m.answers.begin(), m.answers.end(), [&](const DnsAnswer& a) {
-          return !a.cname.empty() && Lower(a.name) == at;
-        });
-        if (next == m.answers.end()) break;
-        at = Lower(next->cname);
-      }
-      if (!answer.queried_name.empty()) break;
+    if (auto it = asked_by.find(Lower(answer.name)); it != asked_by.end()) {
+      answer.queried_name = *it->second;
     }
   }
 }
@@ -183,6 +189,24 @@ void EmitDnsMessage(std::span<const uint8_t> payload, DnsTransport transport, ui
       EmitUnit(kLayerDnsLabel, unit_id, candidate, kLabelDecoding, sink);
     }
   }
+}
+
+std::vector<ResolvedAddress> ResolvedAddresses(const DnsMessage& message) {
+  std::vector<ResolvedAddress> out;
+  if (!message.response) return out;
+  for (const auto& a : message.answers) {
+    // An address record no question leads to is not what the client asked for (and is how
+    // cache poisoning smuggles names in): it names nothing.
+    if (a.ip.empty() || a.queried_name.empty()) continue;
+    // The name ends up in alerts as the destination host: only host-name characters qualify.
+    if (!std::all_of(a.queried_name.begin(), a.queried_name.end(), [](unsigned char c) {
+          return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+        })) {
+      continue;
+    }
+    out.push_back({a.ip, Lower(a.queried_name), a.ttl});
+  }
+  return out;
 }
 
 }  // namespace credsentry::stream::decoders

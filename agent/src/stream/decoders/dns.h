@@ -41,6 +41,15 @@ enum class DnsTransport { kUdp, kTcp };  // TCP messages carry a 2-byte length p
 std::optional<DnsMessage> ParseDns(std::span<const uint8_t> payload,
                                    DnsTransport transport = DnsTransport::kUdp);
 
+// An address a response gave for a name the client asked for (through any CNAME chain).
+struct ResolvedAddress {
+  std::string ip;
+  std::string name;  // the question's name, lower-case
+  uint32_t ttl = 0;  // of the address record
+};
+// The A/AAAA answers of a response that a question leads to; nothing for a query.
+std::vector<ResolvedAddress> ResolvedAddresses(const DnsMessage& message);
+
 // Candidate secrets hidden in the labels left of the registered domain: the labels joined
 // without dots (keys split across labels), and hex / base32 / base64url decodings of single
 // labels and of the joined run, where they decode to text.

