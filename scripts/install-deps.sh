@@ -23,6 +23,8 @@ packages=(
   rpm lintian debootstrap
   # collector tests (h4): a real PostgreSQL server started on loopback
   postgresql
+  # Go crypto/tls capture tests (h7): Go clients built from source in the tests
+  golang-go
 )
 
 missing=()

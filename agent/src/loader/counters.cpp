@@ -22,8 +22,10 @@ constexpr std::array<std::string_view, CS_CNT__COUNT> kCounterNames = {
     "events_control",          // CS_CNT_EVENTS_CONTROL
     "events_data",             // CS_CNT_EVENTS_DATA
     "truncated_capture_budget",  // CS_CNT_TRUNC_BUDGET
+    "truncated_dns_answer",    // CS_CNT_TRUNC_DNS_ANSWER
+    "dns_messages_skipped",    // CS_CNT_DNS_MSGS_SKIPPED
 };
-static_assert(CS_CNT_TRUNC_BUDGET == 12 && CS_CNT__COUNT == 13,
+static_assert(CS_CNT_DNS_MSGS_SKIPPED == 14 && CS_CNT__COUNT == 15,
               "cs_counter changed: update kCounterNames");
 
 }  // namespace

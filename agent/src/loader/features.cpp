@@ -172,6 +172,23 @@ FeatureReport ProbeFeatures(const ProbeOptions& options) {
     }
   }
 
+  // node and other executables with OpenSSL linked in, libraries in virtualenvs: attach on exec.
+  add("TLS in executables",
+      uprobes ? Yes("OpenSSL/BoringSSL/GnuTLS symbols in .dynsym/.symtab; start-up scan of "
+                    "/usr/bin, /usr/local/bin, /usr/sbin, /opt/*/bin, /opt/*/*/bin, then on "
+                    "exec (per inode)")
+              : No("needs uprobes"));
+  if (access("/usr/bin/node", X_OK) == 0) {
+    auto node = FindTlsStack("/usr/bin/node");
+    add("TLS in /usr/bin/node",
+        !node ? No(node.message())
+        : node->stack == TlsStack::kNone
+            ? No("no SSL_write in it (dynamically linked to libssl: hooked there)")
+            : Yes(std::string(TlsStackName(node->stack)) + " linked in, " +
+                  std::to_string(node->offsets.size()) + " functions hooked at exec"));
+  }
+  for (const auto& [stack, why] : UnhookableTlsStacks()) add(stack, why);
+
   std::string tls_hooks;
   if (uprobes && !libs.empty()) tls_hooks += " + OpenSSL uprobes";
   if (uprobes && !gnutls_libs.empty()) tls_hooks += " + GnuTLS uprobes";

@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,9 +14,11 @@
 
 #include "common/log.h"
 #include "credsentry_abi.h"
+#include "loader/attach_helper.h"
 #include "loader/counters.h"
 #include "loader/host.h"
 #include "loader/name_shapes.h"
+#include "loader/ring_reader.h"
 #include "loader/skeleton.h"
 #include "loader/tls_libraries.h"
 
@@ -27,9 +30,6 @@ struct SkeletonDeleter {
 };
 struct LinkDeleter {
   void operator()(bpf_link* l) const { bpf_link__destroy(l); }
-};
-struct RingDeleter {
-  void operator()(ring_buffer* r) const { ring_buffer__free(r); }
 };
 
 std::string Errno(int err) { return std::strerror(err < 0 ? -err : err); }
@@ -48,8 +48,6 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
-enum class TlsStack { kOpenSsl, kGnuTls };
-
 // One TLS library function and the programs that probe its entry and return.
 struct TlsHook {
   std::string_view function;
@@ -63,11 +61,10 @@ struct Probes::State {
   // Declaration order is teardown order reversed: rings, then links, then the skeleton.
   std::unique_ptr<gen::credsentry, SkeletonDeleter> skel;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links;
-  std::unique_ptr<ring_buffer, RingDeleter> rings;
+  std::unique_ptr<RingReader> rings;
   std::vector<std::string> tls_libraries;  // hooked
   std::vector<std::string> tls_failed;     // found, but the host refused their uprobes
   cs_name_shapes name_shapes{};            // what cred_name_shapes holds
-  const std::function<void(std::span<const uint8_t>)>* sink = nullptr;
 
   Status Attach(bpf_program* prog, bpf_link* link, std::string_view what) {
     if (!link) {
@@ -79,6 +76,15 @@ struct Probes::State {
   }
   Status AttachTracepoints();
   Status AttachTls(const std::string& library, TlsStack stack, bool required);
+  Result<bool> AttachStack(const std::string& path, const TlsStackSymbols& symbols);
+  Status AttachUprobeAt(bpf_program* prog, const std::string& path, uint64_t offset, bool ret,
+                        std::string_view what);
+  // After start: uprobes are made by the privileged helper, their links kept here.
+  std::unique_ptr<UprobeAttachHelper> helper;
+  std::vector<UniqueFd> helper_links;
+  std::vector<std::pair<std::string, std::function<std::map<std::string, uint64_t>()>>>
+      counter_sources;
+  std::set<std::pair<uint64_t, uint64_t>> hooked_inodes;  // (st_dev, st_ino) of hooked files
   Status FillScope(const std::vector<std::string>& cgroups);
 };
 
@@ -95,8 +101,36 @@ Status Probes::State::AttachTracepoints() {
 }
 
 Status Probes::State::AttachTls(const std::string& library, TlsStack stack, bool required) {
-  bool openssl = stack == TlsStack::kOpenSsl;
-  // The first hook is the one without which the library is not worth hooking.
+  auto found = FindTlsStack(library);
+  if (found && found->stack != stack) {
+    found = Error{library + " does not export " +
+                  std::string(stack == TlsStack::kOpenSsl ? "SSL_write" : "gnutls_record_send")};
+  }
+  if (!found) {
+    if (required) return Error{"TLS library " + found.message()};
+    spdlog::warn("not hooking TLS library: {}", found.message());
+    return Status::Ok();
+  }
+  auto hooked = AttachStack(library, *found);
+  if (!hooked) {
+    // Not fatal: a host that refuses uprobes (no CAP_SYS_ADMIN, perf_event_paranoid, an LSM)
+    // still gets all the tracepoints see.
+    spdlog::warn(
+        "TLS plaintext capture unavailable for {}: {}; destinations are still named from the "
+        "ClientHello SNI",
+        library, hooked.message());
+    tls_failed.push_back(library);
+  }
+  return Status::Ok();
+}
+
+Result<bool> Probes::State::AttachStack(const std::string& path, const TlsStackSymbols& symbols) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return Error{path + ": " + Errno(errno)};
+  // Two links on one inode would capture every write twice.
+  if (hooked_inodes.count({st.st_dev, st.st_ino})) return false;
+  bool openssl = symbols.stack == TlsStack::kOpenSsl;
+  // The first hook is the one without which the file is not worth hooking.
   std::vector<TlsHook> hooks;
   if (openssl) {
     hooks = {
@@ -105,52 +139,54 @@ Status Probes::State::AttachTls(const std::string& library, TlsStack stack, bool
         {"SSL_ctrl", skel->progs.cs_ssl_ctrl, nullptr},
         {"SSL_set_fd", skel->progs.cs_ssl_set_fd, nullptr},
     };
-  } else {
+  } else if (symbols.stack == TlsStack::kGnuTls) {
     hooks = {{"gnutls_record_send", skel->progs.cs_gnutls_record_send,
               skel->progs.cs_gnutls_record_send_ret}};
   }
-  auto defined = ElfDefinedFunctions(
-      library, openssl ? std::span<const std::string_view>(kOpenSslFunctions) : kGnuTlsFunctions);
-  if (!defined) {
-    if (required) return Error{"TLS library " + defined.message()};
-    spdlog::warn("not hooking TLS library: {}", defined.message());
-    return Status::Ok();
-  }
-  if (!defined->count(std::string(hooks.front().function))) {
-    std::string msg =
-        "TLS library " + library + " does not export " + std::string(hooks.front().function);
-    if (required) return Error{msg};
-    spdlog::warn("{}; not hooked", msg);
-    return Status::Ok();
+  if (hooks.empty() || !symbols.offsets.count(std::string(hooks.front().function))) {
+    return Error{path + " carries no TLS stack the probes know"};
   }
   size_t first_link = links.size();
+  size_t first_helper_link = helper_links.size();
   for (const TlsHook& hook : hooks) {
-    if (!defined->count(std::string(hook.function))) {
-      spdlog::warn("{} has no {}: those calls are not captured", library, hook.function);
+    auto at = symbols.offsets.find(std::string(hook.function));
+    if (at == symbols.offsets.end()) {
+      spdlog::warn("{} has no {}: those calls are not captured", path, hook.function);
       continue;
     }
-    std::string func(hook.function);
     for (bpf_program* prog : {hook.entry, hook.ret}) {
       if (!prog) continue;
-      LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = prog == hook.ret, .func_name = func.c_str());
-      // pid -1: every process mapping this file, including ones started later; the programs
-      // apply the --cgroup scope themselves.
-      bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, library.c_str(), 0, &opts);
-      if (auto s = Attach(prog, link, library + ":" + func); !s) {
-        // Not fatal: a host that refuses uprobes (no CAP_SYS_ADMIN, perf_event_paranoid, an
-        // LSM) still gets all the tracepoints see. Half a library's hooks would capture some
-        // writes and miss others, so the ones already made are removed too.
+      // By file offset, read once from the ELF (libbpf's by-name lookup re-reads the file for
+      // each function: seconds on a 100 MB node). pid -1: every process mapping this file,
+      // including ones started later; the programs apply the --cgroup scope themselves.
+      if (auto s = AttachUprobeAt(prog, path, at->second, prog == hook.ret,
+                                  path + ":" + std::string(hook.function));
+          !s) {
+        // Half a file's hooks would capture some writes and miss others: remove them all.
         links.resize(first_link);
-        spdlog::warn(
-            "TLS plaintext capture unavailable for {}: {}; destinations are still named from the "
-            "ClientHello SNI",
-            library, s.message());
-        tls_failed.push_back(library);
-        return Status::Ok();
+        helper_links.resize(first_helper_link);
+        return Error{s.message()};
       }
     }
   }
-  tls_libraries.push_back(library);
+  hooked_inodes.emplace(st.st_dev, st.st_ino);
+  tls_libraries.push_back(path);
+  return true;
+}
+
+Status Probes::State::AttachUprobeAt(bpf_program* prog, const std::string& path, uint64_t offset,
+                                     bool ret, std::string_view what) {
+  if (!helper) {
+    LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret);
+    return Attach(prog, bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), offset, &opts),
+                  what);
+  }
+  auto link = helper->Attach(bpf_program__name(prog), path, offset, ret);
+  if (!link) {
+    return Error{"attaching " + std::string(bpf_program__name(prog)) + " to " + std::string(what) +
+                 " failed: " + link.message()};
+  }
+  helper_links.push_back(std::move(*link));
   return Status::Ok();
 }
 
@@ -259,19 +295,10 @@ Result<std::unique_ptr<Probes>> Probes::Open(const ProbeOptions& options) {
     spdlog::warn("no TLS library found to hook: TLS plaintext will not be captured");
   }
 
-  auto on_record = [](void* ctx, void* data, size_t size) -> int {
-    auto* st = static_cast<State*>(ctx);
-    if (st->sink) (*st->sink)({static_cast<const uint8_t*>(data), size});
-    return 0;
-  };
-  state->rings.reset(
-      ring_buffer__new(bpf_map__fd(skel->maps.control_rb), on_record, state.get(), nullptr));
-  if (!state->rings) return Error{"creating the ring buffer reader failed: " + Errno(errno)};
-  if (int err = ring_buffer__add(state->rings.get(), bpf_map__fd(skel->maps.data_rb), on_record,
-                                 state.get());
-      err) {
-    return Error{"adding the data ring buffer failed: " + Errno(err)};
-  }
+  auto rings = RingReader::Open(bpf_map__fd(skel->maps.control_rb),
+                                bpf_map__fd(skel->maps.data_rb));
+  if (!rings) return Error{rings.message()};
+  state->rings = std::move(*rings);
   spdlog::info("probes attached: {} programs, scope {}, TLS libraries {}", state->links.size(),
                options.cgroup_paths.empty()
                    ? std::string("whole host")
@@ -285,15 +312,7 @@ Probes::~Probes() = default;
 
 Result<int> Probes::Poll(int timeout_ms,
                          const std::function<void(std::span<const uint8_t>)>& sink) {
-  state_->sink = &sink;
-  int n = ring_buffer__poll(state_->rings.get(), timeout_ms);
-  // A record submitted without a wakeup (a multi-record call whose last record was dropped for a
-  // full ring) raises no epoll event: a quiet poll collects it.
-  if (n == 0) n = ring_buffer__consume(state_->rings.get());
-  state_->sink = nullptr;
-  if (n == -EINTR) return 0;
-  if (n < 0) return Error{"polling the ring buffers failed: " + Errno(n)};
-  return n;
+  return state_->rings->Poll(timeout_ms, sink);
 }
 
 Status Probes::WatchCredentialInode(uint64_t kernel_dev, uint64_t ino, uint32_t cred_id) {
@@ -401,11 +420,53 @@ std::map<std::string, uint64_t> Probes::Counters() const {
   }
   out.emplace("tls_libraries_hooked", state_->tls_libraries.size());
   out.emplace("tls_libraries_failed", state_->tls_failed.size());
+  for (const auto& [prefix, source] : state_->counter_sources) {
+    for (const auto& [k, v] : source()) out.emplace(prefix + k, v);
+  }
   return out;
 }
 
 std::vector<std::string> Probes::TlsLibraries() const { return state_->tls_libraries; }
 
 std::vector<std::string> Probes::TlsLibrariesFailed() const { return state_->tls_failed; }
+
+Status Probes::AttachUprobe(std::string_view program, const std::string& path, uint64_t file_offset,
+                            bool retprobe) {
+  std::string name(program);
+  bpf_program* prog = bpf_object__find_program_by_name(state_->skel->obj, name.c_str());
+  if (!prog) return Error{"no BPF program named " + name};
+  if (!bpf_program__autoload(prog)) return Error{"BPF program " + name + " is not loaded"};
+  return state_->AttachUprobeAt(prog, path, file_offset, retprobe,
+                                path + "+" + std::to_string(file_offset));
+}
+
+void Probes::AddCounterSource(std::string prefix,
+                              std::function<std::map<std::string, uint64_t>()> source) {
+  state_->counter_sources.emplace_back(std::move(prefix), std::move(source));
+}
+
+Status Probes::StartAttachHelper() {
+  std::vector<std::pair<std::string, int>> programs;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, state_->skel->obj) {
+    std::string_view sec = bpf_program__section_name(prog);
+    if (bpf_program__autoload(prog) &&
+        (StartsWith(sec, "uprobe") || StartsWith(sec, "uretprobe"))) {
+      programs.emplace_back(bpf_program__name(prog), bpf_program__fd(prog));
+    }
+  }
+  auto helper = UprobeAttachHelper::Start(std::move(programs));
+  if (!helper) return Error{helper.message()};
+  spdlog::info("attach helper pid {} keeps the attach capabilities for attach on exec",
+               (*helper)->pid());
+  state_->helper = std::move(*helper);
+  return Status::Ok();
+}
+
+Result<bool> Probes::AttachTlsStack(const std::string& path, const TlsStackSymbols& symbols) {
+  auto r = state_->AttachStack(path, symbols);
+  if (!r) state_->tls_failed.push_back(path);
+  return r;
+}
 
 }  // namespace credsentry::loader

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "loader/exe_attach.h"
 
 namespace credsentry::loader {
 
@@ -39,11 +40,11 @@ struct FeatureReport {                                     // what --check print
 // missing, as the agent would at start.
 FeatureReport ProbeFeatures(const ProbeOptions&);
 
-class Probes {
+class Probes : public UprobeAttacher {
  public:
   // Loads the probes, fills the scope map, attaches all. Errors name what is missing.
   static Result<std::unique_ptr<Probes>> Open(const ProbeOptions&);
-  ~Probes();  // detaches everything
+  ~Probes() override;  // detaches everything
   Probes(const Probes&) = delete;
   Probes& operator=(const Probes&) = delete;
 
@@ -62,6 +63,19 @@ class Probes {
   // Libraries found but not hooked because the host refused their uprobes (e.g. EPERM without
   // CAP_SYS_ADMIN); Open() still succeeds then, with the tracepoint path only.
   std::vector<std::string> TlsLibrariesFailed() const;
+
+  // UprobeAttacher, for attach on exec (exe_attach.h): more files hooked while running. They
+  // need the capabilities that attaching needs (CAP_SYS_ADMIN on our kernels), still held.
+  Status AttachUprobe(std::string_view program, const std::string& path, uint64_t file_offset,
+                      bool retprobe) override;
+  Result<bool> AttachTlsStack(const std::string& path, const TlsStackSymbols& symbols) override;
+  // Forks the attach helper (attach_helper.h) that makes later uprobes once the agent has dropped
+  // CAP_SYS_ADMIN: call before DropLoadOnlyCapabilities(). Without it, later attaches are made
+  // directly and fail when the capabilities are gone.
+  Status StartAttachHelper();
+  // More user-space counters reported with Counters() (the ExeAttacher's, as exe_attach_*).
+  void AddCounterSource(std::string prefix,
+                        std::function<std::map<std::string, uint64_t>()> source);
 
   struct State;  // libbpf objects, behind RAII (probes.cpp)
 

@@ -11,49 +11,18 @@
 #include <cstring>
 #include <optional>
 #include <utility>
+#include "loader/mapped_file.h"
 
 namespace credsentry::loader {
 namespace {
 
-// Read-only mapping of a whole file, unmapped on destruction.
-class MappedFile {
- public:
-  static Result<MappedFile> Open(const std::string& path) {
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Error{path + ": " + std::strerror(errno)};
-    struct stat st {};
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
-      close(fd);
-      return Error{path + ": not a regular, non-empty file"};
-    }
-    void* p = mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED) return Error{path + ": mmap: " + std::strerror(errno)};
-    return MappedFile(static_cast<const uint8_t*>(p), st.st_size);
-  }
-  MappedFile(MappedFile&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(o.size_) {}
-  MappedFile& operator=(MappedFile&&) = delete;
-  ~MappedFile() {
-    if (data_) munmap(const_cast<uint8_t*>(data_), size_);
-  }
-  // Pointer to `count` objects of T at `off`, or nullptr when that range is outside the file.
-  template <class T>
-  const T* At(uint64_t off, uint64_t count = 1) const {
-    if (off > size_ || count > (size_ - off) / sizeof(T)) return nullptr;
-    return reinterpret_cast<const T*>(data_ + off);
-  }
-  uint64_t size() const { return size_; }
-
- private:
-  MappedFile(const uint8_t* d, uint64_t n) : data_(d), size_(n) {}
-  const uint8_t* data_;
-  uint64_t size_;
-};
-
 // Calls visit(name, symbol, section holding it) for every function the file defines in .dynsym
 // or .symtab. Errors name the file and what is malformed.
-template <class Visit>
-Status ForEachDefinedFunction(const MappedFile& file, const std::string& path, Visit visit) {
+// `enough()` is asked after each symbol table: true stops the walk (node's .symtab is four times
+// its .dynsym, and what we hook is exported).
+template <class Visit, class Enough>
+Status ForEachDefinedFunction(const MappedFile& file, const std::string& path, Visit visit,
+                              Enough enough) {
   const auto* eh = file.At<Elf64_Ehdr>(0);
   if (!eh || std::memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 ||
       eh->e_ident[EI_CLASS] != ELFCLASS64) {
@@ -84,6 +53,7 @@ Status ForEachDefinedFunction(const MappedFile& file, const std::string& path, V
                             strnlen(strs + sym.st_name, strtab.sh_size - sym.st_name));
       visit(name, sym, sections[sym.st_shndx]);
     }
+    if (enough()) break;
   }
   return Status::Ok();
 }
@@ -121,11 +91,13 @@ Result<std::set<std::string>> ElfDefinedFunctions(const std::string& path,
   if (!file) return file.error();
   std::set<std::string> found;
   Status st = ForEachDefinedFunction(
-      *file, path, [&](std::string_view name, const Elf64_Sym&, const Elf64_Shdr&) {
+      *file, path,
+      [&](std::string_view name, const Elf64_Sym&, const Elf64_Shdr&) {
         for (std::string_view w : wanted) {
           if (name == w) found.emplace(w);
         }
-      });
+      },
+      [&] { return found.size() == wanted.size(); });
   if (!st) return Error{st.message()};
   return found;
 }
@@ -135,14 +107,97 @@ Result<uint64_t> ElfFunctionFileOffset(const std::string& path, std::string_view
   if (!file) return file.error();
   std::optional<uint64_t> offset;
   Status st = ForEachDefinedFunction(
-      *file, path, [&](std::string_view name, const Elf64_Sym& sym, const Elf64_Shdr& section) {
+      *file, path,
+      [&](std::string_view name, const Elf64_Sym& sym, const Elf64_Shdr& section) {
         // A uprobe is placed by file offset: the address relative to its section's.
         if (offset || name != function || sym.st_value < section.sh_addr) return;
         offset = sym.st_value - section.sh_addr + section.sh_offset;
-      });
+      },
+      [&] { return offset.has_value(); });
   if (!st) return Error{st.message()};
   if (!offset) return Error{path + " does not define " + std::string(function)};
   return *offset;
+}
+
+Result<std::map<std::string, uint64_t>> ElfFunctionFileOffsets(
+    const std::string& path, std::span<const std::string_view> wanted,
+    std::span<const std::string_view> sufficient) {
+  auto file = MappedFile::Open(path);
+  if (!file) return file.error();
+  std::map<std::string, uint64_t> offsets;
+  Status st = ForEachDefinedFunction(
+      *file, path,
+      [&](std::string_view name, const Elf64_Sym& sym, const Elf64_Shdr& section) {
+        if (sym.st_value < section.sh_addr) return;
+        for (std::string_view w : wanted) {
+          if (name == w) offsets.emplace(w, sym.st_value - section.sh_addr + section.sh_offset);
+        }
+      },
+      [&] {
+        if (offsets.size() == wanted.size()) return true;
+        if (sufficient.empty()) return false;
+        for (std::string_view f : sufficient) {
+          if (!offsets.count(std::string(f))) return false;
+        }
+        return true;
+      });
+  if (!st) return Error{st.message()};
+  return offsets;
+}
+
+const char* TlsStackName(TlsStack stack) {
+  switch (stack) {
+    case TlsStack::kOpenSsl:
+      return "OpenSSL";
+    case TlsStack::kGnuTls:
+      return "GnuTLS";
+    case TlsStack::kNone:
+      break;
+  }
+  return "none";
+}
+
+Result<TlsStackSymbols> FindTlsStack(const std::string& path) {
+  static constexpr std::string_view kAll[] = {"SSL_write", "SSL_write_ex", "SSL_ctrl", "SSL_set_fd",
+                                              "gnutls_record_send"};
+  // All of OpenSSL's hooks in .dynsym (node exports them): .symtab is not read.
+  auto offsets = ElfFunctionFileOffsets(path, kAll, kOpenSslFunctions);
+  if (!offsets) return offsets.error();
+  TlsStackSymbols out;
+  // SSL_write is the one hook without which an OpenSSL file is not worth hooking; a file that
+  // carries both stacks (rare) is hooked as OpenSSL, the common one.
+  if (offsets->count("SSL_write")) {
+    out.stack = TlsStack::kOpenSsl;
+  } else if (offsets->count("gnutls_record_send")) {
+    out.stack = TlsStack::kGnuTls;
+  } else {
+    return out;
+  }
+  std::span<const std::string_view> functions =
+      out.stack == TlsStack::kOpenSsl ? std::span<const std::string_view>(kOpenSslFunctions)
+                                      : std::span<const std::string_view>(kGnuTlsFunctions);
+  for (std::string_view f : functions) {
+    if (auto it = offsets->find(std::string(f)); it != offsets->end()) out.offsets.insert(*it);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> UnhookableTlsStacks() {
+  std::vector<std::pair<std::string, std::string>> out;
+  struct stat st {};
+  bool jvm = stat("/usr/lib/jvm", &st) == 0 && S_ISDIR(st.st_mode);
+  for (const char* java : {"/usr/bin/java", "/usr/local/bin/java"}) {
+    jvm = jvm || access(java, X_OK) == 0;
+  }
+  std::string why =
+      "its TLS runs as JIT-compiled Java, no symbol to probe; plaintext not captured, the "
+      "destination is named from the ClientHello SNI";
+  out.emplace_back("TLS Java JSSE",
+                   std::string(jvm ? "found" : "none found") + ", not hookable (" + why + ")");
+  out.emplace_back("TLS rustls",
+                   "not hookable (statically linked and inlined Rust, no stable symbols); "
+                   "plaintext not captured, the destination is named from the ClientHello SNI");
+  return out;
 }
 
 std::vector<std::string> FindSystemLibssl() { return FindSystemLibrary("libssl.so.3"); }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <span>
 #include <string>
@@ -28,6 +29,32 @@ Result<std::set<std::string>> ElfDefinedFunctions(const std::string& path,
 // File offset of function `function` defined in the ELF file at `path`: where a uprobe on it
 // is placed. An error names the file when it is malformed or lacks the function.
 Result<uint64_t> ElfFunctionFileOffset(const std::string& path, std::string_view function);
+
+// File offsets of those of `wanted` that the ELF file at `path` defines as functions, in one pass
+// over its symbol tables (a 100 MB node binary is read once, not once per function). The walk
+// stops after a symbol table once all of `wanted`, or all of `sufficient` (if given), are found.
+Result<std::map<std::string, uint64_t>> ElfFunctionFileOffsets(
+    const std::string& path, std::span<const std::string_view> wanted,
+    std::span<const std::string_view> sufficient = {});
+
+// Which TLS stack a library or executable carries, told by the functions it defines.
+enum class TlsStack { kNone, kOpenSsl, kGnuTls };
+const char* TlsStackName(TlsStack stack);
+
+struct TlsStackSymbols {
+  TlsStack stack = TlsStack::kNone;
+  std::map<std::string, uint64_t> offsets;  // function -> file offset, for the stack's hooks
+};
+
+// Reads the ELF file at `path` and tells whether it carries OpenSSL/BoringSSL (defines SSL_write:
+// libssl, or an executable with it linked in such as node) or GnuTLS (gnutls_record_send).
+// Importing SSL_write (curl) is not carrying it: the library it imports from is hooked instead.
+// Errors name the file (not ELF, truncated, unreadable).
+Result<TlsStackSymbols> FindTlsStack(const std::string& path);
+
+// TLS stacks that cannot be hooked by symbol, found on this host (for --check): Java JSSE (a JVM
+// under /usr/lib/jvm or on PATH) and rustls (statically linked Rust: nothing to tell it by).
+std::vector<std::pair<std::string, std::string>> UnhookableTlsStacks();
 
 // The system's libssl.so.3 files (real paths, one per inode), from the usual library dirs.
 std::vector<std::string> FindSystemLibssl();

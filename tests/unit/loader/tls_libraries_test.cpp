@@ -125,5 +125,60 @@ TEST(FindSystemLibgnutls, ListsRealPathsThatExportRecordSend) {
   }
 }
 
+TEST(FindTlsStack, SystemLibsslIsOpenSslWithOffsetsAtTheFunctions) {
+  auto libs = FindSystemLibssl();
+  if (libs.empty()) GTEST_SKIP() << "no libssl.so.3 on this host";
+  auto found = FindTlsStack(libs.front());
+  ASSERT_TRUE(found.ok()) << found.message();
+  EXPECT_EQ(found->stack, TlsStack::kOpenSsl);
+  ASSERT_EQ(found->offsets.size(), 4u);
+  // The one-pass offsets must be where the per-function lookup (checked against dlsym above) is.
+  for (const auto& [function, offset] : found->offsets) {
+    auto one = ElfFunctionFileOffset(libs.front(), function);
+    ASSERT_TRUE(one.ok()) << one.message();
+    EXPECT_EQ(offset, *one) << function;
+  }
+}
+
+TEST(FindTlsStack, NodeCarriesOpenSslLinkedIntoTheExecutable) {
+  if (access("/usr/bin/node", R_OK) != 0) GTEST_SKIP() << "no /usr/bin/node on this host";
+  auto found = FindTlsStack("/usr/bin/node");
+  ASSERT_TRUE(found.ok()) << found.message();
+  EXPECT_EQ(found->stack, TlsStack::kOpenSsl);
+  for (const char* f : {"SSL_write", "SSL_write_ex", "SSL_ctrl", "SSL_set_fd"}) {
+    ASSERT_TRUE(found->offsets.count(f)) << f;
+    auto one = ElfFunctionFileOffset("/usr/bin/node", f);
+    ASSERT_TRUE(one.ok()) << one.message();
+    EXPECT_EQ(found->offsets.at(f), *one) << f;
+  }
+}
+
+TEST(FindTlsStack, AProgramImportingSslWriteCarriesNoStack) {
+  // curl calls libssl's SSL_write: the library is hooked, not curl.
+  if (access("/usr/bin/curl", R_OK) != 0) GTEST_SKIP() << "no /usr/bin/curl on this host";
+  auto found = FindTlsStack("/usr/bin/curl");
+  ASSERT_TRUE(found.ok()) << found.message();
+  EXPECT_EQ(found->stack, TlsStack::kNone);
+  EXPECT_TRUE(found->offsets.empty());
+}
+
+TEST(FindTlsStack, GnutlsIsTold) {
+  auto libs = FindSystemLibgnutls();
+  if (libs.empty()) GTEST_SKIP() << "no libgnutls.so.30 on this host";
+  auto found = FindTlsStack(libs.front());
+  ASSERT_TRUE(found.ok()) << found.message();
+  EXPECT_EQ(found->stack, TlsStack::kGnuTls);
+  EXPECT_TRUE(found->offsets.count("gnutls_record_send"));
+}
+
+TEST(FindTlsStack, NotElfIsAnErrorNamingTheFile) {
+  std::string path = TempPath("script");
+  std::ofstream(path) << "#!/bin/sh\necho this is a shell script, not an ELF file at all....\n";
+  auto found = FindTlsStack(path);
+  std::remove(path.c_str());
+  ASSERT_FALSE(found.ok());
+  EXPECT_NE(found.message().find(path), std::string::npos) << found.message();
+}
+
 }  // namespace
 }  // namespace credsentry::loader
