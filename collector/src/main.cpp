@@ -26,6 +26,7 @@ constexpr const char* kUsage = R"(usage:
   credsentry-collector serve --listen HOST:PORT --db PATH|postgres://... --ca CA --cert CERT --key KEY
       [--insecure] [--webhook http://HOST:PORT/PATH] [--syslog] [--heartbeat-timeout 90s]
       [--shared-hosts 3] [--id NAME] [--port-file PATH] [--log-level info]
+      [--commit group|per-batch]
   credsentry-collector alerts [--db DB] [--since 1h] [--host H] [--kind K] [--fingerprint F] [--json]
   credsentry-collector hosts [--db DB] [--json]
   credsentry-collector inventory [--db DB] [--host H] [--fingerprint F] [--json]
@@ -39,7 +40,7 @@ int Fail(const std::string& msg, int code = 1) {
 int Serve(const std::vector<std::string>& args) {
   auto flags = ParseFlags(args,
                           {"listen", "db", "ca", "cert", "key", "webhook", "heartbeat-timeout",
-                           "shared-hosts", "id", "port-file", "log-level", "sweep-interval"},
+                           "shared-hosts", "id", "port-file", "log-level", "sweep-interval", "commit"},
                           {"insecure", "syslog"});
   if (!flags.ok()) return Fail(flags.message(), 2);
   spdlog::set_level(spdlog::level::from_str(flags->Get("log-level", "info")));
@@ -65,7 +66,13 @@ int Serve(const std::vector<std::string>& args) {
   char hostname[256] = {};
   gethostname(hostname, sizeof hostname - 1);
   std::string id = flags->Get("id", std::string(hostname) + ":" + std::to_string(getpid()));
-  CollectorService service(**store, id);
+  IngestOptions ingest;
+  if (auto mode = flags->Get("commit", "group"); mode == "per-batch") {
+    ingest.group_commit = false;  // one transaction per RPC batch: comparisons only
+  } else if (mode != "group") {
+    return Fail("--commit must be 'group' or 'per-batch', not '" + mode + "'", 2);
+  }
+  CollectorService service(**store, id, ingest);
 
   std::unique_ptr<WebhookForwarder> webhook;
   if (auto url = flags->Get("webhook"); !url.empty()) {

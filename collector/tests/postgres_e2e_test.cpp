@@ -1,84 +1,15 @@
 // PostgreSQL store: a real server from Debian's postgresql package, started by the test on
-// 127.0.0.1 in a temp dir (initdb/pg_ctl as the postgres user); two collectors share it.
+// 127.0.0.1 in a temp dir (postgres_server.h); two collectors share it.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <pwd.h>
-#include <sys/socket.h>
 
 #include <nlohmann/json.hpp>
 
 #include "store/alert_store.h"
+#include "postgres_server.h"
 #include "test_support.h"
 
 namespace credsentry::testing {
 namespace {
-
-constexpr const char* kPgBin = "/usr/lib/postgresql/15/bin";
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-class PostgresServer {
- public:
-  static bool Installed() {
-    return getpwnam("postgres") && access((std::string(kPgBin) + "/initdb").c_str(), X_OK) == 0;
-  }
-  // Empty string when it could not start; `why` says what failed.
-  std::string Start(const std::string& dir, std::string* why) {
-    passwd* pg = getpwnam("postgres");
-    dir_ = dir;
-    fs::create_directories(dir_);
-    // The postgres user must be able to walk into our private temp dir.
-    chmod(fs::path(dir_).parent_path().c_str(), 0711);
-    chown(dir_.c_str(), pg->pw_uid, pg->pw_gid);
-    chmod(dir_.c_str(), 0700);
-    port_ = FreePort();
-    auto as_pg = [&](const std::string& cmd) {
-      return RunCommand("runuser -u postgres -- " + cmd + "; echo rc=$?");
-    };
-    std::string out = as_pg(std::string(kPgBin) + "/initdb -D " + dir_ +
-                            "/data -A trust -U postgres --no-sync -E UTF8 2>&1 >/dev/null");
-    if (out.find("rc=0") == std::string::npos) {
-      *why = "initdb failed: " + out;
-      return "";
-    }
-    out = as_pg(std::string(kPgBin) + "/pg_ctl -D " + dir_ + "/data -l " + dir_ +
-                "/pg.log -w -o \"-p " + std::to_string(port_) + " -k " + dir_ +
-                " -h 127.0.0.1 -c fsync=off\" start >/dev/null");
-    if (out.find("rc=0") == std::string::npos) {
-      *why = "pg_ctl start failed: " + out + ReadFile(dir_ + "/pg.log");
-      return "";
-    }
-    started_ = true;
-    out = as_pg(std::string(kPgBin) + "/createdb -h 127.0.0.1 -p " + std::to_string(port_) +
-                " credsentry");
-    if (out.find("rc=0") == std::string::npos) {
-      *why = "createdb failed: " + out;
-      return "";
-    }
-    return "postgres://postgres@127.0.0.1:" + std::to_string(port_) + "/credsentry";
-  }
-  ~PostgresServer() {
-    if (started_) {
-      RunCommand("runuser -u postgres -- " + std::string(kPgBin) + "/pg_ctl -D " + dir_ +
-                 "/data -m immediate -w stop");
-    }
-  }
-
- private:
-  std::string dir_;
-  int port_ = 0;
-  bool started_ = false;
-};
 
 TEST(PostgresStore, TwoCollectorsShareOneDatabaseAndQueriesSeeBoth) {
   if (!PostgresServer::Installed()) {
@@ -123,7 +54,7 @@ TEST(PostgresStore, TwoCollectorsShareOneDatabaseAndQueriesSeeBoth) {
 
   auto store = collector::AlertStore::Open(url);
   ASSERT_TRUE(store.ok()) << store.message();
-  EXPECT_EQ((*store)->SchemaVersion(), 1);
+  EXPECT_EQ((*store)->SchemaVersion(), 2);
 }
 
 TEST(PostgresStore, UnreachableServerIsAClearErrorWithoutTheUrlsPassword) {

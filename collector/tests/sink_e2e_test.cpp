@@ -105,6 +105,33 @@ TEST_F(SinkE2E, AlertsRaisedDuringACollectorOutageArriveExactlyOnce) {
   EXPECT_FALSE(TreeContains(dir_.path(), secret.substr(10, 40)));
 }
 
+// A collector that takes a batch and never answers (here: stopped with SIGSTOP) must not wedge
+// the agent's stream: the ack watchdog cancels it after rpc_timeout_ms, the sender backs off and
+// reconnects, and once the collector runs again every alert arrives exactly once.
+TEST_F(SinkE2E, HungCollectorIsAbandonedAfterTheAckTimeoutAndNothingIsLostOrDuplicated) {
+  const std::string secret = SyntheticSecret();
+  auto opts = Options();
+  opts.rpc_timeout_ms = 300;
+  auto sink = CollectorSink::Create(opts);
+  ASSERT_TRUE(sink.ok()) << sink.message();
+  ASSERT_TRUE((*sink)->Write(MakeAgentAlert("before-hang", secret)).ok());
+  ASSERT_TRUE((*sink)->WaitDrained(2000));
+
+  collector_->Signal(SIGSTOP);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE((*sink)->Write(MakeAgentAlert("hang-" + std::to_string(i), secret)).ok());
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto during = (*sink)->Counters();
+  collector_->Signal(SIGCONT);
+  EXPECT_GE(during["send_failures"], 2u) << "the stream waited on a hung collector";
+
+  ASSERT_TRUE((*sink)->WaitDrained(10000)) << ReadFile(dir_ / "collector.log");
+  auto stored = StoredIds();
+  EXPECT_EQ(stored.size(), 11u);
+  for (const auto& [id, n] : stored) EXPECT_EQ(n, 1) << id;
+}
+
 TEST_F(SinkE2E, AgentKilledMidSendAndRestartedLosesAndDuplicatesNothing) {
   const int kCount = 3000;
   auto driver = [&](int count) {

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "ingest/collector_service.h"
 #include "test_support.h"
 
@@ -123,12 +125,37 @@ TEST_F(StoreTest, HeartbeatUpdatesHostAndKeepsFirstSeen) {
 
 TEST_F(StoreTest, ReopenKeepsDataAndDoesNotRemigrate) {
   ASSERT_TRUE(store_->PutCollectorAlert(MakeAlert("x", "h"), NowNs()).ok());
-  EXPECT_EQ(store_->SchemaVersion(), 1);
+  EXPECT_EQ(store_->SchemaVersion(), 2);
   store_.reset();
   auto again = AlertStore::Open(dir_ / "collector.db");
   ASSERT_TRUE(again.ok()) << again.message();
-  EXPECT_EQ((*again)->SchemaVersion(), 1);
+  EXPECT_EQ((*again)->SchemaVersion(), 2);
   EXPECT_EQ((*again)->QueryAlerts({})->size(), 1u);
+}
+
+// Alerts are kept as protobuf since schema v2; queries show the same JSON as before, for new
+// rows and for rows a v1 collector stored as JSON text.
+TEST_F(StoreTest, QueriesShowJsonForCompactAndForV1Rows) {
+  v1::AlertBatch batch;
+  *batch.add_alerts() = MakeAlert("compact-1", "runner-1");
+  ASSERT_TRUE(store_->PutAlerts(batch, NowNs(), "c1").ok());
+  auto v1_json = AlertToJson(MakeAlert("v1-row", "runner-1"));
+  ASSERT_TRUE(store_->db()
+                  .Exec("INSERT INTO alerts (id, time_ns, received_ns, host, kind, severity, "
+                        "summary, secret_type, fingerprint, dest_host, collector, body) VALUES "
+                        "('v1-row', 1, 1, 'runner-1', 'secret-egress', 3, '', '', '', '', 'c0', $1)",
+                        {v1_json})
+                  .ok());
+  auto rows = store_->QueryAlerts({});
+  ASSERT_TRUE(rows.ok()) << rows.message();
+  ASSERT_EQ(rows->size(), 2u);
+  for (const auto& row : *rows) {
+    auto j = nlohmann::json::parse(row.body_json);
+    EXPECT_EQ(j["id"], row.id);
+    EXPECT_EQ(j["secret"]["redacted"], "sk-ant-…AA") << row.id;
+    EXPECT_EQ(j["destination"]["host"], "paste.example") << row.id;
+  }
+  EXPECT_EQ(StoredBodyToJson("", "not base64!"), R"({"error":"unreadable stored alert"})");
 }
 
 TEST(StoreOpen, UnopenableDatabaseNamesThePath) {

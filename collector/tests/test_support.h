@@ -224,6 +224,9 @@ class CollectorProcess {
     pid_ = -1;
   }
 
+  void Signal(int sig) {
+    if (pid_ > 0) kill(pid_, sig);
+  }
   int port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 

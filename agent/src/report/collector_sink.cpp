@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -56,6 +57,26 @@ void ToProto(const Alert& a, v1::Alert* out) {
   }
   p->set_cgroup(a.process.cgroup);
   p->set_container(a.process.container);
+  for (const auto& name : a.process.credential_env) p->add_credential_env(name);
+  p->set_systemd_unit(a.process.systemd_unit);
+  if (!a.ci.provider.empty()) {
+    auto* ci = out->mutable_ci();
+    ci->set_provider(a.ci.provider);
+    ci->set_repository(a.ci.repository);
+    ci->set_workflow(a.ci.workflow);
+    ci->set_run_id(a.ci.run_id);
+    ci->set_job(a.ci.job);
+  }
+  if (a.target.pid != 0) {
+    auto* t = out->mutable_target();
+    t->set_pid(a.target.pid);
+    t->set_uid(a.target.uid);
+    t->set_comm(a.target.comm);
+    t->set_exe(a.target.exe);
+    t->set_access(a.target.access);
+    for (const auto& name : a.target.credential_env) t->add_credential_env(name);
+    t->set_in_scope(a.target.in_scope);
+  }
   auto* s = out->mutable_secret();
   s->set_type(a.secret.type);
   s->set_provider(a.secret.provider);
@@ -85,9 +106,23 @@ void ToProto(const Alert& a, v1::Alert* out) {
 struct CollectorSink::Impl {
   CollectorOptions opts;
   std::unique_ptr<Spool> spool;
-  std::shared_ptr<grpc::ChannelCredentials> creds;
+  std::shared_ptr<grpc::ChannelCredentials> creds;  // made by Start()
+  grpc::SslCredentialsOptions ssl;                   // mTLS material, read by Create()
+  bool insecure = false;
   std::unique_ptr<v1::Collector::Stub> stub;  // used by the sender thread only
   uint64_t started_ns = WallNs();
+
+  // The alert stream (sender thread only): opened on demand, closed on any failure.
+  std::unique_ptr<grpc::ClientContext> stream_ctx;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::AlertBatch, v1::AlertAck>> stream;
+  uint64_t next_batch_id = 0;
+  // A collector that accepts a batch and never answers must not stall the sender forever: the
+  // watchdog cancels the stream when an ack is later than rpc_timeout_ms.
+  std::mutex watch_mu;
+  std::condition_variable watch_cv;
+  std::optional<std::chrono::steady_clock::time_point> ack_deadline;
+  bool watch_stop = false;
+  std::thread watchdog;
 
   std::mutex mu;
   std::condition_variable cv;
@@ -106,6 +141,10 @@ struct CollectorSink::Impl {
 
   void Reconnect();
   void Run();
+  bool OpenStream();
+  void CloseStream(const char* why);
+  bool ExchangeBatch(const v1::AlertBatch& batch, v1::AlertAck* ack);
+  void WatchAcks();
   bool SendAlerts();
   bool SendHeartbeat();
   bool SendInventory();
@@ -142,13 +181,11 @@ bool CollectorSink::Impl::SendAlerts() {
     corrupt += unreadable.size();
     (void)spool->Remove(unreadable);
   }
-  grpc::ClientContext ctx;
+  if (batch.alerts_size() == 0) return true;  // everything read was corrupt and is gone
+  batch.set_batch_id(++next_batch_id);
   v1::AlertAck ack;
-  grpc::Status st = stub->SendAlerts(Prepare(ctx), batch, &ack);
-  if (!st.ok()) {
+  if (!ExchangeBatch(batch, &ack)) {
     ++send_failures;
-    spdlog::debug("collector {}: send of {} alerts failed: {}", opts.address,
-                  batch.alerts_size(), st.error_message());
     return false;
   }
   std::vector<std::string> done(ack.acked_ids().begin(), ack.acked_ids().end());
@@ -173,6 +210,80 @@ bool CollectorSink::Impl::SendAlerts() {
   }
   pending_cache = spool->pending();
   return true;
+}
+
+// Starts the call on `stream_ctx` (made by the caller, so the watchdog can cancel a connect).
+bool CollectorSink::Impl::OpenStream() {
+  stream = stub->StreamAlerts(stream_ctx.get());
+  if (!stream) {
+    spdlog::debug("collector {}: cannot open the alert stream", opts.address);
+    return false;
+  }
+  return true;
+}
+
+// Ends the stream and logs the collector's reason (its Finish status) at debug level: outages
+// are normal, and the counters say how many sends failed.
+void CollectorSink::Impl::CloseStream(const char* why) {
+  if (stream) {
+    stream_ctx->TryCancel();  // Finish() would otherwise wait for a collector that may be hung
+    grpc::Status st = stream->Finish();
+    spdlog::debug("collector {}: alert stream closed ({}): {}", opts.address, why,
+                  st.error_message());
+  }
+  stream.reset();
+  stream_ctx.reset();
+}
+
+// One batch out, its ack back, on the open stream (opened here when needed). Opening (a
+// connect), writing (flow control) and the ack together get rpc_timeout_ms from the watchdog.
+bool CollectorSink::Impl::ExchangeBatch(const v1::AlertBatch& batch, v1::AlertAck* ack) {
+  if (!stream) stream_ctx = std::make_unique<grpc::ClientContext>();
+  {
+    std::lock_guard lock(watch_mu);
+    ack_deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.rpc_timeout_ms);
+  }
+  watch_cv.notify_one();
+  bool ok = (stream || OpenStream()) && stream->Write(batch) && stream->Read(ack);
+  {
+    std::lock_guard lock(watch_mu);
+    ack_deadline.reset();
+  }
+  if (!ok) {
+    CloseStream("no ack");
+    return false;
+  }
+  if (ack->batch_id() != batch.batch_id()) {
+    // Acks come back in order, one per batch: anything else is a collector bug. Drop the stream
+    // and resend; ids keep the resend harmless.
+    spdlog::warn("collector {} answered batch {} with the ack of batch {}", opts.address,
+                 batch.batch_id(), ack->batch_id());
+    CloseStream("ack out of order");
+    return false;
+  }
+  return true;
+}
+
+void CollectorSink::Impl::WatchAcks() {
+  std::unique_lock lock(watch_mu);
+  while (!watch_stop) {
+    if (!ack_deadline) {
+      watch_cv.wait(lock);
+      continue;
+    }
+    auto deadline = *ack_deadline;
+    if (watch_cv.wait_until(lock, deadline) == std::cv_status::timeout && ack_deadline &&
+        *ack_deadline == deadline) {
+      // Still blocked in the exchange on the sender thread: cancelling makes its open, Write or
+      // Read return. The context lives until CloseStream, which the sender runs only after the
+      // deadline is cleared under watch_mu.
+      spdlog::warn("collector {}: no ack within {} ms, reconnecting", opts.address,
+                   opts.rpc_timeout_ms);
+      stream_ctx->TryCancel();
+      ack_deadline.reset();
+    }
+  }
 }
 
 bool CollectorSink::Impl::SendHeartbeat() {
@@ -239,6 +350,7 @@ bool CollectorSink::Impl::SendInventory() {
 // TRANSIENT_FAILURE after the collector comes back (the subchannel goes IDLE and nobody asks it
 // to connect), so after a failure we start over; our own jittered backoff paces the attempts.
 void CollectorSink::Impl::Reconnect() {
+  CloseStream("reconnecting");
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   stub = v1::Collector::NewStub(grpc::CreateCustomChannel(opts.address, creds, args));
@@ -306,17 +418,18 @@ Result<std::unique_ptr<CollectorSink>> CollectorSink::Create(const CollectorOpti
     gethostname(name, sizeof name - 1);
     impl->opts.agent_host = name;
   }
-  std::shared_ptr<grpc::ChannelCredentials> creds;
+  // The credentials objects are made in Start(): making one starts gRPC and its threads.
   if (opts.ca_file.empty() && opts.cert_file.empty() && opts.key_file.empty()) {
-    spdlog::warn("collector {}: no TLS files configured, sending alerts UNENCRYPTED (tests and "
-                 "development only)",
-                 opts.address);
-    creds = grpc::InsecureChannelCredentials();
+    spdlog::warn(
+        "collector {}: no TLS files configured, sending alerts UNENCRYPTED (tests and "
+        "development only)",
+        opts.address);
+    impl->insecure = true;
   } else {
     if (opts.ca_file.empty() || opts.cert_file.empty() || opts.key_file.empty()) {
       return Error{"collector mTLS needs all of ca, cert and key"};
     }
-    grpc::SslCredentialsOptions ssl;
+    grpc::SslCredentialsOptions ssl;  // validated now, used by Start()
     auto ca = ReadPem(opts.ca_file, "CA certificate");
     if (!ca.ok()) return ca.error();
     auto cert = ReadPem(opts.cert_file, "client certificate");
@@ -326,7 +439,7 @@ Result<std::unique_ptr<CollectorSink>> CollectorSink::Create(const CollectorOpti
     ssl.pem_root_certs = *ca;
     ssl.pem_cert_chain = *cert;
     ssl.pem_private_key = *key;
-    creds = grpc::SslCredentials(ssl);
+    impl->ssl = std::move(ssl);
   }
   SpoolOptions spool_opts;
   spool_opts.dir = opts.spool_dir;
@@ -336,11 +449,19 @@ Result<std::unique_ptr<CollectorSink>> CollectorSink::Create(const CollectorOpti
   impl->spool = std::move(*spool);
   impl->pending_cache = impl->spool->pending();
 
-  impl->creds = creds;
-  impl->Reconnect();
-  Impl* raw = impl.get();
+  std::unique_ptr<CollectorSink> sink(new CollectorSink(std::move(impl)));
+  if (!opts.defer_start) sink->Start();
+  return sink;
+}
+
+void CollectorSink::Start() {
+  if (impl_->sender.joinable()) return;
+  impl_->creds = impl_->insecure ? grpc::InsecureChannelCredentials()
+                                 : grpc::SslCredentials(impl_->ssl);
+  impl_->Reconnect();
+  Impl* raw = impl_.get();
+  raw->watchdog = std::thread([raw] { raw->WatchAcks(); });
   raw->sender = std::thread([raw] { raw->Run(); });
-  return std::unique_ptr<CollectorSink>(new CollectorSink(std::move(impl)));
 }
 
 CollectorSink::CollectorSink(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -351,7 +472,15 @@ CollectorSink::~CollectorSink() {
     impl_->stop = true;
   }
   impl_->cv.notify_all();
+  if (!impl_->sender.joinable()) return;  // never started
   impl_->sender.join();
+  impl_->CloseStream("agent stopping");
+  {
+    std::lock_guard lock(impl_->watch_mu);
+    impl_->watch_stop = true;
+  }
+  impl_->watch_cv.notify_all();
+  impl_->watchdog.join();
 }
 
 Status CollectorSink::Write(const Alert& alert) {

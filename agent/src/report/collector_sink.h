@@ -1,6 +1,6 @@
 // The collector output: alerts go to the durable spool in Write() (no network on the caller's
-// thread) and a sender thread ships them over gRPC (mTLS), oldest first, in batches, removing
-// each id only when the collector acknowledges it. Failures back off exponentially with jitter
+// thread) and a sender thread ships them over one long-lived gRPC stream (mTLS), oldest first,
+// in batches, removing each id only when the collector's ack for that batch names it. Failures back off exponentially with jitter
 // so a fleet does not stampede a collector that comes back. Heartbeats carry the agent's
 // counters; inventory snapshots say which credentials are stored where (never values).
 #pragma once
@@ -37,7 +37,11 @@ struct CollectorOptions {
   uint32_t backoff_initial_ms = 250;
   uint32_t backoff_max_ms = 30'000;
   uint32_t heartbeat_interval_ms = 30'000;
-  uint32_t rpc_timeout_ms = 10'000;
+  uint32_t rpc_timeout_ms = 10'000;  // per unary call, and per batch ack on the stream
+  // Create() leaves the sender threads and the channel unstarted; Start() starts them. The agent
+  // starts them after dropping capabilities: capset changes only the calling thread, so a thread
+  // (gRPC's included) made before the drop would keep them.
+  bool defer_start = false;
 };
 
 // One stored credential for the inventory (from the credential catalogue's file scan).
@@ -52,6 +56,9 @@ class CollectorSink final : public AlertSink {
  public:
   static Result<std::unique_ptr<CollectorSink>> Create(const CollectorOptions& opts);
   ~CollectorSink() override;  // stops the sender; what is unsent stays in the spool
+  // Connects and starts sending (once; Create does it unless opts.defer_start). Alerts written
+  // before are spooled and sent then.
+  void Start();
 
   std::string Name() const override { return "collector"; }
   // Spools the alert durably and returns; errors (disk full...) are counted and returned.

@@ -14,26 +14,55 @@ int64_t NowNs() {
       .count();
 }
 
-grpc::Status CollectorService::SendAlerts(grpc::ServerContext* ctx, const v1::AlertBatch* batch,
-                                          v1::AlertAck* ack) {
-  if (batch->alerts_size() > kMaxBatch) {
-    rejected_ += batch->alerts_size();
-    return {grpc::StatusCode::INVALID_ARGUMENT,
-            "batch of " + std::to_string(batch->alerts_size()) + " alerts exceeds " +
-                std::to_string(kMaxBatch)};
+CollectorService::CollectorService(AlertStore& store, std::string collector_id, IngestOptions opts)
+    : store_(store), collector_id_(std::move(collector_id)), opts_(opts) {
+  if (opts_.group_commit) {
+    committer_ = std::make_unique<GroupCommitter>(store_, collector_id_, opts_.commit);
   }
-  auto outcome = store_.PutAlerts(*batch, NowNs(), collector_id_);
+}
+
+// The server is shut down before the service goes: every reactor is done, so the committer's
+// queue holds nothing that still needs an ack path.
+CollectorService::~CollectorService() = default;
+
+void CollectorService::Ingest(const v1::AlertBatch& batch, v1::AlertAck* ack,
+                              std::function<void(grpc::Status)> done) {
+  if (batch.alerts_size() > kMaxBatch) {
+    rejected_ += batch.alerts_size();
+    done({grpc::StatusCode::INVALID_ARGUMENT, "batch of " + std::to_string(batch.alerts_size()) +
+                                                  " alerts exceeds " + std::to_string(kMaxBatch)});
+    return;
+  }
+  if (!committer_) {
+    done(Complete(batch, store_.PutAlerts(batch, NowNs(), collector_id_), ack));
+    return;
+  }
+  // `done` is moved into the completion only once Submit has accepted the batch.
+  auto shared_done = std::make_shared<std::function<void(grpc::Status)>>(std::move(done));
+  Status queued = committer_->Submit(batch, [this, &batch, ack, shared_done](auto outcome) {
+    (*shared_done)(Complete(batch, std::move(outcome), ack));
+  });
+  if (!queued.ok()) {
+    ++store_errors_;
+    spdlog::warn("alerts from {} refused: {}", batch.agent_host(), queued.message());
+    // UNAVAILABLE: the agent keeps the batch in its spool and retries with backoff.
+    (*shared_done)({grpc::StatusCode::UNAVAILABLE, queued.message()});
+  }
+}
+
+grpc::Status CollectorService::Complete(const v1::AlertBatch& batch, Result<IngestOutcome> outcome,
+                                        v1::AlertAck* ack) {
   if (!outcome.ok()) {
     ++store_errors_;
-    spdlog::error("storing {} alerts from {}: {}", batch->alerts_size(), batch->agent_host(),
+    spdlog::error("storing {} alerts from {}: {}", batch.alerts_size(), batch.agent_host(),
                   outcome.message());
-    // UNAVAILABLE: the agent keeps the batch in its spool and retries with backoff.
     return {grpc::StatusCode::UNAVAILABLE, "store failed: " + outcome.message()};
   }
+  ack->set_batch_id(batch.batch_id());
   for (auto& id : outcome->acked) ack->add_acked_ids(std::move(id));
   ack->set_duplicates(outcome->duplicates);
   for (const auto& r : outcome->rejected) {
-    spdlog::warn("rejected alert from {}: {}", batch->agent_host(), r.reason());
+    spdlog::warn("rejected alert from {}: {}", batch.agent_host(), r.reason());
     *ack->add_rejected() = r;
   }
   stored_ += outcome->fresh.size();
@@ -43,6 +72,62 @@ grpc::Status CollectorService::SendAlerts(grpc::ServerContext* ctx, const v1::Al
     for (auto* o : observers_) o->OnFreshAlert(*alert);
   }
   return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* CollectorService::SendAlerts(grpc::CallbackServerContext* ctx,
+                                                       const v1::AlertBatch* batch,
+                                                       v1::AlertAck* ack) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  Ingest(*batch, ack, [reactor](grpc::Status st) { reactor->Finish(st); });
+  return reactor;
+}
+
+namespace {
+
+// One agent's stream: read a batch, store it, write its ack, read the next. One batch in flight
+// per agent keeps acks in order and memory per stream bounded (one batch, one ack); the agent
+// batches what accumulated meanwhile, so throughput comes from many agents, not deep pipelines.
+class AlertStreamReactor final : public grpc::ServerBidiReactor<v1::AlertBatch, v1::AlertAck> {
+ public:
+  explicit AlertStreamReactor(CollectorService& service) : service_(service) { StartRead(&batch_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the agent closed its side (or the call was cancelled)
+      Finish(grpc::Status::OK);
+      return;
+    }
+    ack_.Clear();
+    service_.Ingest(batch_, &ack_, [this](grpc::Status st) {
+      if (!st.ok()) {
+        Finish(st);
+        return;
+      }
+      StartWrite(&ack_);
+    });
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "ack not delivered"));
+      return;
+    }
+    StartRead(&batch_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  CollectorService& service_;
+  v1::AlertBatch batch_;
+  v1::AlertAck ack_;
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<v1::AlertBatch, v1::AlertAck>* CollectorService::StreamAlerts(
+    grpc::CallbackServerContext* ctx) {
+  ++streams_;
+  return new AlertStreamReactor(*this);
 }
 
 grpc::Status CollectorService::SendHeartbeat(grpc::ServerContext* ctx, const v1::Heartbeat* hb,
@@ -71,9 +156,13 @@ grpc::Status CollectorService::SendInventory(grpc::ServerContext* ctx, const v1:
 }
 
 std::map<std::string, uint64_t> CollectorService::Counters() const {
-  return {{"alerts_stored", stored_},   {"alerts_duplicate", duplicates_},
-          {"alerts_rejected", rejected_}, {"store_errors", store_errors_},
-          {"heartbeats", heartbeats_},   {"inventories", inventories_}};
+  std::map<std::string, uint64_t> out = {
+      {"alerts_stored", stored_},     {"alerts_duplicate", duplicates_},
+      {"alerts_rejected", rejected_}, {"store_errors", store_errors_},
+      {"heartbeats", heartbeats_},    {"inventories", inventories_},
+      {"alert_streams", streams_}};
+  if (committer_) out.merge(committer_->Counters());
+  return out;
 }
 
 namespace {

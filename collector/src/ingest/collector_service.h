@@ -1,5 +1,7 @@
-// The agent-facing gRPC service: stores each batch in one transaction and acknowledges exactly
-// the ids that are now durable (new or already there), so agents can drop them from their spool.
+// The agent-facing gRPC service: acknowledges exactly the ids that are durable (new or already
+// there), so agents can drop them from their spool. Alert batches, unary or streamed, go through
+// the group committer (ingest/group_commit.h): many agents' batches share one transaction, and
+// no gRPC thread waits on the database: the ack is sent from the commit's completion.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -13,6 +15,7 @@
 
 #include "common/result.h"
 #include "credsentry/v1/collector.grpc.pb.h"
+#include "ingest/group_commit.h"
 #include "store/alert_store.h"
 
 namespace credsentry::collector {
@@ -26,16 +29,30 @@ class IngestObserver {
   virtual void OnInventory(const v1::Inventory& inventory) {}
 };
 
-class CollectorService final : public v1::Collector::Service {
+struct IngestOptions {
+  // false: each batch in its own transaction on the RPC thread (the pre-group-commit path, kept
+  // for the bench's side-by-side comparison and as a fallback).
+  bool group_commit = true;
+  GroupCommitOptions commit;
+};
+
+// Alert ingest (unary and streamed) uses gRPC's callback API so that a batch waiting for its
+// group's commit holds no thread; heartbeats and inventory stay synchronous (rare, small).
+using CollectorServiceBase = v1::Collector::WithCallbackMethod_SendAlerts<
+    v1::Collector::WithCallbackMethod_StreamAlerts<v1::Collector::Service>>;
+
+class CollectorService final : public CollectorServiceBase {
  public:
   static constexpr int kMaxBatch = 5000;
 
-  CollectorService(AlertStore& store, std::string collector_id)
-      : store_(store), collector_id_(std::move(collector_id)) {}
+  CollectorService(AlertStore& store, std::string collector_id, IngestOptions opts = {});
+  ~CollectorService() override;
   void AddObserver(IngestObserver* observer) { observers_.push_back(observer); }
 
-  grpc::Status SendAlerts(grpc::ServerContext* ctx, const v1::AlertBatch* batch,
-                          v1::AlertAck* ack) override;
+  grpc::ServerUnaryReactor* SendAlerts(grpc::CallbackServerContext* ctx,
+                                       const v1::AlertBatch* batch, v1::AlertAck* ack) override;
+  grpc::ServerBidiReactor<v1::AlertBatch, v1::AlertAck>* StreamAlerts(
+      grpc::CallbackServerContext* ctx) override;
   grpc::Status SendHeartbeat(grpc::ServerContext* ctx, const v1::Heartbeat* hb,
                              v1::HeartbeatAck* ack) override;
   grpc::Status SendInventory(grpc::ServerContext* ctx, const v1::Inventory* inv,
@@ -43,12 +60,22 @@ class CollectorService final : public v1::Collector::Service {
 
   std::map<std::string, uint64_t> Counters() const;
 
+  // Stores `batch` and calls `done` with the ack (or the gRPC error) once it is durable; `done`
+  // may run on this thread or on the commit writer. `batch` must live until `done` runs.
+  void Ingest(const v1::AlertBatch& batch, v1::AlertAck* ack,
+              std::function<void(grpc::Status)> done);
+
  private:
+  grpc::Status Complete(const v1::AlertBatch& batch, Result<IngestOutcome> outcome,
+                        v1::AlertAck* ack);
+
   AlertStore& store_;
   std::string collector_id_;
+  IngestOptions opts_;
   std::vector<IngestObserver*> observers_;
-  std::atomic<uint64_t> stored_{0}, duplicates_{0}, rejected_{0}, store_errors_{0},
-      heartbeats_{0}, inventories_{0};
+  std::atomic<uint64_t> stored_{0}, duplicates_{0}, rejected_{0}, store_errors_{0}, heartbeats_{0},
+      inventories_{0}, streams_{0};
+  std::unique_ptr<GroupCommitter> committer_;  // null when group commit is off
 };
 
 struct ServerOptions {

@@ -62,6 +62,13 @@ class AlertStore {
   // agent resends the whole batch (dedup makes that harmless).
   Result<IngestOutcome> PutAlerts(const v1::AlertBatch& batch, int64_t received_ns,
                                   const std::string& collector_id);
+  // Group commit: many agents' batches in ONE transaction, one outcome per batch (same order).
+  // All or nothing, as for one batch. `bodies`, when given, holds each alert's EncodeAlertBody
+  // in batch order (computed by the caller off the writer thread); otherwise it is computed here.
+  Result<std::vector<IngestOutcome>> PutAlertGroup(
+      const std::vector<const v1::AlertBatch*>& batches, int64_t received_ns,
+      const std::string& collector_id,
+      const std::vector<const std::vector<std::string>*>& bodies = {});
   // Stores one alert the collector itself raised (fleet correlation). False when already there.
   Result<bool> PutCollectorAlert(const v1::Alert& alert, int64_t received_ns);
   Status PutHeartbeat(const v1::Heartbeat& hb, int64_t received_ns);
@@ -80,10 +87,14 @@ class AlertStore {
 
  private:
   Result<bool> InsertAlert(const v1::Alert& alert, int64_t received_ns,
-                           const std::string& collector_id);
+                           const std::string& collector_id, std::string body);
   std::unique_ptr<Database> db_;
 };
 
 std::string AlertToJson(const v1::Alert& alert);
+// How an alert is kept in the `body_pb` column: protobuf, base64 (text in both dialects).
+std::string EncodeAlertBody(const v1::Alert& alert);
+// The JSON a query shows for a row: `body_pb` rendered, or the v1 `body` JSON of older rows.
+std::string StoredBodyToJson(const std::string& body_json, const std::string& body_pb);
 
 }  // namespace credsentry::collector

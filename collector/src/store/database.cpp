@@ -20,6 +20,21 @@ std::string AsText(const SqlValue& v) {
   return {};
 }
 
+Status Database::Transaction(const std::function<Status()>& body) {
+  std::lock_guard lock(mu_);
+  if (auto s = Exec(BeginStatement()); !s.ok()) return s.status();
+  Status st = body();
+  if (!st.ok()) {
+    (void)Exec("ROLLBACK");
+    return st;
+  }
+  if (auto s = Exec("COMMIT"); !s.ok()) {
+    (void)Exec("ROLLBACK");
+    return s.status();
+  }
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<Database>> OpenDatabase(const std::string& url) {
   if (url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0) {
     return OpenPostgres(url);

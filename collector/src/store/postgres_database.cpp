@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <mutex>
+#include <unordered_map>
 
 #include "store/database.h"
 
@@ -66,24 +67,12 @@ class PostgresDatabase final : public Database {
     return rows;
   }
 
-  Status Transaction(const std::function<Status()>& body) override {
-    std::lock_guard lock(mu_);
-    if (auto s = Exec("BEGIN", {}); !s.ok()) return s.status();
-    Status st = body();
-    if (!st.ok()) {
-      (void)Exec("ROLLBACK", {});
-      return st;
-    }
-    if (auto s = Exec("COMMIT", {}); !s.ok()) {
-      (void)Exec("ROLLBACK", {});
-      return s.status();
-    }
-    return Status::Ok();
-  }
-
  private:
   Result<PgResultPtr> Run(const std::string& sql, const std::vector<SqlValue>& params) {
-    if (PQstatus(conn_.get()) != CONNECTION_OK) PQreset(conn_.get());
+    if (PQstatus(conn_.get()) != CONNECTION_OK) {
+      PQreset(conn_.get());
+      statements_.clear();  // a new server session knows none of our prepared statements
+    }
     std::vector<std::string> text(params.size());
     std::vector<const char*> values(params.size(), nullptr);
     for (size_t i = 0; i < params.size(); ++i) {
@@ -94,8 +83,10 @@ class PostgresDatabase final : public Database {
         values[i] = s->c_str();
       }
     }
-    PgResultPtr res(PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(params.size()),
-                                 nullptr, values.data(), nullptr, nullptr, 0));
+    auto name = Prepared(sql, static_cast<int>(params.size()));
+    if (!name.ok()) return name.error();
+    PgResultPtr res(PQexecPrepared(conn_.get(), name->c_str(), static_cast<int>(params.size()),
+                                   values.data(), nullptr, nullptr, 0));
     auto status = PQresultStatus(res.get());
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
       return Error{"postgres: " + OneLine(PQresultErrorMessage(res.get()))};
@@ -103,8 +94,27 @@ class PostgresDatabase final : public Database {
     return res;
   }
 
-  std::recursive_mutex mu_;
+  // The server-side name of `sql`, preparing it on first use: parse and plan once, not per
+  // alert. Statements without params (BEGIN, COMMIT, migrations) are cheap to parse and are
+  // prepared all the same, so every call takes one path.
+  Result<std::string> Prepared(const std::string& sql, int nparams) {
+    if (auto it = statements_.find(sql); it != statements_.end()) return it->second;
+    if (statements_.size() >= kMaxPreparedStatements) {
+      PgResultPtr(PQexec(conn_.get(), "DEALLOCATE ALL"));
+      statements_.clear();
+    }
+    std::string name = "cs" + std::to_string(next_statement_++);
+    PgResultPtr res(PQprepare(conn_.get(), name.c_str(), sql.c_str(), nparams, nullptr));
+    if (PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
+      return Error{"postgres: " + OneLine(PQresultErrorMessage(res.get()))};
+    }
+    statements_.emplace(sql, name);
+    return name;
+  }
+
   std::unique_ptr<PGconn, PgConnCloser> conn_;
+  std::unordered_map<std::string, std::string> statements_;  // SQL text -> prepared name
+  uint64_t next_statement_ = 0;
 };
 
 }  // namespace
@@ -115,7 +125,8 @@ Result<std::unique_ptr<Database>> OpenPostgres(const std::string& conninfo) {
     // The URL may carry a password: name the server side of the failure, not the URL.
     return Error{"cannot connect to PostgreSQL: " + OneLine(PQerrorMessage(conn.get()))};
   }
-  PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn.get(), [](void*, const char*) {}, nullptr);
   return std::unique_ptr<Database>(std::make_unique<PostgresDatabase>(conn.release()));
 }
 

@@ -32,6 +32,11 @@ Alert FullAlert() {
   a.evidence.credential_reads = {{"/home/u/.config/anthropic", 1234, "python3", 99}};
   a.evidence.decoding = {"http2", "hpack", "base64"};
   a.evidence.notes = {"Host header api.anthropic.com disagrees with SNI evil.example"};
+  a.process.credential_env = {"ANTHROPIC_API_KEY"};
+  a.process.systemd_unit = "actions.runner.service";
+  a.ci = {"github-actions", "acme/app", "release", "4242", "build"};
+  a.target = {777, 1001, "runner", "/opt/runner/bin/Runner.Worker", "environ", {"GITHUB_TOKEN"},
+              true};
   return a;
 }
 
@@ -72,6 +77,21 @@ TEST(CollectorSinkProto, EveryFieldOfTheAlertContractIsMapped) {
   EXPECT_EQ(m.evidence().credential_reads(0).time_ns(), 99u);
   EXPECT_EQ(m.evidence().decoding_size(), 3);
   EXPECT_EQ(m.evidence().notes_size(), 1);
+  ASSERT_EQ(m.process().credential_env_size(), 1);
+  EXPECT_EQ(m.process().credential_env(0), "ANTHROPIC_API_KEY");
+  EXPECT_EQ(m.process().systemd_unit(), "actions.runner.service");
+  EXPECT_EQ(m.ci().provider(), "github-actions");
+  EXPECT_EQ(m.ci().repository(), "acme/app");
+  EXPECT_EQ(m.ci().workflow(), "release");
+  EXPECT_EQ(m.ci().run_id(), "4242");
+  EXPECT_EQ(m.ci().job(), "build");
+  EXPECT_EQ(m.target().pid(), 777u);
+  EXPECT_EQ(m.target().uid(), 1001u);
+  EXPECT_EQ(m.target().comm(), "runner");
+  EXPECT_EQ(m.target().access(), "environ");
+  ASSERT_EQ(m.target().credential_env_size(), 1);
+  EXPECT_EQ(m.target().credential_env(0), "GITHUB_TOKEN");
+  EXPECT_TRUE(m.target().in_scope());
 
   Alert low = FullAlert();
   low.severity = Severity::kLow;
