@@ -69,6 +69,81 @@ static __always_inline bool cs_match_credential(struct file *file, struct cs_ino
 	return true;
 }
 
+/* procfs superblock magic (include/uapi/linux/magic.h); vmlinux.h carries no macros. */
+#define CS_PROC_SUPER_MAGIC 0x9fa0
+
+/*
+ * Which part of another process `file` exposes: CS_PROC_ENVIRON for /proc/<pid>/environ,
+ * CS_PROC_MEM for /proc/<pid>/mem (also under task/<tid>/), 0 for anything else; the pid in
+ * *target. This is how CI runner secrets were harvested in the 2025 tj-actions compromise.
+ * Runs on every open that is not a credential file, so the tests go cheapest first: one length
+ * compare rejects almost every file, the name bytes are copied only for lengths 7 and 3, the
+ * superblock is looked at only for a name that matched, and the parent only on procfs.
+ */
+static __always_inline __u8 cs_proc_access_what(struct file *file, __u32 *target)
+{
+	struct dentry *dentry = file->f_path.dentry;
+	struct dentry *parent;
+	__u32 len = dentry->d_name.len, plen, pid = 0;
+	char name[8] = {}, digits[12] = {};
+	__u8 what;
+
+	if (len != 7 && len != 3)
+		return 0;
+	bpf_probe_read_kernel_str(name, sizeof(name), dentry->d_name.name);
+	if (len == 7 && name[0] == 'e' && name[1] == 'n' && name[2] == 'v' && name[3] == 'i' &&
+	    name[4] == 'r' && name[5] == 'o' && name[6] == 'n')
+		what = CS_PROC_ENVIRON;
+	else if (len == 3 && name[0] == 'm' && name[1] == 'e' && name[2] == 'm')
+		what = CS_PROC_MEM;
+	else
+		return 0;
+	if (file->f_inode->i_sb->s_magic != CS_PROC_SUPER_MAGIC)
+		return 0;
+	parent = dentry->d_parent;
+	plen = parent->d_name.len;
+	if (plen == 0 || plen > 10)
+		return 0;
+	bpf_probe_read_kernel_str(digits, sizeof(digits), parent->d_name.name);
+	for (int i = 0; i < 10; i++) {
+		char c = digits[i];
+
+		if (c == '\0')
+			break;
+		if (c < '0' || c > '9')
+			return 0;  /* /proc/self/... resolves to the pid dir; anything else is not one */
+		pid = pid * 10 + (c - '0');
+	}
+	/* Its own environment or memory is every process's business (glibc, JITs, debuggers of
+	 * themselves). A thread dir of its own (task/<tid>) other than the caller's still passes:
+	 * rare, and user space drops it by comparing the target's tgid. */
+	if (pid == 0 || pid == cs_tgid() || pid == cs_tid())
+		return 0;
+	*target = pid;
+	return what;
+}
+
+/* Reports an open of another process's environ or mem; nothing is watched afterwards. */
+static __always_inline int cs_proc_access(struct file *file, long fd)
+{
+	struct cs_proc_access_event *ev;
+	__u32 target = 0;
+	__u8 what = cs_proc_access_what(file, &target);
+
+	if (!what)
+		return 0;
+	ev = CS_RESERVE_CONTROL(struct cs_proc_access_event);
+	if (!ev)
+		return 0;
+	cs_fill_header(&ev->hdr, CS_EV_PROC_ACCESS);
+	ev->fd = fd;
+	ev->target_pid = target;
+	ev->target_uid = file->f_inode->i_uid.val;
+	ev->what = what;
+	cs_submit_control(ev);
+	return 0;
+}
+
 static __always_inline int cs_open_exit(long ret)
 {
 	struct cs_inode_key ikey = {};
@@ -85,7 +160,7 @@ static __always_inline int cs_open_exit(long ret)
 	if (!file)
 		return 0;
 	if (!cs_match_credential(file, &ikey, &cred_id))
-		return 0;
+		return cs_proc_access(file, ret);
 
 	fkey.pid = cs_tgid();
 	fkey.fd = ret;

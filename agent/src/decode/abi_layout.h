@@ -28,6 +28,8 @@ static_assert(sizeof(cs_connect_event) == 88);
 static_assert(sizeof(cs_tls_sni_event) == 72 + CS_NAME_MAX);
 static_assert(sizeof(cs_tls_fd_event) == 72);
 static_assert(sizeof(cs_close_event) == 64);
+static_assert(offsetof(cs_proc_access_event, target_pid) == 60);
+static_assert(sizeof(cs_proc_access_event) == 72);
 static_assert(sizeof(cs_fd_key) == 8);
 static_assert(sizeof(cs_fd_state) == 16);
 static_assert(sizeof(cs_inode_key) == 16);

@@ -147,6 +147,15 @@ Result<Event> Decode(std::span<const uint8_t> record) {
       if (!e) return Short("close");
       return Event{FdClose{ToHeader(e->hdr), e->fd, e->fd_kind}};
     }
+    case CS_EV_PROC_ACCESS: {
+      auto e = Load<cs_proc_access_event>(record);
+      if (!e) return Short("process access");
+      if (e->what != CS_PROC_ENVIRON && e->what != CS_PROC_MEM) {
+        return Error{"process access of unknown kind " + std::to_string(e->what)};
+      }
+      return Event{ProcessAccess{ToHeader(e->hdr), e->fd, e->target_pid, e->target_uid,
+                                 static_cast<ProcessAccess::What>(e->what)}};
+    }
     default:
       return Error{"unknown record type " + std::to_string(hdr->type)};
   }
@@ -165,6 +174,7 @@ const char* EventTypeName(uint16_t type) {
     case CS_EV_TLS_SNI: return "tls_sni";
     case CS_EV_TLS_FD: return "tls_fd";
     case CS_EV_CLOSE: return "close";
+    case CS_EV_PROC_ACCESS: return "proc_access";
     default: return "unknown";
   }
 }

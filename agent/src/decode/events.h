@@ -101,8 +101,18 @@ struct FdClose {
   uint8_t fd_kind = 0;
 };
 
+// Another process's /proc/<pid>/environ or /proc/<pid>/mem was opened (CS_EV_PROC_ACCESS).
+struct ProcessAccess {
+  enum class What : uint8_t { kEnviron = 1, kMem = 2 };
+  EventHeader header;
+  int32_t fd = -1;
+  uint32_t target_pid = 0;
+  uint32_t target_uid = 0;
+  What what = What::kEnviron;
+};
+
 using Event = std::variant<ProcessExec, ProcessFork, ProcessExit, CredentialOpen, Payload,
-                           Connect, TlsSni, TlsFd, FdClose>;
+                           Connect, TlsSni, TlsFd, FdClose, ProcessAccess>;
 
 // Validates sizes, the ABI version and every length field before building the event: a short,
 // corrupt or future-version record is an error value, never a crash.

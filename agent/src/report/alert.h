@@ -26,6 +26,28 @@ struct ProcessInfo {
   std::vector<AncestorInfo> ancestors;  // parent first
   std::string cgroup;
   std::string container;  // container id when the cgroup path names one
+  std::vector<std::string> credential_env;  // names (never values) of credential env variables
+  std::string systemd_unit;                 // "*.service" / "*.scope" from the cgroup path
+};
+
+// The CI job the process runs in (its own or an ancestor's environment); empty provider = none.
+struct CiInfo {
+  std::string provider;  // "github-actions", "gitlab-ci"
+  std::string repository;
+  std::string workflow;
+  std::string run_id;
+  std::string job;
+};
+
+// The process whose environment or memory was opened ("process-credential-access" alerts).
+struct TargetProcessInfo {
+  uint32_t pid = 0;  // 0 = not such an alert
+  uint32_t uid = 0;
+  std::string comm;
+  std::string exe;
+  std::string access;                       // "environ" or "mem"
+  std::vector<std::string> credential_env;  // names only; empty when unknown or none
+  bool in_scope = false;  // false: outside --cgroup, so nothing of it was read
 };
 
 struct SecretInfo {
@@ -73,6 +95,8 @@ struct Alert {
   SecretInfo secret;
   DestinationInfo destination;
   Evidence evidence;
+  CiInfo ci;
+  TargetProcessInfo target;
 };
 
 }  // namespace credsentry::report

@@ -43,6 +43,26 @@ std::string NewAlertId() {
   return id;
 }
 
+namespace {
+
+// Optional blocks appear only on alerts that have them.
+void AddContextBlocks(const Alert& a, nlohmann::json& j) {
+  j["process"]["credential_env"] = a.process.credential_env;
+  j["process"]["systemd_unit"] = a.process.systemd_unit;
+  if (!a.ci.provider.empty()) {
+    j["ci"] = {{"provider", a.ci.provider}, {"repository", a.ci.repository},
+               {"workflow", a.ci.workflow}, {"run_id", a.ci.run_id}, {"job", a.ci.job}};
+  }
+  if (a.target.pid != 0) {
+    j["target"] = {{"pid", a.target.pid},       {"uid", a.target.uid},
+                   {"comm", a.target.comm},     {"exe", a.target.exe},
+                   {"access", a.target.access}, {"credential_env", a.target.credential_env},
+                   {"in_scope", a.target.in_scope}};
+  }
+}
+
+}  // namespace
+
 nlohmann::json AlertToJson(const Alert& a) {
   using nlohmann::json;
   json ancestors = json::array();
@@ -55,7 +75,7 @@ nlohmann::json AlertToJson(const Alert& a) {
     reads.push_back({{"path", r.path}, {"pid", r.pid}, {"comm", r.comm},
                      {"time", IsoTime(r.time_ns)}, {"time_ns", r.time_ns}});
   }
-  return json{
+  json j{
       {"id", a.id},
       {"time", IsoTime(a.time_ns)},
       {"kind", a.kind},
@@ -91,6 +111,8 @@ nlohmann::json AlertToJson(const Alert& a) {
         {"decoding", a.evidence.decoding},
         {"notes", a.evidence.notes}}},
   };
+  AddContextBlocks(a, j);
+  return j;
 }
 
 std::string AlertToJsonLine(const Alert& alert) {

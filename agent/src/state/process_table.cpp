@@ -73,7 +73,35 @@ bool ProcessTable::LoadOne(uint32_t pid, Process& out) const {
   out.argv = SplitNul(ReadSmallFile(base + "/cmdline", 4096));
   out.cgroup = scope_.CgroupOf(pid).value_or("");
   out.container = ContainerIdFromCgroup(out.cgroup);
+  out.systemd_unit = SystemdUnitFromCgroup(out.cgroup);
   return true;
+}
+
+void ProcessTable::InspectEnvironments(std::unordered_set<std::string> names,
+                                       SecretLearner learner) {
+  credential_env_names_ = std::move(names);
+  learner_ = std::move(learner);
+}
+
+void ProcessTable::InspectEnvironment(Process& p) {
+  if (credential_env_names_.empty()) return;
+  ++environ_reads_;
+  auto block = ReadEnviron(scope_.proc_root(), p.pid);
+  if (!block) {
+    // Gone already (a short-lived process) or not ours to read: the exec event still counts.
+    ++environ_unreadable_;
+    return;
+  }
+  if (block->truncated) ++environ_truncated_;
+  EnvironmentFindings found =
+      state::InspectEnvironment(block->bytes, credential_env_names_, block->truncated);
+  Wipe(block->bytes);
+  p.credential_env = std::move(found.credential_names);
+  p.ci = std::move(found.ci);
+  for (auto& [name, value] : found.credential_values) {
+    if (learner_) learner_(p, name, value);
+    Wipe(value);
+  }
 }
 
 size_t ProcessTable::LoadFromProc() {
@@ -88,7 +116,7 @@ size_t ProcessTable::LoadFromProc() {
     if (!cg || !scope_.Contains(*cg)) continue;  // never read /proc of what is out of scope
     Process p;
     if (LoadOne(static_cast<uint32_t>(pid), p)) {
-      Insert(std::move(p));
+      InspectEnvironment(Insert(std::move(p)));
       ++added;
     }
   }
@@ -122,7 +150,9 @@ void ProcessTable::EvictOne() {
   }
 }
 
-Process& ProcessTable::Ensure(const decode::EventHeader& h) {
+Process& ProcessTable::Ensure(const decode::EventHeader& h) { return EnsureLoaded(h, true); }
+
+Process& ProcessTable::EnsureLoaded(const decode::EventHeader& h, bool inspect_environment) {
   auto it = procs_.find(h.pid);
   if (it != procs_.end()) {
     it->second.last_seen_mono_ns = h.ts_ns;
@@ -130,17 +160,48 @@ Process& ProcessTable::Ensure(const decode::EventHeader& h) {
   }
   Process p;
   // The kernel only sends records of in-scope processes, so reading /proc here stays in scope.
-  if (!LoadOne(h.pid, p)) {
+  bool loaded = LoadOne(h.pid, p);
+  if (!loaded) {
     p.pid = h.pid;
     p.uid = h.uid;
     p.comm = h.comm;
   }
   p.last_seen_mono_ns = h.ts_ns;
-  return Insert(std::move(p));
+  Process& inserted = Insert(std::move(p));
+  if (loaded && inspect_environment) InspectEnvironment(inserted);
+  return inserted;
+}
+
+const Process* ProcessTable::FindOrLoadInScope(uint32_t pid) {
+  if (const Process* p = Find(pid)) return p;
+  if (!scope_.ContainsPid(pid)) return nullptr;
+  Process p;
+  if (!LoadOne(pid, p)) return nullptr;
+  Process& inserted = Insert(std::move(p));
+  InspectEnvironment(inserted);
+  return &inserted;
+}
+
+CiJob ProcessTable::CiJobOf(uint32_t pid) const {
+  // The nearest job wins; fields a step's environment lacks come from the runner above it.
+  CiJob job;
+  auto merge = [&job](const CiJob& from) {
+    if (from.empty() || (!job.empty() && from.provider != job.provider)) return;
+    if (job.empty()) job.provider = from.provider;
+    for (auto [mine, theirs] : {std::pair{&job.repository, &from.repository},
+                                {&job.workflow, &from.workflow},
+                                {&job.run_id, &from.run_id},
+                                {&job.job, &from.job}}) {
+      if (mine->empty()) *mine = *theirs;
+    }
+  };
+  if (const Process* p = Find(pid)) merge(p->ci);
+  for (const Process* a : Ancestors(pid, 32)) merge(a->ci);
+  return job;
 }
 
 void ProcessTable::OnExec(const decode::ProcessExec& e) {
-  Process& p = Ensure(e.header);
+  Process& p = EnsureLoaded(e.header, false);
   p.ppid = e.ppid ? e.ppid : p.ppid;
   p.uid = e.header.uid;
   p.comm = e.header.comm;
@@ -150,7 +211,10 @@ void ProcessTable::OnExec(const decode::ProcessExec& e) {
   if (p.cgroup.empty()) {
     p.cgroup = scope_.CgroupOf(p.pid).value_or("");
     p.container = ContainerIdFromCgroup(p.cgroup);
+    p.systemd_unit = SystemdUnitFromCgroup(p.cgroup);
   }
+  // execve may have replaced the environment: read the one the new image got.
+  InspectEnvironment(p);
   // Credential reads stay: a process that read a key and then exec'd still holds it.
 }
 
@@ -165,6 +229,9 @@ void ProcessTable::OnFork(const decode::ProcessFork& e) {
   child.argv = parent.argv;
   child.cgroup = parent.cgroup;
   child.container = parent.container;
+  child.systemd_unit = parent.systemd_unit;
+  child.credential_env = parent.credential_env;  // a fork shares its parent's environment
+  child.ci = parent.ci;
   child.last_seen_mono_ns = e.header.ts_ns;
   Insert(std::move(child));
 }

@@ -5,11 +5,14 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "decode/events.h"
+#include "state/environ.h"
 #include "state/scope.h"
 
 namespace credsentry::state {
@@ -36,6 +39,9 @@ struct Process {
   uint64_t exit_mono_ns = 0;
   uint64_t last_seen_mono_ns = 0;
   std::deque<CredentialRead> credential_reads;  // newest last, bounded
+  std::vector<std::string> credential_env;  // names of credential variables in its environment
+  CiJob ci;                                 // from its own environment; see CiJobOf
+  std::string systemd_unit;                 // from the cgroup path
 };
 
 // Container id named by a cgroup path (docker, containerd/CRI, podman, Kubernetes pods), or "".
@@ -47,6 +53,15 @@ class ProcessTable {
   static constexpr uint64_t kExitedGraceNs = 30ull * 1000 * 1000 * 1000;
 
   explicit ProcessTable(const Scope& scope, size_t max_processes = 32768);
+
+  // Called with each credential variable's value found in an in-scope process's environment
+  // (at exec, at start-up, or when first seen). The value must not outlive the call except in
+  // memory-only known-value matching.
+  using SecretLearner =
+      std::function<void(const Process& p, const std::string& name, const std::string& value)>;
+  // Turns on environment inspection: `names` are the credential variable names (the built-in
+  // list plus the rules' env lists). Without this call no environment is read.
+  void InspectEnvironments(std::unordered_set<std::string> names, SecretLearner learner);
 
   // Adds every in-scope process found under /proc. Returns how many.
   size_t LoadFromProc();
@@ -65,22 +80,38 @@ class ProcessTable {
   // Credential reads by `pid` and its ancestors since `since_mono_ns`, newest first.
   std::vector<CredentialRead> CredentialReadsInLineage(uint32_t pid, uint64_t since_mono_ns) const;
 
+  // The CI job of `pid`: its own, else that of its nearest ancestor that has one.
+  CiJob CiJobOf(uint32_t pid) const;
+  // The process behind another process's /proc/<pid>/environ or mem: known, or read from /proc
+  // when it is in scope (never otherwise: the scope rule); null when neither.
+  const Process* FindOrLoadInScope(uint32_t pid);
+
   // Forgets exited processes past their grace period; returns the pids forgotten.
   std::vector<uint32_t> Expire(uint64_t now_mono_ns);
 
   std::vector<uint32_t> Pids() const;
   size_t size() const { return procs_.size(); }
   uint64_t evicted() const { return evicted_; }
+  uint64_t environ_reads() const { return environ_reads_; }
+  uint64_t environ_unreadable() const { return environ_unreadable_; }
+  uint64_t environ_truncated() const { return environ_truncated_; }
 
  private:
   Process& Insert(Process p);
   bool LoadOne(uint32_t pid, Process& out) const;
   void EvictOne();
+  Process& EnsureLoaded(const decode::EventHeader& header, bool inspect_environment);
+  void InspectEnvironment(Process& p);
 
   const Scope& scope_;
   size_t max_processes_;
   std::unordered_map<uint32_t, Process> procs_;
   uint64_t evicted_ = 0;
+  std::unordered_set<std::string> credential_env_names_;
+  SecretLearner learner_;
+  uint64_t environ_reads_ = 0;
+  uint64_t environ_unreadable_ = 0;
+  uint64_t environ_truncated_ = 0;
 };
 
 }  // namespace credsentry::state

@@ -1,0 +1,74 @@
+#include "detect/process_context.h"
+
+#include "report/alert_json.h"
+
+namespace credsentry::detect {
+
+void DescribeProcess(const state::ProcessTable& procs, uint32_t pid, const std::string& comm,
+                     const ArgvRedactor& redact, report::ProcessInfo& out, report::CiInfo& ci) {
+  out.pid = pid;
+  out.comm = comm;
+  if (const state::Process* p = procs.Find(pid)) {
+    out.ppid = p->ppid;
+    out.uid = p->uid;
+    out.exe = p->exe;
+    out.cmdline = redact(p->argv);
+    out.cgroup = p->cgroup;
+    out.container = p->container;
+    out.credential_env = p->credential_env;
+    out.systemd_unit = p->systemd_unit;
+  }
+  for (const state::Process* anc : procs.Ancestors(pid)) {
+    out.ancestors.push_back({anc->pid, anc->comm, anc->exe, redact(anc->argv)});
+  }
+  state::CiJob job = procs.CiJobOf(pid);
+  ci = {job.provider, job.repository, job.workflow, job.run_id, job.job};
+}
+
+const char* ProcessAccessName(decode::ProcessAccess::What what) {
+  return what == decode::ProcessAccess::What::kMem ? "mem" : "environ";
+}
+
+report::Alert ProcessAccessAlert(const decode::ProcessAccess& e, const state::ProcessTable& procs,
+                                 const state::Process* target, const ArgvRedactor& redact) {
+  report::Alert a;
+  a.id = report::NewAlertId();
+  a.kind = "process-credential-access";
+  DescribeProcess(procs, e.header.pid, e.header.comm, redact, a.process, a.ci);
+  if (a.process.uid == 0 && !procs.Find(e.header.pid)) a.process.uid = e.header.uid;
+  const char* what = ProcessAccessName(e.what);
+  a.target.pid = e.target_pid;
+  a.target.uid = e.target_uid;
+  a.target.access = what;
+  if (target) {
+    a.target.in_scope = true;
+    a.target.uid = target->uid;
+    a.target.comm = target->comm;
+    a.target.exe = target->exe;
+    a.target.credential_env = target->credential_env;
+  }
+  const bool other_user = a.target.uid != e.header.uid;
+  const bool holds_credentials = !a.target.credential_env.empty();
+  a.severity =
+      other_user || holds_credentials ? report::Severity::kHigh : report::Severity::kMedium;
+
+  a.summary = e.header.comm + " (pid " + std::to_string(e.header.pid) + ") opened /proc/" +
+              std::to_string(e.target_pid) + "/" + what;
+  if (!a.target.comm.empty()) a.summary += " of " + a.target.comm;
+  if (other_user) a.summary += ", a process of uid " + std::to_string(a.target.uid);
+  if (holds_credentials) {
+    std::string names;
+    for (const auto& n : a.target.credential_env) names += (names.empty() ? "" : ", ") + n;
+    a.summary += ", whose environment holds " + names;
+  }
+  a.evidence.notes.push_back(std::string("opened /proc/<pid>/") + what + " of pid " +
+                             std::to_string(e.target_pid) + " (uid " +
+                             std::to_string(a.target.uid) + ")");
+  if (!target) {
+    a.evidence.notes.push_back(
+        "the target is outside the agent's scope or gone: its environment was not inspected");
+  }
+  return a;
+}
+
+}  // namespace credsentry::detect

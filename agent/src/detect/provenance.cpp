@@ -1,0 +1,119 @@
+#include "detect/provenance.h"
+
+#include <algorithm>
+
+#include "report/alert_json.h"
+
+namespace credsentry::detect {
+namespace {
+
+std::string DestinationKey(const Destination& d) {
+  return (d.host.empty() ? d.ip : d.host) + ":" + std::to_string(d.port);
+}
+
+bool Allowed(const std::vector<std::string>& globs, const Destination& dest) {
+  if (dest.host.empty()) return false;  // an IP alone never proves a legitimate service
+  return std::any_of(globs.begin(), globs.end(),
+                     [&](const std::string& g) { return config::HostMatchesGlob(dest.host, g); });
+}
+
+}  // namespace
+
+ProvenanceTracker::ProvenanceTracker(ProvenanceOptions options)
+    : options_(options), reported_(options.taint_ns, options.max_reported) {}
+
+std::vector<std::string> ExpectedDestinationsOfFile(const config::RuleSet& rules,
+                                                    uint32_t cred_id) {
+  std::vector<std::string> out;
+  if (cred_id == 0 || cred_id > rules.files.size()) return out;
+  for (const auto& kind_id : rules.files[cred_id - 1].kinds) {
+    if (const config::CredentialKind* k = rules.FindKind(kind_id)) {
+      out.insert(out.end(), k->destinations.begin(), k->destinations.end());
+    }
+  }
+  return out;
+}
+
+std::vector<state::CredentialRead> ProvenanceTracker::UnexpectedReads(
+    const state::ProcessTable& procs, const config::RuleSet& rules, uint32_t pid,
+    const Destination& dest, uint64_t now_mono_ns) const {
+  const uint64_t since = now_mono_ns > options_.taint_ns ? now_mono_ns - options_.taint_ns : 0;
+  std::vector<state::CredentialRead> out;
+  for (auto& read : procs.CredentialReadsInLineage(pid, since)) {
+    if (!Allowed(ExpectedDestinationsOfFile(rules, read.cred_id), dest)) {
+      out.push_back(std::move(read));
+    }
+  }
+  return out;
+}
+
+bool ProvenanceTracker::FirstReport(uint32_t pid, const Destination& dest, uint64_t now_mono_ns) {
+  return reported_.FirstTime(std::to_string(pid) + "|" + DestinationKey(dest), now_mono_ns);
+}
+
+bool ProvenanceTracker::Defer(uint32_t pid, const Destination& dest, report::Alert alert,
+                              uint64_t now_mono_ns) {
+  if (pending_.size() >= options_.max_pending) {
+    ++pending_dropped_;
+    return false;
+  }
+  pending_[std::to_string(pid) + "|" + DestinationKey(dest)] = {
+      now_mono_ns + options_.report_delay_ns, std::move(alert)};
+  return true;
+}
+
+void ProvenanceTracker::Covered(uint32_t pid, const Destination& dest, uint64_t now_mono_ns) {
+  const std::string key = std::to_string(pid) + "|" + DestinationKey(dest);
+  if (pending_.erase(key)) ++covered_;
+  reported_.FirstTime(key, now_mono_ns);  // marks it: no tainted-egress for it later
+}
+
+std::vector<report::Alert> ProvenanceTracker::TakeDue(uint64_t now_mono_ns, bool all) {
+  std::vector<std::pair<uint64_t, report::Alert>> due;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (all || it->second.due_ns <= now_mono_ns) {
+      due.emplace_back(it->second.due_ns, std::move(it->second.alert));
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::sort(due.begin(), due.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<report::Alert> out;
+  for (auto& [t, a] : due) out.push_back(std::move(a));
+  return out;
+}
+
+report::Alert TaintedEgressAlert(const std::string& comm, uint32_t pid,
+                                 const std::vector<state::CredentialRead>& reads,
+                                 const config::RuleSet& rules, const Destination& dest) {
+  report::Alert a;
+  a.id = report::NewAlertId();
+  a.kind = "tainted-egress";
+  a.severity = report::Severity::kHigh;
+  a.destination.host = dest.host;
+  a.destination.ip = dest.ip;
+  a.destination.port = dest.port;
+  a.destination.transport = dest.transport;
+  a.destination.name_source = dest.name_source;
+  const state::CredentialRead& first = reads.front();
+  if (first.cred_id != 0 && first.cred_id <= rules.files.size()) {
+    a.secret.type = rules.files[first.cred_id - 1].id;  // the file's id: no value was matched
+  }
+  a.secret.found_in = "provenance";
+  a.destination.expected = ExpectedDestinationsOfFile(rules, first.cred_id);
+  const std::string where = dest.host.empty() ? dest.ip : dest.host;
+  a.summary = comm + " (pid " + std::to_string(pid) + ") sent data to " + where + ":" +
+              std::to_string(dest.port) + " after " +
+              (first.pid == pid ? "reading "
+                                : first.comm + " (pid " + std::to_string(first.pid) + ") read ") +
+              first.path;
+  a.evidence.notes = dest.notes;
+  a.evidence.notes.push_back(
+      "no credential format matched: the process is tainted by the credential-file read, and " +
+      where + " is not a destination expected for " +
+      (a.secret.type.empty() ? first.path : a.secret.type));
+  return a;
+}
+
+}  // namespace credsentry::detect

@@ -1,0 +1,362 @@
+// Process context in alerts (credential variables, CI job, systemd unit) and the alert for a
+// process opening another's /proc/<pid>/environ, over a fake /proc: no kernel needed.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "credsentry_abi.h"
+#include "pipeline/pipeline.h"
+#include "report/alert_json.h"
+
+namespace credsentry::pipeline {
+namespace {
+
+class CaptureSink : public report::AlertSink {
+ public:
+  std::string Name() const override { return "capture"; }
+  Status Write(const report::Alert& a) override {
+    alerts.push_back(a);
+    lines.push_back(report::AlertToJsonLine(a));
+    return Status::Ok();
+  }
+  std::map<std::string, uint64_t> Counters() const override { return {}; }
+  std::vector<report::Alert> alerts;
+  std::vector<std::string> lines;
+};
+
+std::string RandomToken(size_t n) {
+  static std::mt19937_64 rng(std::random_device{}());
+  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string s;
+  for (size_t i = 0; i < n; ++i) s.push_back(alphabet[rng() % 62]);
+  return s;
+}
+
+std::string OpenAiKey() { return "sk-proj-" + RandomToken(74) + "T3BlbkFJ" + RandomToken(74); }
+
+cs_event_header Header(uint16_t type, uint32_t pid, uint32_t uid, uint64_t ts, const char* comm) {
+  cs_event_header h{};
+  h.type = type;
+  h.abi = CS_ABI_VERSION;
+  h.pid = pid;
+  h.tid = pid;
+  h.uid = uid;
+  h.ts_ns = ts;
+  std::strncpy(h.comm, comm, sizeof h.comm - 1);
+  return h;
+}
+
+template <class T>
+std::vector<uint8_t> Record(const T& v, std::string_view tail = {}) {
+  std::vector<uint8_t> out(sizeof(T) + tail.size());
+  std::memcpy(out.data(), &v, sizeof(T));
+  std::memcpy(out.data() + sizeof(T), tail.data(), tail.size());
+  return out;
+}
+
+std::string Env(std::initializer_list<std::string> entries) {
+  std::string out;
+  for (const auto& e : entries) out += e + '\0';
+  return out;
+}
+
+class ProcessContextTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = std::filesystem::temp_directory_path() / ("cs-pctx-" + std::to_string(getpid()));
+    std::filesystem::create_directories(root_);
+    auto rules = config::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
+    ASSERT_TRUE(rules.ok()) << rules.message();
+    auto db = stream::MatcherDatabase::Compile(std::move(*rules));
+    ASSERT_TRUE(db.ok()) << db.message();
+    auto scope = state::Scope::Create({}, root_.string());
+    ASSERT_TRUE(scope.ok());
+    scope_ = std::make_unique<state::Scope>(*scope);
+    PipelineOptions o;
+    o.hostname = "test-host";
+    db_ = *db;
+    pipeline_ = std::make_unique<Pipeline>(o, *scope_, db_, fp_,
+                                           std::vector<report::AlertSink*>{&sink_}, nullptr);
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  void FakeProc(uint32_t pid, uint32_t ppid, uint32_t uid, const std::string& comm,
+                const std::string& environ, const std::string& cgroup) {
+    auto dir = root_ / std::to_string(pid);
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "status") << "Name:\t" << comm << "\nPPid:\t" << ppid << "\nUid:\t" << uid
+                                  << "\t" << uid << "\t" << uid << "\t" << uid << "\n";
+    std::ofstream(dir / "environ", std::ios::binary) << environ;
+    std::ofstream(dir / "cgroup") << "0::" << cgroup << "\n";
+  }
+
+  void Exec(uint32_t pid, uint32_t ppid, uint32_t uid, const char* comm) {
+    cs_exec_event e{};
+    e.hdr = Header(CS_EV_EXEC, pid, uid, ++ts_, comm);
+    e.ppid = ppid;
+    std::snprintf(e.filename, sizeof e.filename, "/usr/bin/%s", comm);
+    e.filename_len = std::strlen(e.filename);
+    std::memcpy(e.args, comm, std::strlen(comm));
+    e.args_len = std::strlen(comm);
+    pipeline_->Handle(Record(e));
+  }
+
+  void ProcAccess(uint32_t pid, uint32_t uid, const char* comm, uint32_t target,
+                  uint32_t target_uid, uint8_t what) {
+    cs_proc_access_event e{};
+    e.hdr = Header(CS_EV_PROC_ACCESS, pid, uid, ++ts_, comm);
+    e.fd = 3;
+    e.target_pid = target;
+    e.target_uid = target_uid;
+    e.what = what;
+    pipeline_->Handle(Record(e));
+  }
+
+  void PlainHttpPost(uint32_t pid, const char* comm, const std::string& body) {
+    cs_connect_event c{};
+    c.hdr = Header(CS_EV_CONNECT, pid, 0, ++ts_, comm);
+    c.fd = 5;
+    c.family = AF_INET;
+    c.port = 8080;
+    c.sock_type = SOCK_STREAM;
+    inet_pton(AF_INET, "127.0.0.9", c.addr);
+    pipeline_->Handle(Record(c));
+    std::string req =
+        "POST /x HTTP/1.1\r\nHost: exfil.test\r\nContent-Length: " + std::to_string(body.size()) +
+        "\r\n\r\n" + body;
+    cs_data_event d{};
+    d.hdr = Header(CS_EV_SOCK_DATA, pid, 0, ++ts_, comm);
+    d.fd = 5;
+    d.fd_kind = CS_FD_SOCK_TCP;
+    d.sock_state = CS_SOCK_PLAIN;
+    d.len = req.size();
+    d.total_len = req.size();
+    d.chunk_flags = CS_CHUNK_LAST;
+    pipeline_->Handle(Record(d, req));
+  }
+
+  bool AnyLineContains(const std::string& needle) const {
+    for (const auto& l : sink_.lines) {
+      if (l.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+
+  // A credential-file open and read as the kernel reports them (cred_id = file index + 1).
+  void ReadCredentialFile(uint32_t pid, const char* comm, const std::string& file_id,
+                          const char* path, const std::string& content) {
+    uint32_t cred_id = 0;
+    for (size_t i = 0; i < db_->rules().files.size(); ++i) {
+      if (db_->rules().files[i].id == file_id) cred_id = static_cast<uint32_t>(i + 1);
+    }
+    ASSERT_NE(cred_id, 0u) << file_id;
+    cs_cred_open_event o{};
+    o.hdr = Header(CS_EV_CRED_OPEN, pid, 0, ++ts_, comm);
+    o.fd = 4;
+    o.cred_id = cred_id;
+    std::strcpy(o.path, path);
+    o.path_len = std::strlen(path);
+    pipeline_->Handle(Record(o));
+    cs_data_event d{};
+    d.hdr = Header(CS_EV_CRED_READ, pid, 0, ++ts_, comm);
+    d.fd = 4;
+    d.fd_kind = CS_FD_CRED_FILE;
+    d.len = content.size();
+    d.total_len = content.size();
+    d.chunk_flags = CS_CHUNK_LAST;
+    pipeline_->Handle(Record(d, content));
+  }
+
+  void Fork(uint32_t parent, uint32_t child, const char* comm) {
+    cs_fork_event f{};
+    f.hdr = Header(CS_EV_FORK, parent, 0, ++ts_, comm);
+    f.child_pid = child;
+    pipeline_->Handle(Record(f));
+  }
+
+  void TlsWrite(uint32_t pid, const char* comm, const char* sni, const std::string& bytes) {
+    cs_connect_event c{};
+    c.hdr = Header(CS_EV_CONNECT, pid, 0, ++ts_, comm);
+    c.fd = 7;
+    c.family = AF_INET;
+    c.port = 443;
+    c.sock_type = SOCK_STREAM;
+    inet_pton(AF_INET, "127.0.0.1", c.addr);
+    pipeline_->Handle(Record(c));
+    cs_tls_sni_event n{};
+    n.hdr = Header(CS_EV_TLS_SNI, pid, 0, ++ts_, comm);
+    n.ssl = 0x77;
+    std::strcpy(n.name, sni);
+    n.name_len = std::strlen(sni);
+    pipeline_->Handle(Record(n));
+    cs_data_event d{};
+    d.hdr = Header(CS_EV_TLS_DATA, pid, 0, ++ts_, comm);
+    d.fd = 7;
+    d.ssl = 0x77;
+    d.fd_kind = CS_FD_SOCK_TCP;
+    d.len = bytes.size();
+    d.total_len = bytes.size();
+    d.chunk_flags = CS_CHUNK_LAST;
+    pipeline_->Handle(Record(d, bytes));
+  }
+
+  std::vector<report::Alert> OfKind(const std::string& kind) const {
+    std::vector<report::Alert> out;
+    for (const auto& a : sink_.alerts) {
+      if (a.kind == kind) out.push_back(a);
+    }
+    return out;
+  }
+
+  std::filesystem::path root_;
+  std::shared_ptr<const stream::MatcherDatabase> db_;
+  uint64_t ts_ = 1000;
+  report::Fingerprinter fp_{"unit-test-key"};
+  std::unique_ptr<state::Scope> scope_;
+  CaptureSink sink_;
+  std::unique_ptr<Pipeline> pipeline_;
+};
+
+TEST_F(ProcessContextTest, EnvironReadOfAnotherUsersKeyHolderAlertsWithNamesOnly) {
+  const std::string key = OpenAiKey();
+  FakeProc(200, 1, 1001, "worker", Env({"OPENAI_API_KEY=" + key, "LANG=C"}), "/t/a");
+  FakeProc(300, 1, 0, "cat", Env({"PATH=/bin"}), "/t/a");
+  Exec(200, 1, 1001, "worker");
+  Exec(300, 1, 0, "cat");
+  ProcAccess(300, 0, "cat", 200, 1001, CS_PROC_ENVIRON);
+  ProcAccess(300, 0, "cat", 200, 1001, CS_PROC_ENVIRON);  // the same access again: one alert
+
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  const auto& a = sink_.alerts[0];
+  EXPECT_EQ(a.kind, "process-credential-access");
+  EXPECT_EQ(a.severity, report::Severity::kHigh);
+  EXPECT_EQ(a.process.pid, 300u);
+  EXPECT_EQ(a.target.pid, 200u);
+  EXPECT_EQ(a.target.uid, 1001u);
+  EXPECT_EQ(a.target.comm, "worker");
+  EXPECT_EQ(a.target.access, "environ");
+  EXPECT_EQ(a.target.credential_env, std::vector<std::string>{"OPENAI_API_KEY"});
+  EXPECT_NE(a.summary.find("OPENAI_API_KEY"), std::string::npos);
+  EXPECT_TRUE(AnyLineContains("\"target\":{"));
+  EXPECT_FALSE(AnyLineContains(key));
+  EXPECT_FALSE(AnyLineContains(key.substr(8, 20)));
+}
+
+TEST_F(ProcessContextTest, SameUserWithoutCredentialsIsMedium) {
+  FakeProc(210, 1, 1000, "app", Env({"LANG=C"}), "/t/a");
+  FakeProc(310, 1, 1000, "gdb", Env({"LANG=C"}), "/t/a");
+  Exec(210, 1, 1000, "app");
+  Exec(310, 1, 1000, "gdb");
+  ProcAccess(310, 1000, "gdb", 210, 1000, CS_PROC_MEM);
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].severity, report::Severity::kMedium);
+  EXPECT_EQ(sink_.alerts[0].target.access, "mem");
+}
+
+TEST_F(ProcessContextTest, UnknownTargetIsReportedWithoutBeingRead) {
+  FakeProc(320, 1, 0, "cat", Env({}), "/t/a");
+  Exec(320, 1, 0, "cat");
+  ProcAccess(320, 0, "cat", 999, 1002, CS_PROC_ENVIRON);  // no /proc/999 in the fake root
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_FALSE(sink_.alerts[0].target.in_scope);
+  EXPECT_EQ(sink_.alerts[0].severity, report::Severity::kHigh);  // another user's process
+}
+
+TEST_F(ProcessContextTest, EgressAlertCarriesCiJobUnitAndCredentialVariableNames) {
+  const std::string key = OpenAiKey();
+  FakeProc(400, 1, 0, "Runner.Worker",
+           Env({"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=acme/widgets", "GITHUB_WORKFLOW=rel",
+                "GITHUB_RUN_ID=77", "GITHUB_JOB=publish"}),
+           "/system.slice/actions.runner.service");
+  FakeProc(401, 400, 0, "python3", Env({"GITHUB_ACTIONS=true", "OPENAI_API_KEY=" + key}),
+           "/system.slice/actions.runner.service");
+  Exec(400, 1, 0, "Runner.Worker");
+  Exec(401, 400, 0, "python3");
+  PlainHttpPost(401, "python3", "{\"k\":\"" + key + "\"}");
+
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  const auto& a = sink_.alerts[0];
+  EXPECT_EQ(a.process.credential_env, std::vector<std::string>{"OPENAI_API_KEY"});
+  EXPECT_EQ(a.process.systemd_unit, "actions.runner.service");
+  EXPECT_EQ(a.ci.provider, "github-actions");
+  EXPECT_EQ(a.ci.repository, "acme/widgets");
+  EXPECT_EQ(a.ci.run_id, "77");
+  EXPECT_EQ(a.ci.job, "publish");
+  bool named_source = false;
+  for (const auto& n : a.evidence.notes) {
+    named_source |= n.find("environment variable OPENAI_API_KEY of python3") != std::string::npos;
+  }
+  EXPECT_TRUE(named_source);
+  EXPECT_TRUE(AnyLineContains("\"ci\":{"));
+  EXPECT_FALSE(AnyLineContains(key));
+  EXPECT_EQ(pipeline_->Counters()["secrets_learned_from_environments"], 1u);
+}
+
+TEST_F(ProcessContextTest, GarbageProcAccessKindIsCountedNotFatal) {
+  ProcAccess(500, 0, "x", 1, 0, 9);
+  EXPECT_TRUE(sink_.alerts.empty());
+  EXPECT_EQ(pipeline_->Counters()["records_undecodable"], 1u);
+}
+
+TEST_F(ProcessContextTest, ChildOfACredentialReaderSendingAnywhereUnexpectedIsTaintedEgress) {
+  // The bytes are opaque (as from Java's TLS or custom encryption): no format can match.
+  ReadCredentialFile(600, "sh", "aws-credentials", "/home/u/.aws/credentials",
+                     "[default]\nregion = eu-west-1\n");
+  Fork(600, 601, "sh");
+  PlainHttpPost(601, "java", "opaque-" + RandomToken(32));
+  PlainHttpPost(601, "java", "opaque-" + RandomToken(32));  // same destination: no second alert
+  EXPECT_TRUE(sink_.alerts.empty());  // held briefly: a secret match would say more
+  pipeline_->Housekeeping(ts_ + detect::ProvenanceOptions{}.report_delay_ns + 1);
+  auto tainted = OfKind("tainted-egress");
+  ASSERT_EQ(tainted.size(), 1u);
+  const auto& a = tainted[0];
+  EXPECT_EQ(a.process.pid, 601u);
+  EXPECT_EQ(a.destination.ip, "127.0.0.9");
+  EXPECT_EQ(a.destination.port, 8080u);
+  EXPECT_EQ(a.secret.type, "aws-credentials");
+  ASSERT_FALSE(a.evidence.credential_reads.empty());
+  EXPECT_EQ(a.evidence.credential_reads[0].path, "/home/u/.aws/credentials");
+  EXPECT_EQ(a.evidence.credential_reads[0].pid, 600u);
+  EXPECT_NE(a.summary.find("sh (pid 600) read /home/u/.aws/credentials"), std::string::npos);
+  EXPECT_FALSE(a.destination.expected.empty());  // *.amazonaws.com, from the file's kinds
+}
+
+TEST_F(ProcessContextTest, ExpectedDestinationOfTheFilesCredentialIsNotTainted) {
+  ReadCredentialFile(610, "aws", "aws-credentials", "/root/.aws/credentials",
+                     "[default]\nregion = eu-west-1\n");
+  TlsWrite(610, "aws", "sts.eu-west-1.amazonaws.com", "POST / HTTP/1.1\r\n\r\n");
+  pipeline_->Drain();
+  EXPECT_TRUE(OfKind("tainted-egress").empty());
+  TlsWrite(610, "aws", "paste.example", "POST / HTTP/1.1\r\n\r\n");
+  pipeline_->Drain();
+  auto tainted = OfKind("tainted-egress");
+  ASSERT_EQ(tainted.size(), 1u);
+  EXPECT_EQ(tainted[0].destination.host, "paste.example");
+}
+
+TEST_F(ProcessContextTest, UntaintedProcessesRaiseNothingWithoutAFormatMatch) {
+  PlainHttpPost(620, "curl", "hello " + RandomToken(16));
+  pipeline_->Drain();
+  EXPECT_TRUE(sink_.alerts.empty());
+}
+
+TEST_F(ProcessContextTest, SecretAlertReplacesTheTaintedEgressAlert) {
+  const std::string key = OpenAiKey();
+  ReadCredentialFile(630, "python3", "openai-config", "/root/.config/openai/auth.json",
+                     "{\"api_key\": \"" + key + "\"}");
+  PlainHttpPost(630, "python3", "{\"k\":\"" + key + "\"}");
+  pipeline_->Drain();
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].kind, "credential-file-egress");
+  EXPECT_EQ(pipeline_->Counters()["tainted_egress_covered_by_secret_alerts"], 1u);
+  EXPECT_FALSE(AnyLineContains(key));
+}
+
+}  // namespace
+}  // namespace credsentry::pipeline
