@@ -39,6 +39,7 @@ enum cs_event_type {
 	CS_EV_TLS_SNI = 9,    /* SNI set on an SSL object (SSL_ctrl) */
 	CS_EV_TLS_FD = 10,    /* SSL object bound to a socket fd (SSL_set_fd or write inside SSL_write) */
 	CS_EV_CLOSE = 11,     /* a watched fd was closed */
+	CS_EV_PROC_ACCESS = 12, /* another process's /proc/<pid>/environ or mem was opened */
 };
 
 /* Drop and truncation counters, one slot each in the per-CPU `cs_counters` array.
@@ -57,6 +58,8 @@ enum cs_counter {
 	CS_CNT_EVENTS_CONTROL,       /* control events emitted */
 	CS_CNT_EVENTS_DATA,          /* data events emitted */
 	CS_CNT_TRUNC_BUDGET,         /* write past its connection's capture budget: head copied */
+	CS_CNT_TRUNC_DNS_ANSWER,     /* DNS message received on a port-53 socket larger than captured */
+	CS_CNT_DNS_MSGS_SKIPPED,     /* sendmmsg datagrams past the ones copied per call */
 	CS_CNT__COUNT
 };
 
@@ -180,6 +183,21 @@ struct cs_tls_fd_event {
 	__u32 _pad0;
 };
 
+/* What of another process a /proc open reached (CS_EV_PROC_ACCESS). */
+enum cs_proc_access_what {
+	CS_PROC_ENVIRON = 1,  /* /proc/<pid>/environ: the target's environment, keys and all */
+	CS_PROC_MEM = 2,      /* /proc/<pid>/mem: the target's memory */
+};
+
+struct cs_proc_access_event {
+	struct cs_event_header hdr;
+	__s32 fd;
+	__u32 target_pid;  /* pid named by the /proc directory (the opener's pid namespace) */
+	__u32 target_uid;  /* owner of the /proc entry: the target's euid while it is dumpable */
+	__u8 what;         /* enum cs_proc_access_what */
+	__u8 _pad0[3];
+};
+
 struct cs_close_event {
 	struct cs_event_header hdr;
 	__s32 fd;
@@ -197,10 +215,14 @@ struct cs_fd_key {
 struct cs_fd_state {
 	__u8 kind;        /* enum cs_fd_kind */
 	__u8 sock_state;  /* enum cs_sock_state */
-	__u16 _pad0;
+	__u16 flags;      /* CS_FD_F_* */
 	__u32 cred_id;
 	__u64 captured;   /* plaintext bytes copied so far on this socket (the capture budget) */
 };
+
+/* The socket talks to port 53 (connect or sendto): what it receives is copied too (DNS answers
+ * name the peers of later connections). Receives on other sockets are never copied. */
+#define CS_FD_F_DNS 1u
 
 struct cs_inode_key {
 	__u64 dev;  /* kernel dev_t (MKDEV layout: major << 20 | minor) */

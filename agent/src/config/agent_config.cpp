@@ -70,6 +70,13 @@ Status LoadAgentConfigFile(const std::string& path, AgentConfig& cfg) {
                         std::to_string(CS_CHUNK_MAX)};
          return Status::Ok();
        }},
+      {"max_attached_files", [&](const YAML::Node& n) { return Get(path, n, cfg.max_attached_files); }},
+      {"taint_window_s", [&](const YAML::Node& n) -> Status {
+         if (auto st = Get(path, n, cfg.taint_window_s); !st) return st;
+         if (cfg.taint_window_s == 0 || cfg.taint_window_s > 86400)
+           return Error{Where(path, n) + ": taint_window_s must be between 1 and 86400"};
+         return Status::Ok();
+       }},
       {"tls_libraries", [&](const YAML::Node& n) { return GetList(path, n, cfg.extra_tls_libraries); }},
       {"collector", [&](const YAML::Node& n) -> Status {
          if (!n.IsMap()) return Error{Where(path, n) + ": collector: expected a mapping"};

@@ -36,6 +36,11 @@ struct AgentConfig {
   // of every byte. 0 = copy everything (each write still up to 64 KiB).
   uint64_t capture_budget_bytes = 1u << 20;
   uint32_t capture_head_bytes = 4096;
+  // Executables and libraries hooked after start (attach on exec); 0 = none, and no privileged
+  // attach helper is started.
+  uint32_t max_attached_files = 64;
+  // How long a credential-file read taints the reader and its children (tainted-egress alerts).
+  uint32_t taint_window_s = 600;
   std::vector<std::string> extra_tls_libraries;
   CollectorSettings collector;
 };

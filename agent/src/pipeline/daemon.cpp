@@ -16,6 +16,8 @@
 #include "common/log.h"
 #include "credsentry_abi.h"
 #include "config/rules.h"
+#include "loader/exe_attach.h"
+#include "loader/go_tls.h"
 #include "loader/probes.h"
 #include "pipeline/credential_watch.h"
 #include "pipeline/inventory.h"
@@ -105,9 +107,14 @@ class ProbesControl : public KernelControl {
  public:
   explicit ProbesControl(loader::Probes& p) : probes_(p) {}
   void UnwatchFd(uint32_t pid, int32_t fd) override { probes_.UnwatchFd(pid, fd); }
+  void OnExec(uint32_t pid, const std::string& filename, uint64_t exec_mono_ns) override {
+    if (exe_attacher_) exe_attacher_->OnExec(pid, filename, exec_mono_ns);
+  }
+  void SetExeAttacher(loader::ExeAttacher* a) { exe_attacher_ = a; }
 
  private:
   loader::Probes& probes_;
+  loader::ExeAttacher* exe_attacher_ = nullptr;
 };
 
 std::string Hostname() {
@@ -186,6 +193,7 @@ int RunDaemon(const config::AgentConfig& cfg) {
     co.spool_dir = cfg.collector.spool_dir;
     co.spool_max_bytes = cfg.collector.spool_max_bytes;
     co.agent_host = Hostname();
+    co.defer_start = true;  // after the capability drop (step 5)
     auto cs = report::CollectorSink::Create(co);
     if (!cs) {
       spdlog::critical("collector: {}", cs.message());
@@ -222,12 +230,35 @@ int RunDaemon(const config::AgentConfig& cfg) {
     return 1;
   }
 
+  // Attach on exec (issue 5): executables carrying a TLS stack (node) found now, the rest as
+  // in-scope processes exec them. The helper keeps the capabilities attaching needs.
+  loader::ExeAttachOptions attach_opts;
+  attach_opts.max_attached_files = cfg.max_attached_files;
+  loader::ExeAttacher exe_attacher(attach_opts, kernel);
+  for (const auto& lib : kernel.TlsLibraries()) exe_attacher.MarkSeen(lib);
+  for (const auto& lib : kernel.TlsLibrariesFailed()) exe_attacher.MarkSeen(lib);
+  auto go_tls = std::make_unique<loader::GoTlsInspector>();
+  const loader::GoTlsInspector* go_tls_counters = go_tls.get();
+  exe_attacher.AddInspector(std::move(go_tls));
+  kernel.AddCounterSource("", [go_tls_counters] { return go_tls_counters->Counters(); });
+  if (cfg.max_attached_files > 0) exe_attacher.ScanAtStart();
+  kernel.AddCounterSource("exe_attach_", [&exe_attacher] { return exe_attacher.Counters(); });
+  bool attach_on_exec = cfg.max_attached_files > 0;
+  if (!attach_on_exec) {
+    spdlog::info("attach on exec off (max_attached_files: 0)");
+  } else if (auto s = kernel.StartAttachHelper(); !s) {
+    attach_on_exec = false;
+    spdlog::warn("attach on exec disabled: {}", s.message());
+  }
+
   // 4. State from /proc, so processes and sockets that predate the agent are known.
   ProbesControl control(kernel);
+  if (attach_on_exec) control.SetExeAttacher(&exe_attacher);
   std::vector<report::AlertSink*> sink_ptrs;
   for (auto& s : sinks) sink_ptrs.push_back(s.get());
   PipelineOptions opts;
   opts.hostname = Hostname();
+  opts.provenance.taint_ns = uint64_t{cfg.taint_window_s} * 1'000'000'000;
   Pipeline pipeline(opts, *scope, *db, *fp, sink_ptrs, &control);
   std::FILE* trace = nullptr;
   if (!cfg.trace_events_file.empty()) {
@@ -257,6 +288,7 @@ int RunDaemon(const config::AgentConfig& cfg) {
   } else if (!dropped->empty()) {
     spdlog::info("dropped {} after attaching probes", fmt::join(*dropped, ", "));
   }
+  if (collector) collector->Start();  // its threads are born without what was dropped
 
   // 6. Ready.
   spdlog::info("ready: {} processes in scope{}, {} credential inodes and {} names watched, TLS libraries: {}",
@@ -290,6 +322,7 @@ int RunDaemon(const config::AgentConfig& cfg) {
       NotifySystemd("READY=1");
     }
     uint64_t now = MonoNs();
+    exe_attacher.Tick(now);
     if (now - last_tick >= 1000000000ull) {
       last_tick = now;
       pipeline.Housekeeping(now);

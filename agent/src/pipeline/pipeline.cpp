@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "credsentry_abi.h"
+#include "detect/process_context.h"
 #include "report/alert_json.h"
 #include "report/redact.h"
 
@@ -51,9 +52,11 @@ Pipeline::Pipeline(PipelineOptions options, const state::Scope& scope,
       sinks_(std::move(sinks)),
       kernel_(kernel),
       processes_(scope),
+      provenance_(options_.provenance),
       streams_(4096),
       dedup_(options_.dedup_window_ns, options_.dedup_max_keys) {
   mono_to_wall_ns_ = ClockNs(CLOCK_REALTIME) - ClockNs(CLOCK_MONOTONIC);
+  if (db_) InspectEnvironmentsWith(db_->rules());
   streams_.SetCloseHook([this](const stream::StreamKey& key, stream::Stream& s) {
     s.matcher->Close([&](const stream::SecretMatch& m) { OnSecret(key, s.ctx, m); });
     for (auto& [unit, us] : s.units) CloseUnit(key, s, us);
@@ -82,6 +85,7 @@ void Pipeline::Dispatch(const decode::Event& event) {
         using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, decode::ProcessExec>) {
           processes_.OnExec(e);
+          if (kernel_) kernel_->OnExec(e.header.pid, e.filename, e.header.ts_ns);
         } else if constexpr (std::is_same_v<T, decode::ProcessFork>) {
           processes_.OnFork(e);
         } else if constexpr (std::is_same_v<T, decode::ProcessExit>) {
@@ -106,6 +110,8 @@ void Pipeline::Dispatch(const decode::Event& event) {
           connections_.OnTlsFd(e.header.pid, e.ssl, e.fd, e.header.ts_ns);
         } else if constexpr (std::is_same_v<T, decode::FdClose>) {
           OnClose(e);
+        } else if constexpr (std::is_same_v<T, decode::ProcessAccess>) {
+          OnProcessAccess(e);
         }
       },
       event);
@@ -127,23 +133,136 @@ void Pipeline::OnCredentialRead(const decode::Payload& p) {
   processes_.RecordCredentialRead(
       p.header.pid, {path, 0, p.header.pid, p.header.comm, p.header.ts_ns, p.data.size()});
   // Learn which secrets the file holds, so an egress of the same value can name the file.
+  const SecretReader reader{p.header.pid, p.header.comm, p.header.ts_ns};
   stream::MatchStream scan(db_);
+  std::vector<std::pair<std::string, std::string>> format_values;  // (kind id, value)
   auto learn = [&](const stream::SecretMatch& m) {
-    if (m.value_available) AddKnownSecret(fingerprinter_.Of(m.value), path);
+    if (!m.value_available) return;
+    AddKnownSecret(fingerprinter_.Of(m.value), path, reader);
+    if (m.kind_index < db_->rules().kinds.size()) {
+      format_values.emplace_back(db_->rules().kinds[m.kind_index].id, m.value);
+    }
   };
   scan.Feed(p.data, learn);
   scan.Close(learn);
+  // And every value, format or not, as a literal for all streams (stream/known_values.h).
+  std::string_view content(reinterpret_cast<const char*>(p.data.data()), p.data.size());
+  for (const auto& value : known_values_->LearnFromCredentialFile(content, path, db_->rules(),
+                                                                  format_values)) {
+    AddKnownSecret(fingerprinter_.Of(value), path, reader);
+  }
 }
 
-void Pipeline::AddKnownSecret(const std::string& fingerprint, const std::string& path) {
+void Pipeline::AddKnownSecret(const std::string& fingerprint, const std::string& path,
+                              SecretReader reader) {
   if (known_secrets_.size() >= options_.max_known_secrets) {
     ++counters_["known_secrets_dropped"];
     return;
   }
-  known_secrets_[fingerprint] = {path};
+  known_secrets_[fingerprint] = {path, std::move(reader)};
+}
+
+void Pipeline::LearnSecret(const std::string& value, const std::string& source,
+                           const config::CredentialKind* kind) {
+  const std::string fingerprint = fingerprinter_.Of(value);
+  if (known_secrets_.contains(fingerprint)) return;  // every exec repeats it: keep the first
+  ++counters_["secrets_learned_from_environments"];
+  AddKnownSecret(fingerprint, source);
+  if (kind) {
+    known_values_->Learn(
+        {value, source, kind->id, kind->destinations, kind->never_sent});
+  }
+}
+
+void Pipeline::InspectEnvironmentsWith(const config::RuleSet& rules) {
+  std::unordered_set<std::string> names = state::BuiltinCredentialEnvNames();
+  for (const auto& kind : rules.kinds) names.insert(kind.env_vars.begin(), kind.env_vars.end());
+  processes_.InspectEnvironments(
+      std::move(names), [this](const state::Process& p, const std::string& name,
+                               const std::string& value) {
+        const config::CredentialKind* kind = nullptr;
+        for (const auto& k : db_->rules().kinds) {
+          if (std::find(k.env_vars.begin(), k.env_vars.end(), name) != k.env_vars.end()) {
+            kind = &k;
+            break;
+          }
+        }
+        LearnSecret(value,
+                    "environment variable " + name + " of " + p.comm + " (pid " +
+                        std::to_string(p.pid) + ")",
+                    kind);
+      });
+}
+
+void Pipeline::OnProcessAccess(const decode::ProcessAccess& e) {
+  ++counters_["process_accesses"];
+  processes_.Ensure(e.header);
+  const state::Process* reader = processes_.Find(e.header.pid);
+  // A thread directory of its own process (task/<tid>/environ) is not another process.
+  if (reader && e.target_pid == reader->pid) return;
+  // Reads the target's /proc entries only when it is in scope (the scope rule).
+  const state::Process* target = processes_.FindOrLoadInScope(e.target_pid);
+  auto redact = [this](const std::vector<std::string>& argv) {
+    return RedactSecretsIn(JoinArgv(argv), "", 0);
+  };
+  report::Alert alert = detect::ProcessAccessAlert(e, processes_, target, redact);
+  if (!dedup_.FirstTime(alert.kind + "|" + std::to_string(e.header.pid) + "|" +
+                            std::to_string(e.target_pid) + "|" + alert.target.access,
+                        e.header.ts_ns)) {
+    ++counters_["alerts_suppressed_duplicate"];
+    return;
+  }
+  alert.time_ns = WallNs(e.header.ts_ns);
+  alert.host = options_.hostname;
+  WriteAlert(alert);
+}
+
+void Pipeline::CheckTaintedEgress(const stream::StreamKey& key,
+                                  const stream::StreamContext& ctx) {
+  const state::Process* proc = processes_.Find(ctx.pid);
+  if (!proc) return;
+  // Cheap exit for the common case: nobody in the lineage read a credential file lately.
+  if (processes_
+          .CredentialReadsInLineage(ctx.pid, ctx.last_mono_ns > options_.provenance.taint_ns
+                                                 ? ctx.last_mono_ns - options_.provenance.taint_ns
+                                                 : 0)
+          .empty()) {
+    return;
+  }
+  detect::Destination dest = DestinationOf(key, ctx, nullptr);
+  if (dest.ip.empty() && dest.host.empty()) return;  // not known yet: the next write retries
+  auto reads =
+      provenance_.UnexpectedReads(processes_, db_->rules(), ctx.pid, dest, ctx.last_mono_ns);
+  if (reads.empty()) return;
+  if (!provenance_.FirstReport(ctx.pid, dest, ctx.last_mono_ns)) return;
+  report::Alert alert = detect::TaintedEgressAlert(ctx.comm, ctx.pid, reads, db_->rules(), dest);
+  auto redact = [this](const std::vector<std::string>& argv) {
+    return RedactSecretsIn(JoinArgv(argv), "", 0);
+  };
+  detect::DescribeProcess(processes_, ctx.pid, ctx.comm, redact, alert.process, alert.ci);
+  for (const auto& r : reads) {
+    alert.evidence.credential_reads.push_back({r.path, r.pid, r.comm, WallNs(r.mono_ns)});
+  }
+  alert.time_ns = WallNs(ctx.last_mono_ns);
+  alert.host = options_.hostname;
+  if (!provenance_.Defer(ctx.pid, dest, std::move(alert), ctx.last_mono_ns)) {
+    ++counters_["tainted_egress_dropped"];
+  }
+}
+
+void Pipeline::WriteAlert(const report::Alert& alert) {
+  ++counters_["alerts"];
+  for (auto* sink : sinks_) {
+    if (!sink->Write(alert).ok()) ++counters_["alert_sink_errors"];
+  }
+  spdlog::warn("ALERT {} {}: {}", alert.id, alert.kind, alert.summary);
 }
 
 void Pipeline::OnSocketData(const decode::Payload& p) {
+  if (p.direction == CS_DIR_INGRESS) {  // the kernel copies receives of DNS sockets only
+    OnDnsAnswer(p);
+    return;
+  }
   if (p.sock_state == CS_SOCK_TLS || stream::decoders::LooksLikeTlsHandshake(p.data)) {
     // The ClientHello of a TLS connection (the kernel sends nothing after it): its SNI names
     // the destination even when the TLS library is one we cannot hook.
@@ -154,10 +273,48 @@ void Pipeline::OnSocketData(const decode::Payload& p) {
     } else {
       ++counters_["tls_client_hellos_unparsed"];
     }
+    // A TLS stack we cannot hook (Java, rustls) shows nothing but this: provenance still can.
+    stream::StreamContext hello_ctx;
+    hello_ctx.pid = p.header.pid;
+    hello_ctx.comm = p.header.comm;
+    hello_ctx.fd = p.fd;
+    hello_ctx.last_mono_ns = p.header.ts_ns;
+    processes_.Ensure(p.header);
+    CheckTaintedEgress({p.header.pid, stream::StreamOrigin::kSocket, static_cast<uint32_t>(p.fd)},
+                       hello_ctx);
     return;
   }
   FeedStream({p.header.pid, stream::StreamOrigin::kSocket, static_cast<uint32_t>(p.fd)}, p,
              p.fd_kind == CS_FD_SOCK_UDP ? "udp-write" : "socket-write");
+}
+
+void Pipeline::OnDnsAnswer(const decode::Payload& p) {
+  ++counters_["dns_answers"];
+  if (p.truncated()) ++counters_["dns_answers_truncated"];
+  auto transport = p.fd_kind == CS_FD_SOCK_TCP ? stream::decoders::DnsTransport::kTcp
+                                               : stream::decoders::DnsTransport::kUdp;
+  auto message = stream::decoders::ParseDns(p.data, transport);
+  if (!message) {
+    ++counters_["dns_answers_unparsed"];
+    return;
+  }
+  for (const auto& r : stream::decoders::ResolvedAddresses(*message)) {
+    dns_cache_.Add(r.ip, r.name, r.ttl, p.header.ts_ns);
+    ++counters_["dns_addresses_learned"];
+  }
+}
+
+// The DNS name of a peer: the one the connection already has, else the cache's (within TTL),
+// which the connection then keeps.
+std::string Pipeline::DnsNameOf(const std::string& ip, state::Connection* conn,
+                                const stream::StreamContext& ctx) {
+  if (conn && !conn->dns_name.empty()) return conn->dns_name;
+  if (ctx.dest_name_source == "dns" && (ip.empty() || ip == ctx.dest_ip)) return ctx.dest_host;
+  if (ip.empty()) return "";
+  auto name = dns_cache_.Lookup(ip, ctx.last_mono_ns);
+  if (!name) return "";
+  if (conn) conn->dns_name = *name;
+  return *name;
 }
 
 void Pipeline::OnTlsData(const decode::Payload& p) {
@@ -169,6 +326,7 @@ void Pipeline::FeedStream(const stream::StreamKey& key, const decode::Payload& p
                           const char* found_in) {
   processes_.Ensure(p.header);
   stream::Stream& s = streams_.Get(key, db_);
+  if (!s.matcher->has_known_values()) s.matcher->SetKnownValues(known_values_);
   auto& ctx = s.ctx;
   ctx.pid = p.header.pid;
   ctx.tid = p.header.tid;
@@ -186,6 +344,7 @@ void Pipeline::FeedStream(const stream::StreamKey& key, const decode::Payload& p
   ctx.bytes += p.data.size();
   if (p.truncated() && p.last_chunk()) ++ctx.gaps;
   RememberDestination(key, ctx);
+  if (p.fd_kind != CS_FD_SOCK_UDP) CheckTaintedEgress(key, ctx);
   counters_["bytes_matched"] += p.data.size();
   s.matcher->Feed(p.data, [&](const stream::SecretMatch& m) { OnSecret(key, ctx, m); });
   auto on_chunk = [&](const stream::decoders::DecodedChunk& c) { FeedUnit(key, s, c); };
@@ -223,6 +382,7 @@ void Pipeline::FeedUnit(const stream::StreamKey& key, stream::Stream& s,
     }
     stream::UnitStream us;
     us.matcher = std::make_unique<stream::MatchStream>(db_);
+    us.matcher->SetKnownValues(known_values_);
     if (c.decoding) us.decoding = *c.decoding;
     us.opened_seq = ++s.unit_seq;
     it = s.units.emplace(std::move(uk), std::move(us)).first;
@@ -279,8 +439,9 @@ detect::Destination Pipeline::DestinationOf(const stream::StreamKey& key,
     d.ip = ctx.explicit_destination->ip;
     d.port = ctx.explicit_destination->port;
   }
+  state::Connection* conn = fd >= 0 ? connections_.Find(ctx.pid, fd) : nullptr;
   if (fd >= 0) {
-    if (const auto* c = connections_.Find(ctx.pid, fd)) {
+    if (const auto* c = conn) {
       if (d.ip.empty()) {
         d.ip = c->peer.ip;
         d.port = c->peer.port;
@@ -299,6 +460,9 @@ detect::Destination Pipeline::DestinationOf(const stream::StreamKey& key,
   if (!tls_sni.empty()) {
     d.host = tls_sni;
     d.name_source = "sni";
+  } else if (std::string dns = DnsNameOf(d.ip, conn, ctx); !dns.empty()) {
+    d.host = dns;
+    d.name_source = "dns";
   } else if (!d.ip.empty()) {
     d.name_source = "ip";
   }
@@ -321,8 +485,10 @@ void Pipeline::OnSecret(const stream::StreamKey& key, const stream::StreamContex
                         const stream::SecretMatch& m) {
   ++counters_["secret_matches"];
   const auto& rules = db_->rules();
-  if (m.kind_index >= rules.kinds.size()) return;
-  const config::CredentialKind& kind = rules.kinds[m.kind_index];
+  config::CredentialKind known_kind;  // a learned value that fits no catalogue format
+  if (m.known && m.kind_index == stream::kKnownValueKind) known_kind = stream::KnownValueKind(*m.known);
+  if (m.kind_index >= rules.kinds.size() && known_kind.id.empty()) return;
+  const config::CredentialKind& kind = known_kind.id.empty() ? rules.kinds[m.kind_index] : known_kind;
   detect::Destination dest = DestinationOf(key, ctx, CurrentFacts(key));
   detect::Verdict verdict = detect::Judge(kind, dest);
   if (!verdict.alert) {
@@ -337,6 +503,7 @@ void Pipeline::OnSecret(const stream::StreamKey& key, const stream::StreamContex
     return;
   }
   report::Alert alert = BuildAlert(ctx, kind, m, dest, verdict.reason, fingerprint);
+  provenance_.Covered(ctx.pid, dest, ctx.last_mono_ns);  // this alert says more than taint
   ++counters_["alerts"];
   for (auto* sink : sinks_) {
     if (!sink->Write(alert).ok()) ++counters_["alert_sink_errors"];
@@ -390,6 +557,11 @@ report::Alert Pipeline::BuildAlert(const stream::StreamContext& ctx,
     a.process.cmdline = RedactSecretsIn(JoinArgv(p->argv), value, kind.preview_prefix);
     a.process.cgroup = p->cgroup;
     a.process.container = p->container;
+    a.process.credential_env = p->credential_env;
+    a.process.systemd_unit = p->systemd_unit;
+  }
+  if (state::CiJob job = processes_.CiJobOf(ctx.pid); !job.empty()) {
+    a.ci = {job.provider, job.repository, job.workflow, job.run_id, job.job};
   }
   for (const state::Process* anc : processes_.Ancestors(ctx.pid)) {
     a.process.ancestors.push_back({anc->pid, anc->comm, anc->exe,
@@ -423,7 +595,19 @@ report::Alert Pipeline::BuildAlert(const stream::StreamContext& ctx,
   auto known = known_secrets_.find(fingerprint);
   bool from_file = known != known_secrets_.end() || !a.evidence.credential_reads.empty();
   if (known != known_secrets_.end()) {
-    a.evidence.notes.push_back("this exact secret was read from " + known->second.path);
+    const KnownSecret& k = known->second;
+    std::string note = "this exact secret was read from " + k.path;
+    if (k.reader.pid != 0 && k.reader.pid != ctx.pid) {
+      // Another process read it (cat file | curl): its read is evidence of this egress too.
+      note += " by " + k.reader.comm + " (pid " + std::to_string(k.reader.pid) + ")";
+      bool listed = false;
+      for (const auto& r : a.evidence.credential_reads) listed |= r.pid == k.reader.pid;
+      if (!listed) {
+        a.evidence.credential_reads.push_back(
+            {k.path, k.reader.pid, k.reader.comm, WallNs(k.reader.mono_ns)});
+      }
+    }
+    a.evidence.notes.push_back(note);
   }
   a.kind = from_file ? "credential-file-egress" : "secret-egress";
   a.summary = ctx.comm + " (pid " + std::to_string(ctx.pid) + "): " + reason;
@@ -471,6 +655,7 @@ void Pipeline::OnExit(const decode::ProcessExit& e) {
 }
 
 void Pipeline::Housekeeping(uint64_t now_mono_ns) {
+  for (const auto& alert : provenance_.TakeDue(now_mono_ns)) WriteAlert(alert);
   for (uint32_t pid : processes_.Expire(now_mono_ns)) {
     for (int32_t fd : connections_.ForgetProcess(pid)) {
       if (kernel_) kernel_->UnwatchFd(pid, fd);
@@ -494,10 +679,12 @@ void Pipeline::Housekeeping(uint64_t now_mono_ns) {
 void Pipeline::SwapRules(std::shared_ptr<const stream::MatcherDatabase> db) {
   Drain();
   db_ = std::move(db);
+  if (db_) InspectEnvironmentsWith(db_->rules());
 }
 
 void Pipeline::Drain() {
   streams_.CloseIf([](const stream::StreamKey&, const stream::Stream&) { return true; });
+  for (const auto& alert : provenance_.TakeDue(0, true)) WriteAlert(alert);
 }
 
 std::map<std::string, uint64_t> Pipeline::Counters() const {
@@ -509,7 +696,22 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
   out["streams"] = streams_.size();
   out["streams_evicted"] = streams_.evicted();
   out["known_secrets"] = known_secrets_.size();
+  const auto& kv = known_values_->counters();
+  out["known_values"] = known_values_->size();
+  out["known_values_dropped_full"] = kv.dropped_full;
+  out["known_values_dropped_size"] = kv.dropped_size;
+  out["known_value_rebuilds"] = kv.rebuilds;
+  out["known_value_rebuild_errors"] = kv.rebuild_errors;
+  out["known_value_rebuilds_deferred"] = kv.rebuilds_deferred;
   out["dns_parse_errors"] = dns_counters_.parse_errors;
+  out["dns_cache_entries"] = dns_cache_.size();
+  out["dns_cache_evicted"] = dns_cache_.evicted();
+  out["dns_cache_expired"] = dns_cache_.expired();
+  out["tainted_egress_covered_by_secret_alerts"] = provenance_.covered();
+  out["tainted_egress_pending_dropped"] = provenance_.pending_dropped();
+  out["environ_reads"] = processes_.environ_reads();
+  out["environ_unreadable"] = processes_.environ_unreadable();
+  out["environ_truncated"] = processes_.environ_truncated();
   return out;
 }
 

@@ -13,10 +13,12 @@
 #include <vector>
 
 #include "decode/events.h"
+#include "detect/provenance.h"
 #include "detect/verdict.h"
 #include "report/fingerprint.h"
 #include "report/sink.h"
 #include "state/connection_table.h"
+#include "state/dns_cache.h"
 #include "state/process_table.h"
 #include "stream/matcher.h"
 #include "stream/stream_table.h"
@@ -29,6 +31,9 @@ class KernelControl {
  public:
   virtual ~KernelControl() = default;
   virtual void UnwatchFd(uint32_t pid, int32_t fd) = 0;
+  // An in-scope process exec'd: its executable and libraries may need uprobes (attach on exec).
+  virtual void OnExec(uint32_t /*pid*/, const std::string& /*filename*/,
+                      uint64_t /*exec_mono_ns*/) {}
 };
 
 struct PipelineOptions {
@@ -37,6 +42,14 @@ struct PipelineOptions {
   size_t dedup_max_keys = 16384;
   uint64_t credential_read_window_ns = 3600ull * 1000 * 1000 * 1000;
   size_t max_known_secrets = 4096;
+  detect::ProvenanceOptions provenance;  // taint window after a credential-file read
+};
+
+// The process that read a secret from a credential file (for evidence on its egress).
+struct SecretReader {
+  uint32_t pid = 0;  // 0: not read by a process we saw (the inventory found it on disk)
+  std::string comm;
+  uint64_t mono_ns = 0;
 };
 
 class Pipeline {
@@ -49,8 +62,16 @@ class Pipeline {
   void Handle(std::span<const uint8_t> record);
   // New rules: streams in flight are flushed with the old database, later bytes use the new one.
   void SwapRules(std::shared_ptr<const stream::MatcherDatabase> db);
-  // A secret known to be stored in `path` (from the inventory): its egress names the file.
-  void AddKnownSecret(const std::string& fingerprint, const std::string& path);
+  // A secret known to be stored in `path` (from the inventory, or a read by `reader`): its
+  // egress names the file, and the reader when that is another process (cat | curl).
+  void AddKnownSecret(const std::string& fingerprint, const std::string& path,
+                      SecretReader reader = {});
+  // A secret value learned on this host (a credential variable in a process's environment):
+  // its egress names `source`. The value stays in memory; known-value matching hooks in here.
+  // `kind`: the catalogue kind whose env list names the variable (then the value is matched as
+  // a literal in every stream, judged by that kind's destinations); null: fingerprint only.
+  void LearnSecret(const std::string& value, const std::string& source,
+                   const config::CredentialKind* kind = nullptr);
   // Expires exited processes and idle streams. Call about once a second.
   void Housekeeping(uint64_t now_mono_ns);
   // Flushes every stream (end-of-stream matches) before exit.
@@ -65,15 +86,25 @@ class Pipeline {
  private:
   struct KnownSecret {
     std::string path;  // credential file it was read from
+    SecretReader reader;
   };
 
   void Dispatch(const decode::Event& event);
   void OnCredentialOpen(const decode::CredentialOpen& e);
   void OnCredentialRead(const decode::Payload& p);
   void OnSocketData(const decode::Payload& p);
+  void OnDnsAnswer(const decode::Payload& p);
+  std::string DnsNameOf(const std::string& ip, state::Connection* conn,
+                        const stream::StreamContext& ctx);
   void OnTlsData(const decode::Payload& p);
   void OnClose(const decode::FdClose& e);
   void OnExit(const decode::ProcessExit& e);
+  void OnProcessAccess(const decode::ProcessAccess& e);
+  void InspectEnvironmentsWith(const config::RuleSet& rules);
+  void WriteAlert(const report::Alert& alert);
+  // Provenance: egress of a process tainted by a credential-file read to where that credential
+  // is not expected raises "tainted-egress" once per (process, destination).
+  void CheckTaintedEgress(const stream::StreamKey& key, const stream::StreamContext& ctx);
   void FeedStream(const stream::StreamKey& key, const decode::Payload& p, const char* found_in);
   void FeedUnit(const stream::StreamKey& key, stream::Stream& s,
                 const stream::decoders::DecodedChunk& c);
@@ -103,6 +134,7 @@ class Pipeline {
   std::vector<report::AlertSink*> sinks_;
   KernelControl* kernel_;
   state::ProcessTable processes_;
+  detect::ProvenanceTracker provenance_;
   state::ConnectionTable connections_;
   stream::StreamTable streams_;
   detect::Deduplicator dedup_;
@@ -112,8 +144,11 @@ class Pipeline {
   std::unordered_map<std::string, KnownSecret> known_secrets_;
   std::map<std::string, uint64_t> counters_;
   stream::decoders::DecoderCounters dns_counters_;
+  state::DnsCache dns_cache_;  // peer address -> the name it was resolved from
   std::FILE* trace_ = nullptr;
   uint64_t mono_to_wall_ns_ = 0;
+  // Values read from credential files, matched as literals in every stream (issue 3).
+  std::shared_ptr<stream::KnownValues> known_values_ = std::make_shared<stream::KnownValues>();
 };
 
 }  // namespace credsentry::pipeline
