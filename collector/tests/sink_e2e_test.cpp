@@ -81,7 +81,10 @@ TEST_F(SinkE2E, AlertsRaisedDuringACollectorOutageArriveExactlyOnce) {
   for (int i = 0; i < 25; ++i) {
     ASSERT_TRUE((*sink)->Write(MakeAgentAlert("outage-" + std::to_string(i), secret)).ok());
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(700));  // a few failed sends
+  // Wait (bounded) for a failed send; nothing may leave the spool meanwhile.
+  for (int i = 0; i < 100 && (*sink)->Counters()["send_failures"] == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   EXPECT_EQ((*sink)->Counters()["pending"], 25u);
   EXPECT_GT((*sink)->Counters()["send_failures"], 0u);
 
@@ -121,7 +124,11 @@ TEST_F(SinkE2E, HungCollectorIsAbandonedAfterTheAckTimeoutAndNothingIsLostOrDupl
   for (int i = 0; i < 10; ++i) {
     ASSERT_TRUE((*sink)->Write(MakeAgentAlert("hang-" + std::to_string(i), secret)).ok());
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // With a 300 ms ack timeout, two abandoned sends come within a second or two; a stream
+  // that waits on the hung collector never counts one.
+  for (int i = 0; i < 160 && (*sink)->Counters()["send_failures"] < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   auto during = (*sink)->Counters();
   collector_->Signal(SIGCONT);
   EXPECT_GE(during["send_failures"], 2u) << "the stream waited on a hung collector";
