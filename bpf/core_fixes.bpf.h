@@ -59,6 +59,25 @@ static __always_inline struct file *cs_current_fd_file(int fd)
 	return bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
 }
 
+/*
+ * Inode number of fd `fd` when it is an anonymous pipe (its inode lives on pipefs), else 0.
+ * Named FIFOs live on ordinary filesystems whose inode numbers could collide with pipefs's,
+ * so the superblock magic decides, not S_ISFIFO.
+ */
+#define CS_PIPEFS_MAGIC 0x50495045
+static __always_inline __u64 cs_task_fd_pipe(struct task_struct *task, int fd)
+{
+	struct file *file = cs_task_fd_file(task, fd);
+	struct inode *inode;
+
+	if (!file)
+		return 0;
+	inode = BPF_CORE_READ(file, f_inode);
+	if (!inode || BPF_CORE_READ(inode, i_sb, s_magic) != CS_PIPEFS_MAGIC)
+		return 0;
+	return BPF_CORE_READ(inode, i_ino);
+}
+
 /* SOCK_STREAM / SOCK_DGRAM of a socket fd's file (file->private_data is the struct socket). */
 static __always_inline short cs_file_sock_type(struct file *file)
 {

@@ -107,6 +107,10 @@ struct cs_exec_event {
 	__u32 args_len;          /* bytes valid in args */
 	__u32 filename_len;
 	__u32 _pad0;
+	/* pipefs inode of fd 0 / fd 1 at exec, 0 when not an anonymous pipe: provenance follows a
+	 * credential read through `cat creds | filter | curl` by matching these. */
+	__u64 stdin_pipe;
+	__u64 stdout_pipe;
 	char filename[CS_PATH_MAX];
 	char args[CS_ARGS_MAX];  /* argv, NUL-separated */
 };
@@ -131,6 +135,7 @@ struct cs_cred_open_event {
 	__u64 ino;
 	__u32 path_len;
 	__u32 _pad0;
+	__u64 stdout_pipe; /* pipefs inode of the opener's fd 1, 0 = not a pipe (see cs_exec_event) */
 	char path[CS_PATH_MAX];  /* reconstructed from dentries, best effort */
 };
 

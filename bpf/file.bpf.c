@@ -179,6 +179,9 @@ static __always_inline int cs_open_exit(long ret)
 	ev->dev = ikey.dev;
 	ev->ino = ikey.ino;
 	ev->path_len = path_len;
+	/* Whoever opens a credential file with a pipe for stdout may be feeding it onward; the
+	 * pipe is read here, not later from /proc, because a subshell is gone within microseconds. */
+	ev->stdout_pipe = cs_task_fd_pipe(cs_current(), 1);
 	if (path_start)
 		bpf_probe_read_kernel(ev->path, sizeof(ev->path), path_start);
 	cs_submit_control(ev);

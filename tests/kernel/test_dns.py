@@ -23,24 +23,12 @@ QUIET_PERIOD = 3.0
 TTL = 30
 
 
-def _flatten(stats, prefix=""):
-    for name, value in stats.items():
-        if isinstance(value, dict):
-            yield from _flatten(value, f"{prefix}{name}.")
-        else:
-            yield f"{prefix}{name}", value
-
-
-def _counter(agent, suffix: str) -> int:
-    return sum(v for k, v in _flatten(agent.stats()) if k.endswith(suffix) and isinstance(v, int))
-
-
 def _wait_counter(agent, suffix: str, minimum: int = 1, timeout: float = ALERT_TIMEOUT) -> int:
     """The counter once it reaches `minimum` (the stats file is rewritten about every second)."""
     deadline = time.monotonic() + timeout
-    while _counter(agent, suffix) < minimum and time.monotonic() < deadline:
+    while agent.counter(suffix) < minimum and time.monotonic() < deadline:
         time.sleep(0.1)
-    return _counter(agent, suffix)
+    return agent.counter(suffix)
 
 
 def _qname(packet: bytes) -> tuple[str, int, int]:

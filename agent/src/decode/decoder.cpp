@@ -57,6 +57,8 @@ Result<Event> DecodeExec(std::span<const uint8_t> record) {
   if (!e) return Short("exec");
   ProcessExec out{ToHeader(e->hdr)};
   out.ppid = e->ppid;
+  out.stdin_pipe = e->stdin_pipe;
+  out.stdout_pipe = e->stdout_pipe;
   out.filename = BoundedString(e->filename, CS_PATH_MAX, e->filename_len);
   size_t args_len = std::min<size_t>(e->args_len, CS_ARGS_MAX);
   size_t start = 0;
@@ -120,7 +122,8 @@ Result<Event> Decode(std::span<const uint8_t> record) {
       auto e = Load<cs_cred_open_event>(record);
       if (!e) return Short("credential open");
       return Event{CredentialOpen{ToHeader(e->hdr), e->fd, e->cred_id, e->dev, e->ino,
-                                  BoundedString(e->path, CS_PATH_MAX, e->path_len)}};
+                                  BoundedString(e->path, CS_PATH_MAX, e->path_len),
+                                  e->stdout_pipe}};
     }
     case CS_EV_CRED_READ:
     case CS_EV_SOCK_DATA:

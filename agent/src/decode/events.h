@@ -34,6 +34,8 @@ struct ProcessExec {
   uint32_t ppid = 0;
   std::string filename;
   std::vector<std::string> argv;
+  uint64_t stdin_pipe = 0;   // pipefs inode of fd 0 at exec; 0 = not a pipe
+  uint64_t stdout_pipe = 0;  // same for fd 1
 };
 
 struct ProcessFork {
@@ -53,6 +55,7 @@ struct CredentialOpen {
   uint64_t dev = 0;
   uint64_t ino = 0;
   std::string path;
+  uint64_t stdout_pipe = 0;  // pipefs inode of the opener's fd 1; 0 = not a pipe
 };
 
 // Bytes captured from a call: a credential-file read, a plain socket write, or a TLS write.

@@ -17,6 +17,7 @@ void DescribeProcess(const state::ProcessTable& procs, uint32_t pid, const std::
     out.container = p->container;
     out.credential_env = p->credential_env;
     out.systemd_unit = p->systemd_unit;
+    out.pod = {p->pod.uid, p->pod.name, p->pod.ns};
   }
   for (const state::Process* anc : procs.Ancestors(pid)) {
     out.ancestors.push_back({anc->pid, anc->comm, anc->exe, redact(anc->argv)});

@@ -109,6 +109,11 @@ report::Alert TaintedEgressAlert(const std::string& comm, uint32_t pid,
                                 : first.comm + " (pid " + std::to_string(first.pid) + ") read ") +
               first.path;
   a.evidence.notes = dest.notes;
+  if (first.via_pipe) {
+    a.evidence.notes.push_back(first.comm + " (pid " + std::to_string(first.pid) + ") read " +
+                               first.path + " and its output reached this process's stdin " +
+                               "through a pipe");
+  }
   a.evidence.notes.push_back(
       "no credential format matched: the process is tainted by the credential-file read, and " +
       where + " is not a destination expected for " +

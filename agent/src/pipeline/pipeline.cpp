@@ -122,7 +122,8 @@ void Pipeline::OnCredentialOpen(const decode::CredentialOpen& e) {
   processes_.Ensure(e.header);
   credential_fds_[FdKey(e.header.pid, e.fd)] = e.path;
   processes_.RecordCredentialRead(
-      e.header.pid, {e.path, e.cred_id, e.header.pid, e.header.comm, e.header.ts_ns, 0});
+      e.header.pid, {e.path, e.cred_id, e.header.pid, e.header.comm, e.header.ts_ns, 0},
+      e.stdout_pipe);
   spdlog::info("credential file {} opened by pid {} ({})", e.path, e.header.pid, e.header.comm);
 }
 
@@ -543,6 +544,7 @@ report::Alert Pipeline::BuildAlert(const stream::StreamContext& ctx,
     a.process.container = p->container;
     a.process.credential_env = p->credential_env;
     a.process.systemd_unit = p->systemd_unit;
+    a.process.pod = {p->pod.uid, p->pod.name, p->pod.ns};
   }
   if (state::CiJob job = processes_.CiJobOf(ctx.pid); !job.empty()) {
     a.ci = {job.provider, job.repository, job.workflow, job.run_id, job.job};
@@ -695,6 +697,8 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
   out["dns_cache_expired"] = dns_cache_.expired();
   out["tainted_egress_covered_by_secret_alerts"] = provenance_.covered();
   out["tainted_egress_pending_dropped"] = provenance_.pending_dropped();
+  out["tainted_pipes"] = processes_.tainted_pipes();
+  out["tainted_pipes_evicted"] = processes_.tainted_pipes_evicted();
   out["environ_reads"] = processes_.environ_reads();
   out["environ_unreadable"] = processes_.environ_unreadable();
   out["environ_truncated"] = processes_.environ_truncated();

@@ -16,6 +16,13 @@ struct AncestorInfo {
   std::string cmdline;
 };
 
+// The Kubernetes pod a process runs in; empty uid and name = not in a pod, or none visible.
+struct KubePodInfo {
+  std::string uid;  // from the cgroup path, dashed lowercase
+  std::string name;
+  std::string ns;  // "namespace" in JSON and protobuf
+};
+
 struct ProcessInfo {
   uint32_t pid = 0;
   uint32_t ppid = 0;
@@ -28,6 +35,7 @@ struct ProcessInfo {
   std::string container;  // container id when the cgroup path names one
   std::vector<std::string> credential_env;  // names (never values) of credential env variables
   std::string systemd_unit;                 // "*.service" / "*.scope" from the cgroup path
+  KubePodInfo pod;
 };
 
 // The CI job the process runs in (its own or an ancestor's environment); empty provider = none.

@@ -49,6 +49,9 @@ namespace {
 void AddContextBlocks(const Alert& a, nlohmann::json& j) {
   j["process"]["credential_env"] = a.process.credential_env;
   j["process"]["systemd_unit"] = a.process.systemd_unit;
+  if (const KubePodInfo& pod = a.process.pod; !pod.uid.empty() || !pod.name.empty()) {
+    j["process"]["pod"] = {{"uid", pod.uid}, {"name", pod.name}, {"namespace", pod.ns}};
+  }
   if (!a.ci.provider.empty()) {
     j["ci"] = {{"provider", a.ci.provider}, {"repository", a.ci.repository},
                {"workflow", a.ci.workflow}, {"run_id", a.ci.run_id}, {"job", a.ci.job}};

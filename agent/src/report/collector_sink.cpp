@@ -59,6 +59,12 @@ void ToProto(const Alert& a, v1::Alert* out) {
   p->set_container(a.process.container);
   for (const auto& name : a.process.credential_env) p->add_credential_env(name);
   p->set_systemd_unit(a.process.systemd_unit);
+  if (!a.process.pod.uid.empty() || !a.process.pod.name.empty()) {
+    auto* pod = p->mutable_pod();
+    pod->set_uid(a.process.pod.uid);
+    pod->set_name(a.process.pod.name);
+    pod->set_namespace_(a.process.pod.ns);
+  }
   if (!a.ci.provider.empty()) {
     auto* ci = out->mutable_ci();
     ci->set_provider(a.ci.provider);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <initializer_list>
 #include <unordered_map>
 
 namespace credsentry::state {
@@ -57,6 +58,64 @@ bool IsCiVariable(std::string_view name) {
   return kNames.contains(name);
 }
 
+bool IsPodVariable(std::string_view name) {
+  static const std::unordered_set<std::string_view> kNames = {
+      "POD_NAME",         "MY_POD_NAME", "POD_NAMESPACE",          "KUBERNETES_NAMESPACE",
+      "MY_POD_NAMESPACE", "HOSTNAME",    "KUBERNETES_SERVICE_HOST"};
+  return kNames.contains(name);
+}
+
+// Any process can set these variables to anything, and they end up in alerts and logs: keep
+// printable ASCII only, and no more than a Kubernetes name can be long.
+std::string PodField(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (out.size() >= kMaxPodFieldLength) break;
+    if (c >= 0x20 && c < 0x7f) out.push_back(c);
+  }
+  return out;
+}
+
+KubePod KubePodFrom(const std::unordered_map<std::string_view, std::string_view>& pod_vars) {
+  auto first = [&](std::initializer_list<std::string_view> names) -> std::string {
+    for (std::string_view name : names) {
+      auto it = pod_vars.find(name);
+      if (it == pod_vars.end()) continue;
+      if (std::string v = PodField(it->second); !v.empty()) return v;
+    }
+    return {};
+  };
+  KubePod pod;
+  pod.ns = first({"POD_NAMESPACE", "KUBERNETES_NAMESPACE", "MY_POD_NAMESPACE"});
+  pod.name = first({"POD_NAME", "MY_POD_NAME"});
+  // kubelet sets a pod's hostname to the pod name (hostNetwork pods excepted: theirs is the
+  // node's); outside Kubernetes, HOSTNAME names a machine or a docker container, not a pod.
+  auto service = pod_vars.find("KUBERNETES_SERVICE_HOST");
+  if (pod.name.empty() && service != pod_vars.end() && !service->second.empty()) {
+    pod.name = first({"HOSTNAME"});
+  }
+  return pod;
+}
+
+// `text` is a whole pod uid: 32 hex digits with `sep` at 8, 13, 18 and 23. The systemd driver
+// writes '_' there because '-' means nesting in slice names.
+std::string CanonicalPodUid(std::string_view text, char sep) {
+  if (text.size() != 36) return {};
+  std::string uid(text);
+  for (size_t i = 0; i < uid.size(); ++i) {
+    char& c = uid[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != sep) return {};
+      c = '-';
+    } else if (c >= 'A' && c <= 'F') {
+      c = static_cast<char>(c - 'A' + 'a');
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return {};
+    }
+  }
+  return uid;
+}
+
 }  // namespace
 
 const std::unordered_set<std::string>& BuiltinCredentialEnvNames() {
@@ -82,6 +141,7 @@ EnvironmentFindings InspectEnvironment(std::string_view block,
   EnvironmentFindings out;
   out.truncated = truncated;
   std::unordered_map<std::string_view, std::string_view> ci_vars;
+  std::unordered_map<std::string_view, std::string_view> pod_vars;
   size_t start = 0;
   while (start < block.size()) {
     size_t end = block.find('\0', start);
@@ -93,6 +153,7 @@ EnvironmentFindings InspectEnvironment(std::string_view block,
     std::string_view name = entry.substr(0, eq);
     std::string_view value = entry.substr(eq + 1);
     if (IsCiVariable(name)) ci_vars[name] = value;
+    if (IsPodVariable(name)) pod_vars.try_emplace(name, value);  // the first one counts
     if (value.empty() || !credential_names.contains(std::string(name))) continue;
     if (out.credential_names.size() >= kMaxCredentialNames) {
       out.truncated = true;
@@ -107,6 +168,7 @@ EnvironmentFindings InspectEnvironment(std::string_view block,
   }
   std::sort(out.credential_names.begin(), out.credential_names.end());
   out.ci = CiJobFrom(ci_vars);
+  out.pod = KubePodFrom(pod_vars);
   return out;
 }
 
@@ -150,6 +212,31 @@ std::string SystemdUnitFromCgroup(std::string_view cgroup_path) {
     start = end + 1;
   }
   return std::string(unit);
+}
+
+std::string PodUidFromCgroup(std::string_view cgroup_path) {
+  std::string uid;
+  bool under_kubepods = false;  // cgroupfs `pod<uid>` counts only below a kubepods component
+  size_t start = 0;
+  while (start < cgroup_path.size()) {
+    size_t end = cgroup_path.find('/', start);
+    if (end == std::string_view::npos) end = cgroup_path.size();
+    std::string_view part = cgroup_path.substr(start, end - start);
+    start = end + 1;
+    if (part.starts_with("kubepods")) {
+      under_kubepods = true;
+      // systemd driver: kubepods-pod<uid>.slice (guaranteed), kubepods-<qos>-pod<uid>.slice.
+      if (!part.ends_with(".slice")) continue;
+      std::string_view slice = part.substr(0, part.size() - 6);
+      size_t pod = slice.rfind("-pod");
+      if (pod == std::string_view::npos) continue;
+      if (std::string u = CanonicalPodUid(slice.substr(pod + 4), '_'); !u.empty()) uid = u;
+    } else if (under_kubepods && part.starts_with("pod")) {
+      // cgroupfs driver: /kubepods/pod<uid> (guaranteed), /kubepods/<qos>/pod<uid>.
+      if (std::string u = CanonicalPodUid(part.substr(3), '-'); !u.empty()) uid = u;
+    }
+  }
+  return uid;
 }
 
 }  // namespace credsentry::state

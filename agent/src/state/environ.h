@@ -24,12 +24,26 @@ struct CiJob {
   bool empty() const { return provider.empty(); }
 };
 
+// The Kubernetes pod a process runs in. The uid comes from the cgroup path (kubelet names the
+// pod's cgroup after it); name and namespace are in no cgroup path, so they come from the
+// environment when the pod spec exposes them. These are identities, not credentials.
+struct KubePod {
+  std::string uid;   // canonical 8-4-4-4-12 lowercase hex, or ""
+  std::string name;  // POD_NAME / MY_POD_NAME, else HOSTNAME inside Kubernetes
+  std::string ns;    // POD_NAMESPACE / KUBERNETES_NAMESPACE / MY_POD_NAMESPACE
+  bool empty() const { return uid.empty() && name.empty(); }
+};
+
+// Longest pod name or namespace kept: a DNS subdomain (the longest Kubernetes object name).
+inline constexpr size_t kMaxPodFieldLength = 253;
+
 struct EnvironmentFindings {
   std::vector<std::string> credential_names;  // sorted, unique, at most kMaxCredentialNames
   // (name, value) of credential variables with a non-trivial value. Never logged or reported:
   // handed to known-value matching and then dropped.
   std::vector<std::pair<std::string, std::string>> credential_values;
   CiJob ci;
+  KubePod pod;             // name and namespace only: the uid is the cgroup's (PodUidFromCgroup)
   bool truncated = false;  // the block hit the read bound; later variables were not seen
 };
 
@@ -59,5 +73,10 @@ void Wipe(std::string& s);
 
 // The systemd unit a cgroup path names: its last `*.service` or `*.scope` component, or "".
 std::string SystemdUnitFromCgroup(std::string_view cgroup_path);
+
+// The Kubernetes pod uid a cgroup path names, dashed and lowercase, or "". Knows the systemd
+// driver (`kubepods[-<qos>]-pod<uid with _>.slice`), the cgroupfs driver (`pod<uid>` below a
+// `kubepods` component) and both nested under a prefix (kind, k3s in docker). The deepest wins.
+std::string PodUidFromCgroup(std::string_view cgroup_path);
 
 }  // namespace credsentry::state

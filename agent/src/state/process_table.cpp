@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <regex>
@@ -30,6 +31,22 @@ std::vector<std::string> SplitNul(const std::string& s) {
   }
   if (start < s.size()) out.push_back(s.substr(start));
   return out;
+}
+
+// The pipefs inode behind /proc/<pid>/fd/<fd> ("pipe:[4242]"), or 0.
+uint64_t PipeOfFd(const std::string& proc_pid_dir, int fd) {
+  char target[64];
+  ssize_t n = readlink((proc_pid_dir + "/fd/" + std::to_string(fd)).c_str(), target,
+                       sizeof target - 1);
+  if (n <= 0) return 0;
+  std::string_view link(target, static_cast<size_t>(n));
+  if (!link.starts_with("pipe:[") || !link.ends_with("]")) return 0;
+  uint64_t ino = 0;
+  for (char c : link.substr(6, link.size() - 7)) {
+    if (c < '0' || c > '9') return 0;
+    ino = ino * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return ino;
 }
 
 }  // namespace
@@ -71,9 +88,12 @@ bool ProcessTable::LoadOne(uint32_t pid, Process& out) const {
   ssize_t n = readlink((base + "/exe").c_str(), exe, sizeof exe - 1);
   if (n > 0) out.exe.assign(exe, static_cast<size_t>(n));
   out.argv = SplitNul(ReadSmallFile(base + "/cmdline", 4096));
+  out.stdin_pipe = PipeOfFd(base, 0);
+  out.stdout_pipe = PipeOfFd(base, 1);
   out.cgroup = scope_.CgroupOf(pid).value_or("");
   out.container = ContainerIdFromCgroup(out.cgroup);
   out.systemd_unit = SystemdUnitFromCgroup(out.cgroup);
+  out.pod.uid = PodUidFromCgroup(out.cgroup);
   return true;
 }
 
@@ -82,6 +102,18 @@ void ProcessTable::InspectEnvironments(std::unordered_set<std::string> names,
   credential_env_names_ = std::move(names);
   learner_ = std::move(learner);
 }
+
+namespace {
+
+// Name and namespace from the process's own environment; a field it lacks (`env -i`, a shell
+// that drops variables) comes from its parent when the cgroup says both are in the same pod.
+void SetPodIdentity(Process& p, const KubePod& own, const Process* parent) {
+  const bool same_pod = parent && !p.pod.uid.empty() && parent->pod.uid == p.pod.uid;
+  p.pod.name = !own.name.empty() ? own.name : same_pod ? parent->pod.name : std::string();
+  p.pod.ns = !own.ns.empty() ? own.ns : same_pod ? parent->pod.ns : std::string();
+}
+
+}  // namespace
 
 void ProcessTable::InspectEnvironment(Process& p) {
   if (credential_env_names_.empty()) return;
@@ -98,6 +130,7 @@ void ProcessTable::InspectEnvironment(Process& p) {
   Wipe(block->bytes);
   p.credential_env = std::move(found.credential_names);
   p.ci = std::move(found.ci);
+  SetPodIdentity(p, found.pod, p.ppid != p.pid ? Find(p.ppid) : nullptr);
   for (auto& [name, value] : found.credential_values) {
     if (learner_) learner_(p, name, value);
     Wipe(value);
@@ -208,10 +241,20 @@ void ProcessTable::OnExec(const decode::ProcessExec& e) {
   p.exe = e.filename;
   p.argv = e.argv;
   p.exited = false;
+  p.stdin_pipe = e.stdin_pipe;
+  p.stdout_pipe = e.stdout_pipe;
+  // A filter that starts after the read upstream already happened passes the taint on now.
+  if (auto it = pipe_reads_.find(p.stdin_pipe);
+      p.stdin_pipe != 0 && it != pipe_reads_.end() && p.stdout_pipe != 0 &&
+      p.stdout_pipe != p.stdin_pipe) {
+    const std::deque<CredentialRead> upstream = it->second;  // TaintPipe may rehash the map
+    for (const auto& read : upstream) TaintPipe(p.stdout_pipe, read, 1);
+  }
   if (p.cgroup.empty()) {
     p.cgroup = scope_.CgroupOf(p.pid).value_or("");
     p.container = ContainerIdFromCgroup(p.cgroup);
     p.systemd_unit = SystemdUnitFromCgroup(p.cgroup);
+    p.pod.uid = PodUidFromCgroup(p.cgroup);
   }
   // execve may have replaced the environment: read the one the new image got.
   InspectEnvironment(p);
@@ -232,6 +275,9 @@ void ProcessTable::OnFork(const decode::ProcessFork& e) {
   child.systemd_unit = parent.systemd_unit;
   child.credential_env = parent.credential_env;  // a fork shares its parent's environment
   child.ci = parent.ci;
+  child.pod = parent.pod;
+  child.stdin_pipe = parent.stdin_pipe;  // fds are inherited
+  child.stdout_pipe = parent.stdout_pipe;
   child.last_seen_mono_ns = e.header.ts_ns;
   Insert(std::move(child));
 }
@@ -243,19 +289,62 @@ void ProcessTable::OnExit(const decode::ProcessExit& e) {
   it->second.exit_mono_ns = e.header.ts_ns;
 }
 
-void ProcessTable::RecordCredentialRead(uint32_t pid, CredentialRead read) {
-  auto it = procs_.find(pid);
-  if (it == procs_.end()) return;
-  auto& reads = it->second.credential_reads;
+namespace {
+
+// Adds `read` to a bounded newest-last list; the same file by the same reader again refreshes
+// its entry instead of growing the list.
+void AddRead(std::deque<CredentialRead>& reads, const CredentialRead& read, size_t max) {
   for (auto& r : reads) {
-    if (r.path == read.path) {  // the same file again: refresh, do not grow
-      r.mono_ns = read.mono_ns;
+    if (r.path == read.path && r.pid == read.pid) {
+      r.mono_ns = std::max(r.mono_ns, read.mono_ns);
       r.bytes += read.bytes;
       return;
     }
   }
-  if (reads.size() >= kMaxCredentialReadsPerProcess) reads.pop_front();
-  reads.push_back(std::move(read));
+  if (reads.size() >= max) reads.pop_front();
+  reads.push_back(read);
+}
+
+}  // namespace
+
+void ProcessTable::RecordCredentialRead(uint32_t pid, CredentialRead read, uint64_t stdout_pipe) {
+  auto it = procs_.find(pid);
+  if (it == procs_.end()) return;
+  Process& p = it->second;
+  AddRead(p.credential_reads, read, kMaxCredentialReadsPerProcess);
+  // A subshell forked without exec (`(while read -r l; do echo "$l"; done < creds) | curl`)
+  // got its pipe after the fork record: the open record says where its stdout goes.
+  if (stdout_pipe != 0) p.stdout_pipe = stdout_pipe;
+  // What it read may leave through its stdout: `cat creds | curl --data-binary @-`.
+  if (p.stdout_pipe != 0) TaintPipe(p.stdout_pipe, read);
+}
+
+void ProcessTable::TaintPipe(uint64_t pipe, const CredentialRead& read, size_t hops) {
+  if (pipe == 0 || hops >= kMaxPipeHops) return;
+  auto it = pipe_reads_.find(pipe);
+  if (it == pipe_reads_.end()) {
+    if (pipe_reads_.size() >= kMaxTaintedPipes) {
+      // Forget the pipe whose newest read is oldest: it is the nearest to leaving the window.
+      auto stalest = pipe_reads_.begin();
+      for (auto p = pipe_reads_.begin(); p != pipe_reads_.end(); ++p) {
+        if (p->second.back().mono_ns < stalest->second.back().mono_ns) stalest = p;
+      }
+      pipe_reads_.erase(stalest);
+      ++tainted_pipes_evicted_;
+    }
+    it = pipe_reads_.emplace(pipe, std::deque<CredentialRead>{}).first;
+  }
+  CredentialRead piped = read;
+  piped.via_pipe = true;
+  AddRead(it->second, piped, kMaxCredentialReadsPerProcess);
+  // Filters already running on this pipe (`| tr | gzip |`) carry it to their own stdout.
+  std::vector<uint64_t> onward;
+  for (const auto& [pid, q] : procs_) {
+    if (q.stdin_pipe == pipe && q.stdout_pipe != 0 && q.stdout_pipe != pipe) {
+      onward.push_back(q.stdout_pipe);
+    }
+  }
+  for (uint64_t next : onward) TaintPipe(next, read, hops + 1);
 }
 
 std::vector<uint32_t> ProcessTable::Pids() const {
@@ -289,6 +378,14 @@ std::vector<CredentialRead> ProcessTable::CredentialReadsInLineage(uint32_t pid,
   for (const Process* p : lineage) {
     if (!p) continue;
     for (auto it = p->credential_reads.rbegin(); it != p->credential_reads.rend(); ++it) {
+      if (it->mono_ns >= since_mono_ns) out.push_back(*it);
+    }
+  }
+  for (const Process* p : lineage) {
+    if (!p || p->stdin_pipe == 0) continue;
+    auto piped = pipe_reads_.find(p->stdin_pipe);
+    if (piped == pipe_reads_.end()) continue;
+    for (auto it = piped->second.rbegin(); it != piped->second.rend(); ++it) {
       if (it->mono_ns >= since_mono_ns) out.push_back(*it);
     }
   }

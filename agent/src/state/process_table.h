@@ -24,6 +24,7 @@ struct CredentialRead {
   std::string comm;
   uint64_t mono_ns = 0;
   uint64_t bytes = 0;
+  bool via_pipe = false;  // reached the process through its stdin pipe, not its lineage
 };
 
 struct Process {
@@ -42,6 +43,9 @@ struct Process {
   std::vector<std::string> credential_env;  // names of credential variables in its environment
   CiJob ci;                                 // from its own environment; see CiJobOf
   std::string systemd_unit;                 // from the cgroup path
+  KubePod pod;  // uid from the cgroup path; name, namespace from its environment (or parent's)
+  uint64_t stdin_pipe = 0;   // pipefs inode of fd 0 at exec (or start-up); 0 = not a pipe
+  uint64_t stdout_pipe = 0;  // same for fd 1
 };
 
 // Container id named by a cgroup path (docker, containerd/CRI, podman, Kubernetes pods), or "".
@@ -51,6 +55,10 @@ class ProcessTable {
  public:
   static constexpr size_t kMaxCredentialReadsPerProcess = 16;
   static constexpr uint64_t kExitedGraceNs = 30ull * 1000 * 1000 * 1000;
+  // Pipes a credential read flowed into (`cat creds | ...`), remembered past their writer's
+  // exit so the reader at the far end of a pipeline is tainted for the whole window.
+  static constexpr size_t kMaxTaintedPipes = 4096;
+  static constexpr size_t kMaxPipeHops = 4;  // cat | tr | gzip | base64 | curl
 
   explicit ProcessTable(const Scope& scope, size_t max_processes = 32768);
 
@@ -69,7 +77,8 @@ class ProcessTable {
   void OnExec(const decode::ProcessExec& e);
   void OnFork(const decode::ProcessFork& e);
   void OnExit(const decode::ProcessExit& e);
-  void RecordCredentialRead(uint32_t pid, CredentialRead read);
+  // `stdout_pipe`: the reader's fd 1 as the kernel saw it at the open (0 = keep what is known).
+  void RecordCredentialRead(uint32_t pid, CredentialRead read, uint64_t stdout_pipe = 0);
 
   const Process* Find(uint32_t pid) const;
   // Finds `pid`, creating it from /proc (or from the record header) when first seen.
@@ -77,7 +86,8 @@ class ProcessTable {
 
   // Parent first, up to `max` levels or the first unknown/self-parented process.
   std::vector<const Process*> Ancestors(uint32_t pid, size_t max = 8) const;
-  // Credential reads by `pid` and its ancestors since `since_mono_ns`, newest first.
+  // Credential reads by `pid` and its ancestors since `since_mono_ns`, newest first, then
+  // those piped into the stdin of any of them (marked via_pipe).
   std::vector<CredentialRead> CredentialReadsInLineage(uint32_t pid, uint64_t since_mono_ns) const;
 
   // The CI job of `pid`: its own, else that of its nearest ancestor that has one.
@@ -95,6 +105,8 @@ class ProcessTable {
   uint64_t environ_reads() const { return environ_reads_; }
   uint64_t environ_unreadable() const { return environ_unreadable_; }
   uint64_t environ_truncated() const { return environ_truncated_; }
+  size_t tainted_pipes() const { return pipe_reads_.size(); }
+  uint64_t tainted_pipes_evicted() const { return tainted_pipes_evicted_; }
 
  private:
   Process& Insert(Process p);
@@ -102,6 +114,9 @@ class ProcessTable {
   void EvictOne();
   Process& EnsureLoaded(const decode::EventHeader& header, bool inspect_environment);
   void InspectEnvironment(Process& p);
+  // Records `read` as flowing into `pipe`, then on through every process reading that pipe on
+  // its stdin and writing another pipe on its stdout, at most kMaxPipeHops pipes deep.
+  void TaintPipe(uint64_t pipe, const CredentialRead& read, size_t hops = 0);
 
   const Scope& scope_;
   size_t max_processes_;
@@ -112,6 +127,8 @@ class ProcessTable {
   uint64_t environ_reads_ = 0;
   uint64_t environ_unreadable_ = 0;
   uint64_t environ_truncated_ = 0;
+  std::unordered_map<uint64_t, std::deque<CredentialRead>> pipe_reads_;  // by pipefs inode
+  uint64_t tainted_pipes_evicted_ = 0;
 };
 
 }  // namespace credsentry::state

@@ -121,6 +121,21 @@ class Agent:
         except (FileNotFoundError, json.JSONDecodeError):
             return {}  # rewritten every second: may be absent or mid-write
 
+    def flat_stats(self) -> dict:
+        """The stats file with nested objects flattened to dotted names ("kernel.rb_drop")."""
+        def flatten(stats, prefix=""):
+            for name, value in stats.items():
+                if isinstance(value, dict):
+                    yield from flatten(value, f"{prefix}{name}.")
+                else:
+                    yield f"{prefix}{name}", value
+        return dict(flatten(self.stats()))
+
+    def counter(self, suffix: str) -> int:
+        """Sum of the integer counters whose dotted name ends with `suffix`."""
+        return sum(v for k, v in self.flat_stats().items()
+                   if k.endswith(suffix) and isinstance(v, int))
+
     def log_text(self) -> str:
         parts = []
         for f in (self.log_file, self.stderr_file):

@@ -38,6 +38,7 @@ TEST(Decoder, ExecSplitsArgv) {
   const char args[] = "curl\0-s\0https://x";
   std::memcpy(e.args, args, sizeof args);
   e.args_len = sizeof args - 1;
+  e.stdin_pipe = 4242;
   auto ev = Decode(Bytes(e));
   ASSERT_TRUE(ev.ok()) << ev.message();
   const auto& x = std::get<ProcessExec>(*ev);
@@ -45,6 +46,8 @@ TEST(Decoder, ExecSplitsArgv) {
   EXPECT_EQ(x.header.comm, "curl");
   EXPECT_EQ(x.filename, "/usr/bin/curl");
   EXPECT_EQ(x.argv, (std::vector<std::string>{"curl", "-s", "https://x"}));
+  EXPECT_EQ(x.stdin_pipe, 4242u);
+  EXPECT_EQ(x.stdout_pipe, 0u);
 }
 
 TEST(Decoder, PayloadCarriesDataAndDestination) {

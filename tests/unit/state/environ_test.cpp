@@ -126,5 +126,119 @@ TEST(SystemdUnit, LastServiceOrScopeComponent) {
   EXPECT_EQ(SystemdUnitFromCgroup(""), "");
 }
 
+// A pod uid as kubelet writes it: dashed for the cgroupfs driver, '_' for the systemd driver.
+constexpr std::string_view kPodUid = "1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901";
+const std::string kPodUidSystemd = "1b2c3d4e_5f60_7182_93a4_b5c6d7e8f901";
+const std::string kCtr(64, 'c');
+
+TEST(PodUid, SystemdDriverBurstableBestEffortAndGuaranteed) {
+  EXPECT_EQ(PodUidFromCgroup("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" +
+                             kPodUidSystemd + ".slice/cri-containerd-" + kCtr + ".scope"),
+            kPodUid);
+  EXPECT_EQ(PodUidFromCgroup("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" +
+                             kPodUidSystemd + ".slice/crio-" + kCtr + ".scope"),
+            kPodUid);
+  EXPECT_EQ(PodUidFromCgroup("/kubepods.slice/kubepods-pod" + kPodUidSystemd +
+                             ".slice/cri-containerd-" + kCtr + ".scope"),
+            kPodUid);
+  // The pod's own slice (the pause container's parent) is in the pod too.
+  EXPECT_EQ(PodUidFromCgroup("/kubepods.slice/kubepods-pod" + kPodUidSystemd + ".slice"), kPodUid);
+}
+
+TEST(PodUid, CgroupfsDriver) {
+  const std::string uid(kPodUid);
+  EXPECT_EQ(PodUidFromCgroup("/kubepods/burstable/pod" + uid + "/" + kCtr), kPodUid);
+  EXPECT_EQ(PodUidFromCgroup("/kubepods/besteffort/pod" + uid + "/" + kCtr), kPodUid);
+  EXPECT_EQ(PodUidFromCgroup("/kubepods/pod" + uid + "/" + kCtr), kPodUid);
+  EXPECT_EQ(PodUidFromCgroup("/kubepods/pod1B2C3D4E-5F60-7182-93A4-B5C6D7E8F901/" + kCtr),
+            kPodUid);  // canonical form is lowercase
+}
+
+TEST(PodUid, NestedUnderAPrefix) {
+  const std::string uid(kPodUid);
+  // kind: the node is a docker container, its kubepods hierarchy sits below it.
+  EXPECT_EQ(PodUidFromCgroup("/docker/" + std::string(64, 'd') + "/kubepods/burstable/pod" + uid +
+                             "/" + kCtr),
+            kPodUid);
+  EXPECT_EQ(PodUidFromCgroup("/system.slice/containerd.service/kubepods-burstable-pod" +
+                             kPodUidSystemd + ".slice/cri-containerd-" + kCtr + ".scope"),
+            kPodUid);
+  EXPECT_EQ(PodUidFromCgroup("/actions_job/" + std::string(64, 'e') +
+                             "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" +
+                             kPodUidSystemd + ".slice/cri-containerd-" + kCtr + ".scope"),
+            kPodUid);
+}
+
+TEST(PodUid, NotAPod) {
+  const std::string uid(kPodUid);
+  EXPECT_EQ(PodUidFromCgroup(""), "");
+  EXPECT_EQ(PodUidFromCgroup("/"), "");
+  EXPECT_EQ(PodUidFromCgroup("/system.slice/docker-" + kCtr + ".scope"), "");
+  EXPECT_EQ(PodUidFromCgroup("/kubepods.slice/kubepods-burstable.slice"), "");
+  // 32 hex digits without the "pod" prefix, or without dashes: not a pod uid.
+  EXPECT_EQ(PodUidFromCgroup("/kubepods/burstable/1b2c3d4e5f60718293a4b5c6d7e8f901/" + kCtr), "");
+  EXPECT_EQ(PodUidFromCgroup("/kubepods/burstable/pod1b2c3d4e5f60718293a4b5c6d7e8f901/" + kCtr),
+            "");
+  // Truncated, overlong, non-hex, misplaced separators.
+  EXPECT_EQ(PodUidFromCgroup("/kubepods/pod" + uid.substr(0, 35) + "/" + kCtr), "");
+  EXPECT_EQ(PodUidFromCgroup("/kubepods/pod" + uid + "0/" + kCtr), "");
+  EXPECT_EQ(PodUidFromCgroup("/kubepods/pod1b2c3d4e-5f60-7182-93a4-b5c6d7e8f90g/" + kCtr), "");
+  EXPECT_EQ(PodUidFromCgroup("/kubepods/pod1b2c3d4e5-f60-7182-93a4-b5c6d7e8f901/" + kCtr), "");
+  EXPECT_EQ(
+      PodUidFromCgroup("/kubepods.slice/kubepods-pod" + kPodUidSystemd.substr(0, 30) + ".slice"),
+      "");
+  // The systemd driver never writes '-' inside the uid ('-' nests slices), cgroupfs never '_'.
+  EXPECT_EQ(PodUidFromCgroup("/kubepods.slice/kubepods-pod" + uid + ".slice"), "");
+  EXPECT_EQ(PodUidFromCgroup("/kubepods/pod" + kPodUidSystemd + "/" + kCtr), "");
+  // pod<uid> outside any kubepods hierarchy is somebody's directory name, not kubelet's.
+  EXPECT_EQ(PodUidFromCgroup("/system.slice/pod" + uid + "/" + kCtr), "");
+  EXPECT_EQ(
+      PodUidFromCgroup("/machine.slice/machine-libpod_pod_" + std::string(64, 'a') + ".slice"), "");
+}
+
+TEST(KubePodEnvironment, NameAndNamespaceFromTheDownwardApi) {
+  auto found =
+      InspectEnvironment(Block({"PATH=/bin", "POD_NAME=exfil-7d9f", "POD_NAMESPACE=ci-jobs",
+                                "KUBERNETES_SERVICE_HOST=10.0.0.1", "HOSTNAME=other"}),
+                         BuiltinCredentialEnvNames());
+  EXPECT_EQ(found.pod.name, "exfil-7d9f");  // POD_NAME wins over HOSTNAME
+  EXPECT_EQ(found.pod.ns, "ci-jobs");
+  EXPECT_TRUE(found.pod.uid.empty());  // the uid is the cgroup's to say
+  EXPECT_FALSE(found.pod.empty());
+  EXPECT_TRUE(found.credential_names.empty());  // pod identity is not a credential
+}
+
+TEST(KubePodEnvironment, FirstSetVariableInOrderOfPreference) {
+  auto found =
+      InspectEnvironment(Block({"MY_POD_NAMESPACE=third", "KUBERNETES_NAMESPACE=second",
+                                "MY_POD_NAME=mine", "POD_NAMESPACE="}),  // set but empty: not set
+                         BuiltinCredentialEnvNames());
+  EXPECT_EQ(found.pod.ns, "second");
+  EXPECT_EQ(found.pod.name, "mine");
+  found = InspectEnvironment(Block({"POD_NAME=first", "POD_NAME=second"}), {});
+  EXPECT_EQ(found.pod.name, "first");  // a repeated name: the C library uses the first one
+}
+
+TEST(KubePodEnvironment, HostnameNamesThePodOnlyInsideKubernetes) {
+  auto found =
+      InspectEnvironment(Block({"HOSTNAME=exfil-7d9f", "KUBERNETES_SERVICE_HOST=10.0.0.1"}), {});
+  EXPECT_EQ(found.pod.name, "exfil-7d9f");
+  EXPECT_TRUE(found.pod.ns.empty());
+  found = InspectEnvironment(Block({"HOSTNAME=build-host-3"}), {});
+  EXPECT_TRUE(found.pod.name.empty());
+  EXPECT_TRUE(found.pod.empty());
+  found = InspectEnvironment(Block({"HOSTNAME=build-host-3", "KUBERNETES_SERVICE_HOST="}), {});
+  EXPECT_TRUE(found.pod.name.empty());
+}
+
+TEST(KubePodEnvironment, ValuesAreBoundedAndPrintable) {
+  auto found = InspectEnvironment(
+      Block({"POD_NAME=" + std::string(4000, 'n'), "POD_NAMESPACE=ci\x1b[31m-jobs\x7f\n"}), {});
+  EXPECT_EQ(found.pod.name, std::string(kMaxPodFieldLength, 'n'));
+  EXPECT_EQ(found.pod.ns, "ci[31m-jobs");
+  found = InspectEnvironment(Block({"POD_NAME=\x01\x02", "MY_POD_NAME=fallback"}), {});
+  EXPECT_EQ(found.pod.name, "fallback");  // nothing printable left: as if unset
+}
+
 }  // namespace
 }  // namespace credsentry::state

@@ -113,5 +113,49 @@ TEST_F(ProcessEnvironmentTest, TargetOfAProcAccessIsLoadedWithItsEnvironment) {
   EXPECT_EQ(t.FindOrLoadInScope(51), nullptr);  // no such process
 }
 
+TEST_F(ProcessEnvironmentTest, PodFromCgroupAndEnvironmentAndFromTheParentInTheSamePod) {
+  const std::string pod_a =
+      "/kubepods.slice/kubepods-burstable.slice/"
+      "kubepods-burstable-pod1b2c3d4e_5f60_7182_93a4_b5c6d7e8f901.slice/cri-containerd-" +
+      std::string(64, 'a') + ".scope";
+  const std::string pod_b =
+      "/kubepods/besteffort/pod99999999-8888-7777-6666-555555555555/" + std::string(64, 'b');
+  FakeProc(
+      60, 1, "sh",
+      Env({"POD_NAMESPACE=ci-jobs", "KUBERNETES_SERVICE_HOST=10.0.0.1", "HOSTNAME=exfil-7d9f"}),
+      pod_a);
+  FakeProc(61, 60, "curl", Env({"PATH=/bin"}), pod_a);  // exec'd with a scrubbed environment
+  FakeProc(62, 60, "wget", Env({"PATH=/bin"}), pod_b);  // another pod: inherits nothing
+  FakeProc(63, 1, "make", Env({"POD_NAME=not-really", "HOME=/root"}),
+           "/system.slice/runner.service");
+  ProcessTable t(*scope_);
+  t.InspectEnvironments({"OPENAI_API_KEY"}, nullptr);
+  t.Ensure(H(60, 1, "sh"));
+  t.OnFork({H(60, 2, "sh"), 61});
+  t.OnExec({H(61, 3, "curl"), 60, "/usr/bin/curl", {"curl"}});
+  t.Ensure(H(62, 4, "wget"));
+  t.Ensure(H(63, 5, "make"));
+
+  const Process* sh = t.Find(60);
+  ASSERT_NE(sh, nullptr);
+  EXPECT_EQ(sh->pod.uid, "1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901");
+  EXPECT_EQ(sh->pod.name, "exfil-7d9f");
+  EXPECT_EQ(sh->pod.ns, "ci-jobs");
+  const Process* curl = t.Find(61);
+  ASSERT_NE(curl, nullptr);
+  EXPECT_EQ(curl->pod.uid, "1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901");
+  EXPECT_EQ(curl->pod.name, "exfil-7d9f");
+  EXPECT_EQ(curl->pod.ns, "ci-jobs");
+  const Process* wget = t.Find(62);
+  ASSERT_NE(wget, nullptr);
+  EXPECT_EQ(wget->pod.uid, "99999999-8888-7777-6666-555555555555");
+  EXPECT_TRUE(wget->pod.name.empty());
+  EXPECT_TRUE(wget->pod.ns.empty());
+  const Process* make = t.Find(63);
+  ASSERT_NE(make, nullptr);
+  EXPECT_TRUE(make->pod.uid.empty());
+  EXPECT_EQ(make->pod.name, "not-really");  // what its environment says, no more
+}
+
 }  // namespace
 }  // namespace credsentry::state

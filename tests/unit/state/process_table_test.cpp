@@ -111,6 +111,99 @@ TEST_F(ProcessTableTest, LoadsFromProcOnlyInScope) {
   EXPECT_EQ(p->cgroup, "/ci/job");
 }
 
+// `sh -c "cat creds | tr ... | curl --data-binary @-"`: the shell forks three children whose
+// exec records carry their stdin/stdout pipes. cat's read reaches curl through tr.
+class PipeTaintTest : public ProcessTableTest {
+ protected:
+  void Spawn(ProcessTable& t, uint32_t pid, const std::string& comm, uint64_t in, uint64_t out,
+             uint64_t ts) {
+    t.OnFork({H(10, ts, "sh"), pid});
+    t.OnExec({H(pid, ts + 1, comm), 10, "/usr/bin/" + comm, {comm}, in, out});
+  }
+  static bool HasPipedReadBy(const std::vector<CredentialRead>& reads, uint32_t pid) {
+    for (const auto& r : reads) {
+      if (r.pid == pid && r.via_pipe) return true;
+    }
+    return false;
+  }
+  CredentialRead CatRead(uint64_t ts) { return {"/home/u/.aws/credentials", 1, 11, "cat", ts, 90}; }
+};
+
+TEST_F(PipeTaintTest, ReadReachesTheEndOfThePipelineWhicheverStartsFirst) {
+  for (bool filter_first : {true, false}) {
+    SCOPED_TRACE(filter_first ? "filter exec'd before the read" : "filter exec'd after it");
+    ProcessTable t(*scope_);
+    t.Ensure(H(10, 1, "sh"));
+    Spawn(t, 11, "cat", 0, 501, 2);
+    Spawn(t, 13, "curl", 502, 0, 4);
+    if (filter_first) Spawn(t, 12, "tr", 501, 502, 6);
+    t.RecordCredentialRead(11, CatRead(10));
+    if (!filter_first) Spawn(t, 12, "tr", 501, 502, 12);
+
+    auto curl = t.CredentialReadsInLineage(13, 0);
+    ASSERT_TRUE(HasPipedReadBy(curl, 11)) << "curl not tainted through cat | tr | curl";
+    EXPECT_EQ(curl.front().path, "/home/u/.aws/credentials");
+    EXPECT_EQ(curl.front().comm, "cat");
+    EXPECT_TRUE(HasPipedReadBy(t.CredentialReadsInLineage(12, 0), 11));
+    // The shell that made the pipes, and a sibling on another pipe, stay clean.
+    EXPECT_TRUE(t.CredentialReadsInLineage(10, 0).empty());
+    Spawn(t, 14, "curl", 777, 0, 20);
+    EXPECT_TRUE(t.CredentialReadsInLineage(14, 0).empty());
+    // Outside the taint window the pipe no longer counts.
+    EXPECT_TRUE(t.CredentialReadsInLineage(13, 11).empty());
+  }
+}
+
+TEST_F(PipeTaintTest, TaintOutlivesTheWriterAndForkedChildrenInheritTheirPipes) {
+  ProcessTable t(*scope_);
+  t.Ensure(H(10, 1, "sh"));
+  Spawn(t, 11, "cat", 0, 501, 2);
+  Spawn(t, 13, "sh", 501, 0, 4);
+  t.RecordCredentialRead(11, CatRead(10));
+  t.OnExit({H(11, 11), 0});
+  t.Expire(12 + ProcessTable::kExitedGraceNs);
+  ASSERT_EQ(t.Find(11), nullptr);
+  t.OnFork({H(13, 20, "sh"), 15});  // `... | sh -c 'curl ... @-'`: curl forked by the reader
+  EXPECT_TRUE(HasPipedReadBy(t.CredentialReadsInLineage(15, 0), 11));
+}
+
+TEST_F(PipeTaintTest, HopsAndTaintedPipesAreBounded) {
+  ProcessTable t(*scope_);
+  t.Ensure(H(10, 1, "sh"));
+  // cat -> p1 -> f -> p2 -> f -> p3 ... : taint stops after kMaxPipeHops pipes.
+  Spawn(t, 11, "cat", 0, 1, 2);
+  for (uint32_t i = 1; i <= 8; ++i) Spawn(t, 100 + i, "f", i, i + 1, 2 + i);
+  t.RecordCredentialRead(11, CatRead(30));
+  const uint32_t last_tainted = 100 + ProcessTable::kMaxPipeHops;  // reads pipe kMaxPipeHops
+  EXPECT_TRUE(HasPipedReadBy(t.CredentialReadsInLineage(last_tainted, 0), 11));
+  EXPECT_FALSE(HasPipedReadBy(t.CredentialReadsInLineage(last_tainted + 1, 0), 11));
+
+  // One reader re-exec'd onto ever new stdout pipes: the table keeps kMaxTaintedPipes.
+  ProcessTable many(*scope_);
+  many.Ensure(H(10, 1, "sh"));
+  for (uint64_t i = 0; i < ProcessTable::kMaxTaintedPipes + 3; ++i) {
+    many.OnExec({H(20, 10 + i, "cat"), 10, "/usr/bin/cat", {"cat"}, 0, 1000 + i});
+    many.RecordCredentialRead(20, CatRead(10 + i));
+  }
+  EXPECT_EQ(many.tainted_pipes(), ProcessTable::kMaxTaintedPipes);
+  EXPECT_EQ(many.tainted_pipes_evicted(), 3u);
+}
+
+TEST_F(ProcessTableTest, PipesOfProcessesFoundAtStartAreReadFromTheirFds) {
+  auto dir = root_ / "300";
+  std::filesystem::create_directories(dir / "fd");
+  std::ofstream(dir / "status") << "Name:\tcurl\nPPid:\t1\nUid:\t0\t0\t0\t0\n";
+  std::ofstream(dir / "cgroup") << "0::/ci/job\n";
+  std::filesystem::create_symlink("pipe:[4242]", dir / "fd" / "0");
+  std::filesystem::create_symlink("/dev/pts/3", dir / "fd" / "1");
+  ProcessTable t(*scope_);
+  ASSERT_EQ(t.LoadFromProc(), 1u);
+  const Process* p = t.Find(300);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->stdin_pipe, 4242u);
+  EXPECT_EQ(p->stdout_pipe, 0u);
+}
+
 TEST(Scope, ContainsSubtreesOnly) {
   auto whole = Scope::Create({});
   ASSERT_TRUE(whole.ok());
