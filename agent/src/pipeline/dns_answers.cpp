@@ -5,17 +5,16 @@
 #include <string>
 
 #include "credsentry_abi.h"
+#include "pipeline/internal.h"
 #include "pipeline/pipeline.h"
 
 namespace credsentry::pipeline {
+using internal::FdKey;
+
 namespace {
 
 constexpr size_t kMaxTcpDnsStreams = 256;
 constexpr size_t kMaxTcpDnsMessage = 2 + 65535;  // length prefix + the largest message
-
-uint64_t FdKey(uint32_t pid, int32_t fd) {
-  return (uint64_t{pid} << 32) | static_cast<uint32_t>(fd);
-}
 
 }  // namespace
 

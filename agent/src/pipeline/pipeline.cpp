@@ -6,37 +6,19 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
+#include "pipeline/internal.h"
 #include "credsentry_abi.h"
-#include "detect/process_context.h"
-#include "report/alert_json.h"
-#include "report/redact.h"
 
 namespace credsentry::pipeline {
+using internal::FdKey;
+using internal::HostWithoutPort;
+
 namespace {
 
 uint64_t ClockNs(clockid_t id) {
   timespec ts;
   clock_gettime(id, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-uint64_t FdKey(uint32_t pid, int32_t fd) { return (uint64_t{pid} << 32) | static_cast<uint32_t>(fd); }
-
-// "example.com:8443" -> "example.com"; "[::1]:443" -> "[::1]".
-std::string HostWithoutPort(const std::string& authority) {
-  auto colon = authority.rfind(':');
-  if (colon == std::string::npos || authority.find(']', colon) != std::string::npos) return authority;
-  if (authority.front() != '[' && authority.find(':') != colon) return authority;  // bare IPv6
-  return authority.substr(0, colon);
-}
-
-std::string JoinArgv(const std::vector<std::string>& argv) {
-  std::string out;
-  for (const auto& a : argv) {
-    if (!out.empty()) out.push_back(' ');
-    out += a;
-  }
-  return out;
 }
 
 }  // namespace
@@ -115,140 +97,6 @@ void Pipeline::Dispatch(const decode::Event& event) {
         }
       },
       event);
-}
-
-void Pipeline::OnCredentialOpen(const decode::CredentialOpen& e) {
-  ++counters_["credential_opens"];
-  processes_.Ensure(e.header);
-  credential_fds_[FdKey(e.header.pid, e.fd)] = e.path;
-  processes_.RecordCredentialRead(
-      e.header.pid, {e.path, e.cred_id, e.header.pid, e.header.comm, e.header.ts_ns, 0},
-      e.stdout_pipe);
-  spdlog::info("credential file {} opened by pid {} ({})", e.path, e.header.pid, e.header.comm);
-}
-
-void Pipeline::OnCredentialRead(const decode::Payload& p) {
-  ++counters_["credential_reads"];
-  auto it = credential_fds_.find(FdKey(p.header.pid, p.fd));
-  std::string path = it != credential_fds_.end() ? it->second : "";
-  processes_.RecordCredentialRead(
-      p.header.pid, {path, 0, p.header.pid, p.header.comm, p.header.ts_ns, p.data.size()});
-  // Learn which secrets the file holds, so an egress of the same value can name the file.
-  const SecretReader reader{p.header.pid, p.header.comm, p.header.ts_ns};
-  stream::MatchStream scan(db_);
-  std::vector<std::pair<std::string, std::string>> format_values;  // (kind id, value)
-  auto learn = [&](const stream::SecretMatch& m) {
-    if (!m.value_available) return;
-    AddKnownSecret(fingerprinter_.Of(m.value), path, reader);
-    if (m.kind_index < db_->rules().kinds.size()) {
-      format_values.emplace_back(db_->rules().kinds[m.kind_index].id, m.value);
-    }
-  };
-  scan.Feed(p.data, learn);
-  scan.Close(learn);
-  // And every value, format or not, as a literal for all streams (stream/known_values.h).
-  std::string_view content(reinterpret_cast<const char*>(p.data.data()), p.data.size());
-  for (const auto& value : known_values_->LearnFromCredentialFile(content, path, db_->rules(),
-                                                                  format_values)) {
-    AddKnownSecret(fingerprinter_.Of(value), path, reader);
-  }
-}
-
-void Pipeline::AddKnownSecret(const std::string& fingerprint, const std::string& path,
-                              SecretReader reader) {
-  if (known_secrets_.size() >= options_.max_known_secrets) {
-    ++counters_["known_secrets_dropped"];
-    return;
-  }
-  known_secrets_[fingerprint] = {path, std::move(reader)};
-}
-
-void Pipeline::LearnSecret(const std::string& value, const std::string& source,
-                           const config::CredentialKind* kind) {
-  const std::string fingerprint = fingerprinter_.Of(value);
-  if (known_secrets_.contains(fingerprint)) return;  // every exec repeats it: keep the first
-  ++counters_["secrets_learned_from_environments"];
-  AddKnownSecret(fingerprint, source);
-  if (kind) {
-    known_values_->Learn(
-        {value, source, kind->id, kind->destinations, kind->never_sent});
-  }
-}
-
-void Pipeline::InspectEnvironmentsWith(const config::RuleSet& rules) {
-  std::unordered_set<std::string> names = state::BuiltinCredentialEnvNames();
-  for (const auto& kind : rules.kinds) names.insert(kind.env_vars.begin(), kind.env_vars.end());
-  processes_.InspectEnvironments(
-      std::move(names), [this](const state::Process& p, const std::string& name,
-                               const std::string& value) {
-        const config::CredentialKind* kind = nullptr;
-        for (const auto& k : db_->rules().kinds) {
-          if (std::find(k.env_vars.begin(), k.env_vars.end(), name) != k.env_vars.end()) {
-            kind = &k;
-            break;
-          }
-        }
-        LearnSecret(value,
-                    "environment variable " + name + " of " + p.comm + " (pid " +
-                        std::to_string(p.pid) + ")",
-                    kind);
-      });
-}
-
-void Pipeline::OnProcessAccess(const decode::ProcessAccess& e) {
-  ++counters_["process_accesses"];
-  processes_.Ensure(e.header);
-  const state::Process* reader = processes_.Find(e.header.pid);
-  // A thread directory of its own process (task/<tid>/environ) is not another process.
-  if (reader && e.target_pid == reader->pid) return;
-  // Reads the target's /proc entries only when it is in scope (the scope rule).
-  const state::Process* target = processes_.FindOrLoadInScope(e.target_pid);
-  auto redact = [this](const std::vector<std::string>& argv) {
-    return RedactSecretsIn(JoinArgv(argv), "", 0);
-  };
-  report::Alert alert = detect::ProcessAccessAlert(e, processes_, target, redact);
-  if (!dedup_.FirstTime(alert.kind + "|" + std::to_string(e.header.pid) + "|" +
-                            std::to_string(e.target_pid) + "|" + alert.target.access,
-                        e.header.ts_ns)) {
-    ++counters_["alerts_suppressed_duplicate"];
-    return;
-  }
-  alert.time_ns = WallNs(e.header.ts_ns);
-  alert.host = options_.hostname;
-  WriteAlert(alert);
-}
-
-void Pipeline::CheckTaintedEgress(const stream::StreamKey& key,
-                                  const stream::StreamContext& ctx) {
-  const state::Process* proc = processes_.Find(ctx.pid);
-  if (!proc) return;
-  // Cheap exit for the common case: nobody in the lineage read a credential file lately.
-  if (processes_
-          .CredentialReadsInLineage(ctx.pid, ctx.last_mono_ns > options_.provenance.taint_ns
-                                                 ? ctx.last_mono_ns - options_.provenance.taint_ns
-                                                 : 0)
-          .empty()) {
-    return;
-  }
-  detect::Destination dest = DestinationOf(key, ctx, nullptr);
-  if (dest.ip.empty() && dest.host.empty()) return;  // not known yet: the next write retries
-  auto reads =
-      provenance_.UnexpectedReads(processes_, db_->rules(), ctx.pid, dest, ctx.last_mono_ns);
-  if (reads.empty()) return;
-  if (!provenance_.FirstReport(ctx.pid, dest, ctx.last_mono_ns)) return;
-  report::Alert alert = detect::TaintedEgressAlert(ctx.comm, ctx.pid, reads, db_->rules(), dest);
-  auto redact = [this](const std::vector<std::string>& argv) {
-    return RedactSecretsIn(JoinArgv(argv), "", 0);
-  };
-  detect::DescribeProcess(processes_, ctx.pid, ctx.comm, redact, alert.process, alert.ci);
-  for (const auto& r : reads) {
-    alert.evidence.credential_reads.push_back({r.path, r.pid, r.comm, WallNs(r.mono_ns)});
-  }
-  alert.time_ns = WallNs(ctx.last_mono_ns);
-  alert.host = options_.hostname;
-  if (!provenance_.Defer(ctx.pid, dest, std::move(alert), ctx.last_mono_ns)) {
-    ++counters_["tainted_egress_dropped"];
-  }
 }
 
 void Pipeline::WriteAlert(const report::Alert& alert) {
@@ -464,143 +312,6 @@ detect::Destination Pipeline::DestinationOf(const stream::StreamKey& key,
     }
   }
   return d;
-}
-
-void Pipeline::OnSecret(const stream::StreamKey& key, const stream::StreamContext& ctx,
-                        const stream::SecretMatch& m) {
-  ++counters_["secret_matches"];
-  const auto& rules = db_->rules();
-  config::CredentialKind known_kind;  // a learned value that fits no catalogue format
-  if (m.known && m.kind_index == stream::kKnownValueKind) known_kind = stream::KnownValueKind(*m.known);
-  if (m.kind_index >= rules.kinds.size() && known_kind.id.empty()) return;
-  const config::CredentialKind& kind = known_kind.id.empty() ? rules.kinds[m.kind_index] : known_kind;
-  detect::Destination dest = DestinationOf(key, ctx, CurrentFacts(key));
-  detect::Verdict verdict = detect::Judge(kind, dest);
-  if (!verdict.alert) {
-    ++counters_["secrets_to_expected_destinations"];
-    return;
-  }
-  std::string fingerprint = m.value_available ? fingerprinter_.Of(m.value) : "";
-  std::string dedup_key = std::to_string(ctx.pid) + "|" + kind.id + "|" + fingerprint + "|" +
-                          dest.host + "|" + dest.ip;
-  if (!dedup_.FirstTime(dedup_key, ctx.last_mono_ns)) {
-    ++counters_["alerts_suppressed_duplicate"];
-    return;
-  }
-  report::Alert alert = BuildAlert(ctx, kind, m, dest, verdict.reason, fingerprint);
-  provenance_.Covered(ctx.pid, dest, ctx.last_mono_ns);  // this alert says more than taint
-  ++counters_["alerts"];
-  for (auto* sink : sinks_) {
-    if (!sink->Write(alert).ok()) ++counters_["alert_sink_errors"];
-  }
-  spdlog::warn("ALERT {} {}: {} (pid {} {}) -> {}", alert.id, kind.id, alert.secret.redacted,
-               ctx.pid, ctx.comm, dest.host.empty() ? dest.ip : dest.host);
-}
-
-std::string Pipeline::RedactSecretsIn(std::string text, const std::string& known_value,
-                                      size_t known_prefix) const {
-  // Arguments can carry keys (curl -H "Authorization: Bearer ..."): replace the secret this
-  // alert is about and anything else the catalogue recognises before text leaves memory.
-  std::vector<std::pair<std::string, size_t>> found;
-  if (!known_value.empty()) found.emplace_back(known_value, known_prefix);
-  stream::MatchStream scan(db_);
-  auto collect = [&](const stream::SecretMatch& m) {
-    if (m.value_available && m.kind_index < db_->rules().kinds.size()) {
-      found.emplace_back(m.value, db_->rules().kinds[m.kind_index].preview_prefix);
-    }
-  };
-  scan.Feed(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()), collect);
-  scan.Close(collect);
-  for (const auto& [value, prefix] : found) {
-    if (value.empty()) continue;
-    const std::string shown = report::Redact(value, prefix);
-    for (size_t pos = text.find(value); pos != std::string::npos; pos = text.find(value, pos)) {
-      text.replace(pos, value.size(), shown);
-      pos += shown.size();
-    }
-  }
-  return text;
-}
-
-report::Alert Pipeline::BuildAlert(const stream::StreamContext& ctx,
-                                   const config::CredentialKind& kind,
-                                   const stream::SecretMatch& m, const detect::Destination& dest,
-                                   const std::string& reason, const std::string& fingerprint) {
-  report::Alert a;
-  a.id = report::NewAlertId();
-  a.time_ns = WallNs(ctx.last_mono_ns);
-  a.severity = detect::ToReportSeverity(kind.severity);
-  a.host = options_.hostname;
-  const std::string value = m.value_available ? m.value : "";
-
-  a.process.pid = ctx.pid;
-  a.process.comm = ctx.comm;
-  if (const state::Process* p = processes_.Find(ctx.pid)) {
-    a.process.ppid = p->ppid;
-    a.process.uid = p->uid;
-    a.process.exe = p->exe;
-    a.process.cmdline = RedactSecretsIn(JoinArgv(p->argv), value, kind.preview_prefix);
-    a.process.cgroup = p->cgroup;
-    a.process.container = p->container;
-    a.process.credential_env = p->credential_env;
-    a.process.systemd_unit = p->systemd_unit;
-    a.process.pod = {p->pod.uid, p->pod.name, p->pod.ns};
-  }
-  if (state::CiJob job = processes_.CiJobOf(ctx.pid); !job.empty()) {
-    a.ci = {job.provider, job.repository, job.workflow, job.run_id, job.job};
-  }
-  for (const state::Process* anc : processes_.Ancestors(ctx.pid)) {
-    a.process.ancestors.push_back({anc->pid, anc->comm, anc->exe,
-                                   RedactSecretsIn(JoinArgv(anc->argv), value, kind.preview_prefix)});
-  }
-
-  a.secret.type = kind.id;
-  a.secret.provider = kind.provider;
-  a.secret.name = kind.name;
-  a.secret.redacted = m.value_available ? report::Redact(m.value, kind.preview_prefix) : "(unavailable)";
-  a.secret.fingerprint = fingerprint;
-  a.secret.found_in = ctx.found_in;
-
-  a.destination.host = dest.host;
-  a.destination.ip = dest.ip;
-  a.destination.port = dest.port;
-  a.destination.transport = dest.transport;
-  a.destination.name_source = dest.name_source;
-  a.destination.expected = kind.destinations;
-
-  uint64_t since = ctx.last_mono_ns > options_.credential_read_window_ns
-                       ? ctx.last_mono_ns - options_.credential_read_window_ns
-                       : 0;
-  for (const auto& r : processes_.CredentialReadsInLineage(ctx.pid, since)) {
-    a.evidence.credential_reads.push_back({r.path, r.pid, r.comm, WallNs(r.mono_ns)});
-  }
-  a.evidence.decoding = m.decoding;
-  a.evidence.notes = dest.notes;
-  if (ctx.gaps) a.evidence.notes.push_back("capture of this stream was truncated " + std::to_string(ctx.gaps) + " time(s)");
-
-  auto known = known_secrets_.find(fingerprint);
-  bool from_file = known != known_secrets_.end() || !a.evidence.credential_reads.empty();
-  if (known != known_secrets_.end()) {
-    const KnownSecret& k = known->second;
-    std::string note = "this exact secret was read from " + k.path;
-    if (k.reader.pid != 0 && k.reader.pid != ctx.pid) {
-      // Another process read it (cat file | curl): its read is evidence of this egress too.
-      note += " by " + k.reader.comm + " (pid " + std::to_string(k.reader.pid) + ")";
-      bool listed = false;
-      for (const auto& r : a.evidence.credential_reads) listed |= r.pid == k.reader.pid;
-      if (!listed) {
-        a.evidence.credential_reads.push_back(
-            {k.path, k.reader.pid, k.reader.comm, WallNs(k.reader.mono_ns)});
-      }
-    }
-    a.evidence.notes.push_back(note);
-  }
-  a.kind = from_file ? "credential-file-egress" : "secret-egress";
-  a.summary = ctx.comm + " (pid " + std::to_string(ctx.pid) + "): " + reason;
-  if (!a.evidence.credential_reads.empty()) {
-    a.summary += " after reading " + a.evidence.credential_reads.front().path;
-  }
-  return a;
 }
 
 void Pipeline::RememberDestination(const stream::StreamKey& key, stream::StreamContext& ctx) {

@@ -1,0 +1,150 @@
+// A secret found in a stream becomes an alert: destination verdict, deduplication, the process
+// context and evidence, with the secret itself redacted everywhere it could appear.
+#include <spdlog/spdlog.h>
+
+#include "pipeline/internal.h"
+#include "pipeline/pipeline.h"
+#include "report/alert_json.h"
+#include "report/redact.h"
+
+namespace credsentry::pipeline {
+using internal::JoinArgv;
+
+void Pipeline::OnSecret(const stream::StreamKey& key, const stream::StreamContext& ctx,
+                        const stream::SecretMatch& m) {
+  ++counters_["secret_matches"];
+  const auto& rules = db_->rules();
+  config::CredentialKind known_kind;  // a learned value that fits no catalogue format
+  if (m.known && m.kind_index == stream::kKnownValueKind) known_kind = stream::KnownValueKind(*m.known);
+  if (m.kind_index >= rules.kinds.size() && known_kind.id.empty()) return;
+  const config::CredentialKind& kind = known_kind.id.empty() ? rules.kinds[m.kind_index] : known_kind;
+  detect::Destination dest = DestinationOf(key, ctx, CurrentFacts(key));
+  detect::Verdict verdict = detect::Judge(kind, dest);
+  if (!verdict.alert) {
+    ++counters_["secrets_to_expected_destinations"];
+    return;
+  }
+  std::string fingerprint = m.value_available ? fingerprinter_.Of(m.value) : "";
+  std::string dedup_key = std::to_string(ctx.pid) + "|" + kind.id + "|" + fingerprint + "|" +
+                          dest.host + "|" + dest.ip;
+  if (!dedup_.FirstTime(dedup_key, ctx.last_mono_ns)) {
+    ++counters_["alerts_suppressed_duplicate"];
+    return;
+  }
+  report::Alert alert = BuildAlert(ctx, kind, m, dest, verdict.reason, fingerprint);
+  provenance_.Covered(ctx.pid, dest, ctx.last_mono_ns);  // this alert says more than taint
+  ++counters_["alerts"];
+  for (auto* sink : sinks_) {
+    if (!sink->Write(alert).ok()) ++counters_["alert_sink_errors"];
+  }
+  spdlog::warn("ALERT {} {}: {} (pid {} {}) -> {}", alert.id, kind.id, alert.secret.redacted,
+               ctx.pid, ctx.comm, dest.host.empty() ? dest.ip : dest.host);
+}
+
+std::string Pipeline::RedactSecretsIn(std::string text, const std::string& known_value,
+                                      size_t known_prefix) const {
+  // Arguments can carry keys (curl -H "Authorization: Bearer ..."): replace the secret this
+  // alert is about and anything else the catalogue recognises before text leaves memory.
+  std::vector<std::pair<std::string, size_t>> found;
+  if (!known_value.empty()) found.emplace_back(known_value, known_prefix);
+  stream::MatchStream scan(db_);
+  auto collect = [&](const stream::SecretMatch& m) {
+    if (m.value_available && m.kind_index < db_->rules().kinds.size()) {
+      found.emplace_back(m.value, db_->rules().kinds[m.kind_index].preview_prefix);
+    }
+  };
+  scan.Feed(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()), collect);
+  scan.Close(collect);
+  for (const auto& [value, prefix] : found) {
+    if (value.empty()) continue;
+    const std::string shown = report::Redact(value, prefix);
+    for (size_t pos = text.find(value); pos != std::string::npos; pos = text.find(value, pos)) {
+      text.replace(pos, value.size(), shown);
+      pos += shown.size();
+    }
+  }
+  return text;
+}
+
+report::Alert Pipeline::BuildAlert(const stream::StreamContext& ctx,
+                                   const config::CredentialKind& kind,
+                                   const stream::SecretMatch& m, const detect::Destination& dest,
+                                   const std::string& reason, const std::string& fingerprint) {
+  report::Alert a;
+  a.id = report::NewAlertId();
+  a.time_ns = WallNs(ctx.last_mono_ns);
+  a.severity = detect::ToReportSeverity(kind.severity);
+  a.host = options_.hostname;
+  const std::string value = m.value_available ? m.value : "";
+
+  a.process.pid = ctx.pid;
+  a.process.comm = ctx.comm;
+  if (const state::Process* p = processes_.Find(ctx.pid)) {
+    a.process.ppid = p->ppid;
+    a.process.uid = p->uid;
+    a.process.exe = p->exe;
+    a.process.cmdline = RedactSecretsIn(JoinArgv(p->argv), value, kind.preview_prefix);
+    a.process.cgroup = p->cgroup;
+    a.process.container = p->container;
+    a.process.credential_env = p->credential_env;
+    a.process.systemd_unit = p->systemd_unit;
+    a.process.pod = {p->pod.uid, p->pod.name, p->pod.ns};
+  }
+  if (state::CiJob job = processes_.CiJobOf(ctx.pid); !job.empty()) {
+    a.ci = {job.provider, job.repository, job.workflow, job.run_id, job.job};
+  }
+  for (const state::Process* anc : processes_.Ancestors(ctx.pid)) {
+    a.process.ancestors.push_back({anc->pid, anc->comm, anc->exe,
+                                   RedactSecretsIn(JoinArgv(anc->argv), value, kind.preview_prefix)});
+  }
+
+  a.secret.type = kind.id;
+  a.secret.provider = kind.provider;
+  a.secret.name = kind.name;
+  a.secret.redacted = m.value_available ? report::Redact(m.value, kind.preview_prefix) : "(unavailable)";
+  a.secret.fingerprint = fingerprint;
+  a.secret.found_in = ctx.found_in;
+
+  a.destination.host = dest.host;
+  a.destination.ip = dest.ip;
+  a.destination.port = dest.port;
+  a.destination.transport = dest.transport;
+  a.destination.name_source = dest.name_source;
+  a.destination.expected = kind.destinations;
+
+  uint64_t since = ctx.last_mono_ns > options_.credential_read_window_ns
+                       ? ctx.last_mono_ns - options_.credential_read_window_ns
+                       : 0;
+  for (const auto& r : processes_.CredentialReadsInLineage(ctx.pid, since)) {
+    a.evidence.credential_reads.push_back({r.path, r.pid, r.comm, WallNs(r.mono_ns)});
+  }
+  a.evidence.decoding = m.decoding;
+  a.evidence.notes = dest.notes;
+  if (ctx.gaps) a.evidence.notes.push_back("capture of this stream was truncated " + std::to_string(ctx.gaps) + " time(s)");
+
+  auto known = known_secrets_.find(fingerprint);
+  bool from_file = known != known_secrets_.end() || !a.evidence.credential_reads.empty();
+  if (known != known_secrets_.end()) {
+    const KnownSecret& k = known->second;
+    std::string note = "this exact secret was read from " + k.path;
+    if (k.reader.pid != 0 && k.reader.pid != ctx.pid) {
+      // Another process read it (cat file | curl): its read is evidence of this egress too.
+      note += " by " + k.reader.comm + " (pid " + std::to_string(k.reader.pid) + ")";
+      bool listed = false;
+      for (const auto& r : a.evidence.credential_reads) listed |= r.pid == k.reader.pid;
+      if (!listed) {
+        a.evidence.credential_reads.push_back(
+            {k.path, k.reader.pid, k.reader.comm, WallNs(k.reader.mono_ns)});
+      }
+    }
+    a.evidence.notes.push_back(note);
+  }
+  a.kind = from_file ? "credential-file-egress" : "secret-egress";
+  a.summary = ctx.comm + " (pid " + std::to_string(ctx.pid) + "): " + reason;
+  if (!a.evidence.credential_reads.empty()) {
+    a.summary += " after reading " + a.evidence.credential_reads.front().path;
+  }
+  return a;
+}
+
+}  // namespace credsentry::pipeline
