@@ -47,6 +47,8 @@ report::Alert ProcessAccessAlert(const decode::ProcessAccess& e, const state::Pr
     a.target.comm = target->comm;
     a.target.exe = target->exe;
     a.target.credential_env = target->credential_env;
+    a.target.container = target->container;
+    a.target.pod = {target->pod.uid, target->pod.name, target->pod.ns};
   }
   const bool other_user = a.target.uid != e.header.uid;
   const bool holds_credentials = !a.target.credential_env.empty();

@@ -21,6 +21,7 @@ struct KubePodInfo {
   std::string uid;  // from the cgroup path, dashed lowercase
   std::string name;
   std::string ns;  // "namespace" in JSON and protobuf
+  bool empty() const { return uid.empty() && name.empty(); }
 };
 
 struct ProcessInfo {
@@ -56,6 +57,8 @@ struct TargetProcessInfo {
   std::string access;                       // "environ" or "mem"
   std::vector<std::string> credential_env;  // names only; empty when unknown or none
   bool in_scope = false;  // false: outside --cgroup, so nothing of it was read
+  std::string container;  // set when in scope: one container reading another's secrets
+  KubePodInfo pod;
 };
 
 struct SecretInfo {

@@ -49,7 +49,7 @@ namespace {
 void AddContextBlocks(const Alert& a, nlohmann::json& j) {
   j["process"]["credential_env"] = a.process.credential_env;
   j["process"]["systemd_unit"] = a.process.systemd_unit;
-  if (const KubePodInfo& pod = a.process.pod; !pod.uid.empty() || !pod.name.empty()) {
+  if (const KubePodInfo& pod = a.process.pod; !pod.empty()) {
     j["process"]["pod"] = {{"uid", pod.uid}, {"name", pod.name}, {"namespace", pod.ns}};
   }
   if (!a.ci.provider.empty()) {
@@ -60,7 +60,10 @@ void AddContextBlocks(const Alert& a, nlohmann::json& j) {
     j["target"] = {{"pid", a.target.pid},       {"uid", a.target.uid},
                    {"comm", a.target.comm},     {"exe", a.target.exe},
                    {"access", a.target.access}, {"credential_env", a.target.credential_env},
-                   {"in_scope", a.target.in_scope}};
+                   {"in_scope", a.target.in_scope}, {"container", a.target.container}};
+    if (const KubePodInfo& pod = a.target.pod; !pod.empty()) {
+      j["target"]["pod"] = {{"uid", pod.uid}, {"name", pod.name}, {"namespace", pod.ns}};
+    }
   }
 }
 

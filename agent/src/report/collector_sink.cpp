@@ -32,6 +32,12 @@ Result<std::string> ReadPem(const std::string& path, const char* what) {
   return ss.str();
 }
 
+void SetPod(const KubePodInfo& pod, v1::KubePod* out) {
+  out->set_uid(pod.uid);
+  out->set_name(pod.name);
+  out->set_namespace_(pod.ns);
+}
+
 }  // namespace
 
 void ToProto(const Alert& a, v1::Alert* out) {
@@ -59,12 +65,7 @@ void ToProto(const Alert& a, v1::Alert* out) {
   p->set_container(a.process.container);
   for (const auto& name : a.process.credential_env) p->add_credential_env(name);
   p->set_systemd_unit(a.process.systemd_unit);
-  if (!a.process.pod.uid.empty() || !a.process.pod.name.empty()) {
-    auto* pod = p->mutable_pod();
-    pod->set_uid(a.process.pod.uid);
-    pod->set_name(a.process.pod.name);
-    pod->set_namespace_(a.process.pod.ns);
-  }
+  if (!a.process.pod.empty()) SetPod(a.process.pod, p->mutable_pod());
   if (!a.ci.provider.empty()) {
     auto* ci = out->mutable_ci();
     ci->set_provider(a.ci.provider);
@@ -82,6 +83,8 @@ void ToProto(const Alert& a, v1::Alert* out) {
     t->set_access(a.target.access);
     for (const auto& name : a.target.credential_env) t->add_credential_env(name);
     t->set_in_scope(a.target.in_scope);
+    t->set_container(a.target.container);
+    if (!a.target.pod.empty()) SetPod(a.target.pod, t->mutable_pod());
   }
   auto* s = out->mutable_secret();
   s->set_type(a.secret.type);

@@ -328,6 +328,33 @@ TEST_F(ProcessContextTest, EgressAndProcAccessAlertsCarryTheKubernetesPod) {
   EXPECT_FALSE(AnyLineContains(key));
 }
 
+TEST_F(ProcessContextTest, ReadingAnotherPodsEnvironmentNamesBothPodsAndContainers) {
+  const std::string key = OpenAiKey();
+  auto pod_cgroup = [](const std::string& uid_, char container) {
+    return "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + uid_ +
+           ".slice/cri-containerd-" + std::string(64, container) + ".scope";
+  };
+  FakeProc(430, 1, 1001, "inference",
+           Env({"OPENAI_API_KEY=" + key, "POD_NAME=model-0", "POD_NAMESPACE=serving"}),
+           pod_cgroup("aaaaaaaa_0000_4000_8000_000000000001", 'a'));
+  FakeProc(431, 1, 0, "sidecar", Env({"POD_NAME=evil-1", "POD_NAMESPACE=default"}),
+           pod_cgroup("bbbbbbbb_0000_4000_8000_000000000002", 'b'));
+  Exec(430, 1, 1001, "inference");
+  Exec(431, 1, 0, "sidecar");
+  ProcAccess(431, 0, "sidecar", 430, 1001, CS_PROC_ENVIRON);
+
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  const auto& a = sink_.alerts[0];
+  EXPECT_EQ(a.process.pod.name, "evil-1");
+  EXPECT_EQ(a.process.container, std::string(64, 'b'));
+  EXPECT_EQ(a.target.container, std::string(64, 'a'));
+  EXPECT_EQ(a.target.pod.uid, "aaaaaaaa-0000-4000-8000-000000000001");
+  EXPECT_EQ(a.target.pod.name, "model-0");
+  EXPECT_EQ(a.target.pod.ns, "serving");
+  EXPECT_TRUE(AnyLineContains("\"container\":\"" + std::string(64, 'a') + "\""));
+  EXPECT_FALSE(AnyLineContains(key));
+}
+
 TEST_F(ProcessContextTest, GarbageProcAccessKindIsCountedNotFatal) {
   ProcAccess(500, 0, "x", 1, 0, 9);
   EXPECT_TRUE(sink_.alerts.empty());

@@ -37,7 +37,8 @@ Alert FullAlert() {
   a.process.pod = {"1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901", "exfil-7d9f", "ci-jobs"};
   a.ci = {"github-actions", "acme/app", "release", "4242", "build"};
   a.target = {777, 1001, "runner", "/opt/runner/bin/Runner.Worker", "environ", {"GITHUB_TOKEN"},
-              true};
+              true, std::string(64, 'e')};
+  a.target.pod = {"aaaaaaaa-0000-4000-8000-000000000001", "runner-0", "ci"};
   return a;
 }
 
@@ -97,6 +98,9 @@ TEST(CollectorSinkProto, EveryFieldOfTheAlertContractIsMapped) {
   ASSERT_EQ(m.target().credential_env_size(), 1);
   EXPECT_EQ(m.target().credential_env(0), "GITHUB_TOKEN");
   EXPECT_TRUE(m.target().in_scope());
+  EXPECT_EQ(m.target().container(), std::string(64, 'e'));
+  EXPECT_EQ(m.target().pod().name(), "runner-0");
+  EXPECT_EQ(m.target().pod().namespace_(), "ci");
 
   Alert low = FullAlert();
   low.severity = Severity::kLow;
