@@ -186,8 +186,10 @@ def test_check_names_the_stacks_it_cannot_hook(agent_binary, cgroup):
                          stdin=subprocess.DEVNULL)
     text = out.stdout + out.stderr
     assert re.search(r"TLS Java JSSE:.*not hookable", text), text
-    assert re.search(r"TLS rustls:.*not hookable", text), text
+    assert re.search(r"TLS rustls:.*not hookable.*covered by provenance", text), text
+    assert re.search(r"TLS Java JSSE:.*covered by provenance", text), text
     assert re.search(r"TLS in executables:\s+yes", text), text
+    assert re.search(r"TLS in Go executables:\s+yes.*gopclntab", text), text
 
 
 def _with_hosts(scratch: Path, name: str, argv: list[str]) -> list[str]:

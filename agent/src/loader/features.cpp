@@ -178,6 +178,11 @@ FeatureReport ProbeFeatures(const ProbeOptions& options) {
                     "/usr/bin, /usr/local/bin, /usr/sbin, /opt/*/bin, /opt/*/*/bin, then on "
                     "exec (per inode)")
               : No("needs uprobes"));
+  add("TLS in Go executables",
+      uprobes ? Yes("crypto/tls.(*Conn).Write found through .gopclntab (stripped binaries too), "
+                    "register ABI builds (go1.17+ amd64, go1.18+ arm64); hooked at start-up scan "
+                    "and on exec (per inode)")
+              : No("needs uprobes"));
   if (access("/usr/bin/node", X_OK) == 0) {
     auto node = FindTlsStack("/usr/bin/node");
     add("TLS in /usr/bin/node",

@@ -191,12 +191,14 @@ std::vector<std::pair<std::string, std::string>> UnhookableTlsStacks() {
   }
   std::string why =
       "its TLS runs as JIT-compiled Java, no symbol to probe; plaintext not captured, the "
-      "destination is named from the ClientHello SNI";
+      "destination is named from the ClientHello SNI; covered by provenance: after a "
+      "credential-file read its sends to unexpected names raise tainted-egress";
   out.emplace_back("TLS Java JSSE",
                    std::string(jvm ? "found" : "none found") + ", not hookable (" + why + ")");
   out.emplace_back("TLS rustls",
                    "not hookable (statically linked and inlined Rust, no stable symbols); "
-                   "plaintext not captured, the destination is named from the ClientHello SNI");
+                   "plaintext not captured, the destination is named from the ClientHello SNI; "
+                   "covered by provenance (tainted-egress after a credential-file read)");
   return out;
 }
 
