@@ -8,57 +8,20 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 #include "credsentry_abi.h"
 #include "pipeline/pipeline.h"
+#include "pipeline_fixture.h"
 #include "report/alert_json.h"
 
 namespace credsentry::pipeline {
 namespace {
 
-class CaptureSink : public report::AlertSink {
- public:
-  std::string Name() const override { return "capture"; }
-  Status Write(const report::Alert& a) override {
-    alerts.push_back(a);
-    lines.push_back(report::AlertToJsonLine(a));
-    return Status::Ok();
-  }
-  std::map<std::string, uint64_t> Counters() const override { return {}; }
-  std::vector<report::Alert> alerts;
-  std::vector<std::string> lines;
-};
-
-std::string RandomToken(size_t n) {
-  static std::mt19937_64 rng(std::random_device{}());
-  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  std::string s;
-  for (size_t i = 0; i < n; ++i) s.push_back(alphabet[rng() % 62]);
-  return s;
-}
-
-std::string OpenAiKey() { return "sk-proj-" + RandomToken(74) + "T3BlbkFJ" + RandomToken(74); }
-
-cs_event_header Header(uint16_t type, uint32_t pid, uint32_t uid, uint64_t ts, const char* comm) {
-  cs_event_header h{};
-  h.type = type;
-  h.abi = CS_ABI_VERSION;
-  h.pid = pid;
-  h.tid = pid;
-  h.uid = uid;
-  h.ts_ns = ts;
-  std::strncpy(h.comm, comm, sizeof h.comm - 1);
-  return h;
-}
-
-template <class T>
-std::vector<uint8_t> Record(const T& v, std::string_view tail = {}) {
-  std::vector<uint8_t> out(sizeof(T) + tail.size());
-  std::memcpy(out.data(), &v, sizeof(T));
-  std::memcpy(out.data() + sizeof(T), tail.data(), tail.size());
-  return out;
-}
+using fixture::CaptureSink;
+using fixture::Header;
+using fixture::OpenAiKey;
+using fixture::RandomToken;
+using fixture::Record;
 
 std::string Env(std::initializer_list<std::string> entries) {
   std::string out;
