@@ -86,9 +86,12 @@ def test_node_fetch_with_openssl_in_the_executable_alerts(
     alerts = agent.wait_for_alerts(_by(provider="openai", comm="node"), timeout=ALERT_TIMEOUT)
     assert alerts, f"no alert for node fetch\n{agent.diagnostics()}"
     # The name is the SNI node's OpenSSL sent (SSL_ctrl), never the Host header. node writes
-    # through a memory BIO (libuv sends later), so no socket write happens inside SSL_write and
-    # the port is not known from it.
-    assert alerts[0]["destination"]["host"] == "exfil.test"
+    # through a memory BIO (libuv sends later), so its SSL object never names a socket: the
+    # address and port come from the socket whose ClientHello carried the same name.
+    destination = alerts[0]["destination"]
+    assert destination["host"] == "exfil.test"
+    assert (destination["ip"], destination["port"]) == ("127.0.0.1", https_server.port), (
+        destination)
     assert alerts[0]["process"]["pid"] == result.pid
 
 

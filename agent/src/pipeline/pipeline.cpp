@@ -267,6 +267,11 @@ detect::Destination Pipeline::DestinationOf(const stream::StreamKey& key,
       tls_sni = t->sni;
       if (fd < 0) fd = t->fd;
     }
+    if (fd < 0 && !tls_sni.empty()) {
+      // A memory-BIO TLS object (node): its socket is the one whose ClientHello gave this name.
+      fd = connections_.SocketWithSni(ctx.pid, tls_sni);
+      if (fd >= 0) connections_.OnTlsFd(ctx.pid, ctx.ssl, fd, ctx.last_mono_ns);
+    }
   }
   if (ctx.explicit_destination) {
     d.ip = ctx.explicit_destination->ip;

@@ -62,9 +62,22 @@ void ConnectionTable::OnTlsSni(uint32_t pid, uint64_t ssl, const std::string& na
 void ConnectionTable::SetSocketSni(uint32_t pid, int32_t fd, const std::string& sni,
                                    const std::string& alpn) {
   if (auto* c = Find(pid, fd)) {
-    if (!sni.empty()) c->sni = sni;
+    if (!sni.empty()) {
+      c->sni = sni;
+      if (sni_sockets_.size() >= max_connections_) sni_sockets_.clear();
+      sni_sockets_[std::to_string(pid) + "|" + sni] = fd;
+    }
     if (!alpn.empty()) c->alpn = alpn;
   }
+}
+
+int32_t ConnectionTable::SocketWithSni(uint32_t pid, const std::string& sni) {
+  auto it = sni_sockets_.find(std::to_string(pid) + "|" + sni);
+  if (it == sni_sockets_.end()) return -1;
+  const Connection* c = Find(pid, it->second);
+  if (c && c->sni == sni) return it->second;
+  sni_sockets_.erase(it);  // closed, or the fd now holds another connection
+  return -1;
 }
 
 Connection* ConnectionTable::Find(uint32_t pid, int32_t fd) {
@@ -94,6 +107,9 @@ std::vector<int32_t> ConnectionTable::ForgetProcess(uint32_t pid) {
       ++it;
     }
   }
+  std::erase_if(sni_sockets_, [prefix = std::to_string(pid) + "|"](const auto& entry) {
+    return entry.first.starts_with(prefix);
+  });
   return fds;
 }
 

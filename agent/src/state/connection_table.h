@@ -50,6 +50,9 @@ class ConnectionTable {
   void SetSocketSni(uint32_t pid, int32_t fd, const std::string& sni, const std::string& alpn);
 
   Connection* Find(uint32_t pid, int32_t fd);
+  // The socket of `pid` whose ClientHello named `sni` most recently, or -1. For TLS objects
+  // that never learn their fd: node and other memory-BIO users write ciphertext themselves.
+  int32_t SocketWithSni(uint32_t pid, const std::string& sni);
   const TlsObject* FindTls(uint32_t pid, uint64_t ssl) const;
   // Forgets everything of an exited process; returns its fds so the kernel can forget them too.
   std::vector<int32_t> ForgetProcess(uint32_t pid);
@@ -76,6 +79,9 @@ class ConnectionTable {
   size_t max_tls_objects_;
   std::unordered_map<Key, Connection, KeyHash> conns_;
   std::unordered_map<Key, TlsObject, KeyHash> tls_;
+  // "pid|sni" -> fd of the latest ClientHello with that name; checked against conns_ on use,
+  // bounded with it (cleared when it outgrows max_connections_).
+  std::unordered_map<std::string, int32_t> sni_sockets_;
   uint64_t evicted_ = 0;
 };
 

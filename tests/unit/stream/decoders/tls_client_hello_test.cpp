@@ -6,6 +6,7 @@
 #include <iterator>
 
 #include "chunk_recorder.h"
+#include "client_hello_builder.h"
 #include "stream/decoders/egress_decoder.h"
 
 namespace credsentry::stream::decoders {
@@ -13,24 +14,9 @@ namespace {
 
 using testing::Bytes;
 
-std::string U16(size_t v) { return {static_cast<char>(v >> 8), static_cast<char>(v)}; }
+using testing::BuildClientHello;
 
-// A minimal TLS 1.2-style ClientHello with SNI and ALPN, built field by field.
-std::string BuildClientHello(const std::string& sni, const std::vector<std::string>& alpn) {
-  std::string server_name = std::string(1, '\0') + U16(sni.size()) + sni;
-  std::string sni_ext =
-      U16(0) + U16(server_name.size() + 2) + U16(server_name.size()) + server_name;
-  std::string protos;
-  for (const auto& p : alpn) protos += static_cast<char>(p.size()) + p;
-  std::string alpn_ext = U16(16) + U16(protos.size() + 2) + U16(protos.size()) + protos;
-  std::string extensions = sni_ext + alpn_ext;
-  std::string body = "\x03\x03" + std::string(32, '\x11') + std::string(1, '\0') + U16(2) +
-                     "\x13\x01" + "\x01" + std::string(1, '\0') + U16(extensions.size()) +
-                     extensions;
-  std::string handshake =
-      std::string("\x01") + static_cast<char>(body.size() >> 16) + U16(body.size()) + body;
-  return "\x16\x03\x01" + U16(handshake.size()) + handshake;
-}
+std::string U16(size_t v) { return {static_cast<char>(v >> 8), static_cast<char>(v)}; }
 
 TEST(ClientHello, SniAndAlpnAreParsed) {
   auto hello = ParseClientHello(Bytes(BuildClientHello("api.exfil.example", {"h2", "http/1.1"})));
