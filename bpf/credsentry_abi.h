@@ -246,8 +246,14 @@ struct cs_name_key {
  * when some key has those lengths. The open path compares two lengths it reads in two loads
  * and skips both dentry-name copies and the name lookup for almost every non-credential file. */
 #define CS_NAME_SHAPE_BITS (CS_DENTRY_NAME_MAX * CS_DENTRY_NAME_MAX)
+/* Second filter, for files whose lengths pass the first (loop-0.txt under loop/ has the shape of
+ * .ssh/id_ed25519): the (file name length, first byte of the name) pairs present in cred_names,
+ * bit (min(name_len, CS_DENTRY_NAME_MAX-1) * 256 + first byte). One byte read instead of two
+ * name copies and a hash lookup of a 64-byte key. */
+#define CS_NAME_LEAD_BITS (CS_DENTRY_NAME_MAX * 256)
 struct cs_name_shapes {
 	__u64 bits[CS_NAME_SHAPE_BITS / 64];
+	__u64 leads[CS_NAME_LEAD_BITS / 64];
 };
 
 #endif /* CREDSENTRY_ABI_H */

@@ -15,11 +15,14 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* True when some credential name key has a parent and a file name of these lengths. */
-static __always_inline bool cs_name_shape_watched(__u32 parent_len, __u32 name_len)
+/* True when some credential name key has a parent and a file name of these lengths, and a
+ * file name of this length starting with the byte at `name`. */
+static __always_inline bool cs_name_shape_watched(__u32 parent_len, __u32 name_len,
+						  const unsigned char *name)
 {
 	__u32 zero = 0, bit, word;
 	struct cs_name_shapes *shapes = bpf_map_lookup_elem(&cred_name_shapes, &zero);
+	unsigned char lead = 0;
 
 	if (!shapes)
 		return false;
@@ -33,7 +36,15 @@ static __always_inline bool cs_name_shape_watched(__u32 parent_len, __u32 name_l
 	/* The clamps bound `word`, but clang folds them into forms the verifier cannot follow. */
 	barrier_var(word);
 	word &= CS_NAME_SHAPE_BITS / 64 - 1;
-	return (shapes->bits[word] >> (bit % 64)) & 1;
+	if (!((shapes->bits[word] >> (bit % 64)) & 1))
+		return false;
+	if (bpf_probe_read_kernel(&lead, 1, name))
+		return true;  /* cannot tell: the name lookup decides */
+	bit = name_len * 256 + lead;
+	word = bit / 64;
+	barrier_var(word);
+	word &= CS_NAME_LEAD_BITS / 64 - 1;
+	return (shapes->leads[word] >> (bit % 64)) & 1;
 }
 
 /* True when `file` is a watched credential file; its id (any value, 0 included) in *id. */
@@ -56,7 +67,7 @@ static __always_inline bool cs_match_credential(struct file *file, struct cs_ino
 	 * user space could not stat. Compare name lengths before copying any name. */
 	dentry = file->f_path.dentry;
 	parent = dentry->d_parent;
-	if (!cs_name_shape_watched(parent->d_name.len, dentry->d_name.len))
+	if (!cs_name_shape_watched(parent->d_name.len, dentry->d_name.len, dentry->d_name.name))
 		return false;
 	__builtin_memset(&nkey, 0, sizeof(nkey));
 	/* Names longer than CS_DENTRY_NAME_MAX-1 are truncated; user space truncates alike. */

@@ -344,6 +344,7 @@ Status Probes::WatchCredentialName(std::string_view parent, std::string_view nam
   }
   // The open path only copies and looks up names whose lengths are in this matrix.
   AddNameShape(state_->name_shapes, parent.size(), name.size());
+  if (!name.empty()) AddNameLead(state_->name_shapes, name.size(), name.front());
   return WriteNameShapes();
 }
 

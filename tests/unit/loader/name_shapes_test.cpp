@@ -31,5 +31,16 @@ TEST(NameShapes, BitMatchesTheKernelFormula) {
   EXPECT_EQ(NameShapeBit(0, 1), 1u);
 }
 
+TEST(NameShapes, FirstByteFilterPassesOnlyTheAddedLeads) {
+  cs_name_shapes shapes{};
+  AddNameLead(shapes, 10, 'i');  // .ssh/id_ed25519
+  EXPECT_TRUE(HasNameLead(shapes, 10, 'i'));
+  EXPECT_FALSE(HasNameLead(shapes, 10, 'l'));  // loop-0.txt: same lengths, other first byte
+  EXPECT_FALSE(HasNameLead(shapes, 9, 'i'));
+  AddNameLead(shapes, 200, 0xff);  // long names share the last row, top byte stays in range
+  EXPECT_TRUE(HasNameLead(shapes, CS_DENTRY_NAME_MAX - 1, 0xff));
+  EXPECT_EQ(NameLeadBit(1000, 0xff), CS_NAME_LEAD_BITS - 1);  // never past the matrix
+}
+
 }  // namespace
 }  // namespace credsentry::loader
