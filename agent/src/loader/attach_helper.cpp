@@ -146,18 +146,6 @@ int MakeUprobeLink(const UprobePmu& pmu, int prog_fd, const AttachRequest& req, 
 
 }  // namespace
 
-UniqueFd& UniqueFd::operator=(UniqueFd&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) close(fd_);
-    fd_ = std::exchange(o.fd_, -1);
-  }
-  return *this;
-}
-
-UniqueFd::~UniqueFd() {
-  if (fd_ >= 0) close(fd_);
-}
-
 Result<std::unique_ptr<UprobeAttachHelper>> UprobeAttachHelper::Start(
     std::vector<std::pair<std::string, int>> programs) {
   UprobePmu pmu = ReadUprobePmu();

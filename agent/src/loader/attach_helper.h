@@ -15,25 +15,12 @@
 #include <utility>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "common/result.h"
 
 namespace credsentry::loader {
 
 // An owned file descriptor, closed on destruction.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept;
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd();
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 class UprobeAttachHelper {
  public:
   // Forks the helper. `programs`: BPF program name -> its fd, inherited by the child.

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "common/unique_fd.h"
 #include "loader/tls_libraries.h"
 
 namespace credsentry::loader {
@@ -17,20 +18,6 @@ namespace {
 
 constexpr const char* kUprobePmuType = "/sys/bus/event_source/devices/uprobe/type";
 
-// Closes an fd on scope exit.
-class OwnedFd {
- public:
-  explicit OwnedFd(int fd) : fd_(fd) {}
-  OwnedFd(const OwnedFd&) = delete;
-  OwnedFd& operator=(const OwnedFd&) = delete;
-  ~OwnedFd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 }  // namespace
 
@@ -48,7 +35,7 @@ Status TryAttachUprobe(const std::string& library, std::string_view function) {
   attr.type = static_cast<uint32_t>(pmu_type);
   attr.config1 = reinterpret_cast<uint64_t>(library.c_str());
   attr.config2 = *offset;
-  OwnedFd event(static_cast<int>(syscall(SYS_perf_event_open, &attr, -1 /* any pid */, 0 /* cpu */,
+  UniqueFd event(static_cast<int>(syscall(SYS_perf_event_open, &attr, -1 /* any pid */, 0 /* cpu */,
                                          -1 /* no group */, PERF_FLAG_FD_CLOEXEC)));
   if (event.get() < 0) {
     return Error{"creating the uprobe on " + library + ":" + std::string(function) + ": " +
@@ -59,7 +46,7 @@ Status TryAttachUprobe(const std::string& library, std::string_view function) {
       {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0, .imm = 0},
       {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
   };
-  OwnedFd prog(bpf_prog_load(BPF_PROG_TYPE_KPROBE, "cs_check_up", "GPL", insns, 2, nullptr));
+  UniqueFd prog(bpf_prog_load(BPF_PROG_TYPE_KPROBE, "cs_check_up", "GPL", insns, 2, nullptr));
   if (prog.get() < 0) {
     return Error{std::string("loading a uprobe program: ") + std::strerror(errno)};
   }

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/unique_fd.h"
+
 namespace credsentry::report {
 namespace {
 
@@ -24,25 +26,12 @@ std::string Hex(const unsigned char* p, size_t n) {
   return out;
 }
 
-class Fd {  // RAII for a raw file descriptor
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 Status CreateKeyFile(const std::string& path) {
   unsigned char raw[32];
   if (RAND_bytes(raw, sizeof raw) != 1) return Error{"cannot generate a fingerprint key"};
   std::string text = Hex(raw, sizeof raw) + "\n";
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (fd.get() < 0) {
     return Error{"cannot create fingerprint key file " + path + ": " + std::strerror(errno)};
   }
@@ -57,7 +46,7 @@ Status CreateKeyFile(const std::string& path) {
 Fingerprinter::Fingerprinter(std::string key) : key_(std::move(key)) {}
 
 Result<Fingerprinter> Fingerprinter::FromKeyFile(const std::string& path, bool create_if_missing) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0 && errno == ENOENT && create_if_missing) {
     if (auto s = CreateKeyFile(path); !s) return Error{s.message()};
     return FromKeyFile(path, false);

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "common/unique_fd.h"
 #include "report/redact.h"
 
 namespace credsentry::scan {
@@ -16,21 +17,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kReadBytes = 64 << 10;
-
-class Fd {
- public:
-  explicit Fd(int fd, bool owned = true) : fd_(fd), owned_(owned) {}
-  ~Fd() {
-    if (owned_ && fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-  bool owned_;
-};
 
 class Scanner {
  public:
@@ -66,8 +52,7 @@ class Scanner {
 void Scanner::ScanNamed(const std::string& path) {
   if (Full()) return;
   if (path == "-") {
-    Fd in(STDIN_FILENO, /*owned=*/false);
-    if (!ScanFd(in.get(), "-")) ++summary_.errors;
+    if (!ScanFd(STDIN_FILENO, "-")) ++summary_.errors;  // stdin is not ours to close
     return;
   }
   std::error_code ec;
@@ -81,7 +66,7 @@ void Scanner::ScanNamed(const std::string& path) {
     ScanTree(path);
     return;
   }
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
   if (fd.get() < 0) {
     err_ << "credsentry scan: " << path << ": cannot open: " << std::strerror(errno) << "\n";
     ++summary_.errors;
@@ -110,7 +95,7 @@ void Scanner::ScanTree(const fs::path& root) {
     std::error_code tec;
     if (!it->is_regular_file(tec) || it->is_symlink(tec)) continue;  // no devices, fifos, links
     std::string path = it->path().string();
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
     if (fd.get() < 0) {
       err_ << "credsentry scan: " << path << ": cannot open: " << std::strerror(errno)
            << ", skipped\n";

@@ -10,23 +10,10 @@
 #include <initializer_list>
 #include <unordered_map>
 
+#include "common/unique_fd.h"
+
 namespace credsentry::state {
 namespace {
-
-// Closes the fd on every path out of ReadEnviron.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 CiJob CiJobFrom(const std::unordered_map<std::string_view, std::string_view>& ci_vars) {
   auto get = [&](std::string_view name) -> std::string {
@@ -174,7 +161,7 @@ EnvironmentFindings InspectEnvironment(std::string_view block,
 
 Result<EnvironBlock> ReadEnviron(const std::string& proc_root, uint32_t pid, size_t cap) {
   const std::string path = proc_root + "/" + std::to_string(pid) + "/environ";
-  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return Error{path + ": " + std::strerror(errno)};
   EnvironBlock block;
   block.bytes.resize(cap + 1);  // one byte more tells "exactly cap" from "more than cap"
