@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "detect/validators.h"
+#include "stream/thread_scratch.h"
 
 namespace credsentry::stream {
 namespace {
@@ -74,29 +75,10 @@ std::string PercentOf(std::string_view v) {
   return out;
 }
 
-// Scratch for known-value databases, per thread, like the catalogue's (matcher.cpp).
-class KnownScratch {
- public:
-  ~KnownScratch() {
-    if (scratch_) hs_free_scratch(scratch_);
-  }
-  hs_scratch_t* For(const KnownValueDatabase& db) {
-    if (generation_ != db.generation()) {
-      if (hs_alloc_scratch(db.hs(), &scratch_) != HS_SUCCESS) return nullptr;
-      generation_ = db.generation();
-    }
-    return scratch_;
-  }
-
- private:
-  hs_scratch_t* scratch_ = nullptr;
-  uint64_t generation_ = 0;
-};
-
 }  // namespace
 
 hs_scratch_t* KnownValueScratchFor(const KnownValueDatabase& db) {
-  thread_local KnownScratch scratch;
+  thread_local ThreadScratch<KnownValueDatabase> scratch;
   return scratch.For(db);
 }
 

@@ -7,35 +7,15 @@
 #include <chrono>
 
 #include "common/log.h"
+#include "stream/thread_scratch.h"
 
 namespace credsentry::stream {
 namespace {
 
 std::atomic<uint64_t> g_next_generation{1};
 
-// Scratch is per thread (Hyperscan forbids sharing it between concurrent scans) and grown for
-// whichever database the thread last used. Keyed by generation, not address: a reloaded
-// database may land at a freed one's address.
-class ThreadScratch {
- public:
-  ~ThreadScratch() {
-    if (scratch_) hs_free_scratch(scratch_);
-  }
-  hs_scratch_t* For(const MatcherDatabase& db) {
-    if (generation_ != db.generation()) {
-      if (hs_alloc_scratch(db.hs(), &scratch_) != HS_SUCCESS) return nullptr;
-      generation_ = db.generation();
-    }
-    return scratch_;
-  }
-
- private:
-  hs_scratch_t* scratch_ = nullptr;
-  uint64_t generation_ = 0;
-};
-
 hs_scratch_t* ScratchFor(const MatcherDatabase& db) {
-  thread_local ThreadScratch scratch;
+  thread_local ThreadScratch<MatcherDatabase> scratch;
   return scratch.For(db);
 }
 
