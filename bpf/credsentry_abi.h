@@ -256,4 +256,34 @@ struct cs_name_shapes {
 	__u64 leads[CS_NAME_LEAD_BITS / 64];
 };
 
+/*
+ * Gates in front of the two hash lookups on the hottest paths, shared by the kernel and the
+ * loader so both compute the same slot. Both live in the BPF object's .bss, which user space
+ * sees through the skeleton's mmap, and an element of it is read with one load.
+ *
+ * cs_fd_slots: how many watched_fds entries hash to each slot. Every insert adds one before
+ * the entry exists and every successful delete subtracts one after it is gone (bpf/helpers/
+ * watch.bpf.h, Probes::WatchSocket/UnwatchFd), so a zero slot proves that no (tgid, fd) of it
+ * is watched and the read/write/close of an unwatched fd skips its hash lookup.
+ *
+ * cs_cred_inode_bits: a bit per slot of (dev, inode) present in cred_inodes, set by user space
+ * before the inode is added and cleared only with the whole table. A clear bit proves the opened
+ * file is not a known credential inode.
+ */
+#define CS_FD_SLOT_BITS 14
+#define CS_FD_SLOTS (1u << CS_FD_SLOT_BITS)
+#define CS_CRED_INODE_BITS 15
+#define CS_CRED_INODE_WORDS ((1u << CS_CRED_INODE_BITS) / 64)
+
+static inline __u32 cs_fd_slot(__u32 tgid, __s32 fd)
+{
+	return ((tgid * 0x9E3779B1u) ^ ((__u32)fd * 0x85EBCA77u)) >> (32 - CS_FD_SLOT_BITS);
+}
+
+static inline __u32 cs_cred_inode_bit(__u64 dev, __u64 ino)
+{
+	return (__u32)(((ino * 0x9E3779B97F4A7C15ull) ^ (dev * 0xC2B2AE3D27D4EB4Full)) >>
+		       (64 - CS_CRED_INODE_BITS));
+}
+
 #endif /* CREDSENTRY_ABI_H */

@@ -4,8 +4,9 @@
  *
  * Opens are matched at syscall EXIT, on the dentry/inode the kernel resolved, not on the path
  * string at entry. That is cheaper (no user string copy and no path parsing on every open on the
- * host: the non-credential path costs the scope check, one fd-table slot read, a handful of
- * direct BTF loads, one hash lookup and a bit test on the name lengths) and cannot be evaded:
+ * host: the non-credential path costs one fd-table slot read, a handful of direct BTF loads and
+ * bit tests on the inode and on the name lengths; the scope check runs only for a candidate) and
+ * cannot be evaded:
  * relative paths, `..`, symlinks, bind mounts, /proc/self/fd and hard links all resolve to the
  * same inode, and a credential file created after start-up is still caught by its (parent
  * directory, file) names.
@@ -56,12 +57,18 @@ static __always_inline bool cs_match_credential(struct file *file, struct cs_ino
 	struct cs_name_key nkey;
 	__u32 *cred_id;
 
+	__u32 bit;
+
 	ikey->dev = inode->i_sb->s_dev;
 	ikey->ino = inode->i_ino;
-	cred_id = bpf_map_lookup_elem(&cred_inodes, ikey);
-	if (cred_id) {
-		*id = *cred_id;
-		return true;
+	/* Most opens are of files whose inode bit is clear: one load instead of a hash lookup. */
+	bit = cs_cred_inode_bit(ikey->dev, ikey->ino);
+	if ((cs_cred_inode_bits[(bit / 64) & (CS_CRED_INODE_WORDS - 1)] >> (bit % 64)) & 1) {
+		cred_id = bpf_map_lookup_elem(&cred_inodes, ikey);
+		if (cred_id) {
+			*id = *cred_id;
+			return true;
+		}
 	}
 	/* Not a known inode: maybe a credential file created after start-up, or one whose inode
 	 * user space could not stat. Compare name lengths before copying any name. */
@@ -141,7 +148,7 @@ static __always_inline int cs_proc_access(struct file *file, long fd)
 	__u32 target = 0;
 	__u8 what = cs_proc_access_what(file, &target);
 
-	if (!what)
+	if (!what || !cs_in_scope())
 		return 0;
 	ev = CS_RESERVE_CONTROL(struct cs_proc_access_event);
 	if (!ev)
@@ -165,19 +172,24 @@ static __always_inline int cs_open_exit(long ret)
 	const char *path_start;
 	__u32 cred_id = 0, path_len = 0;
 
-	if (ret < 0 || !cs_in_scope())
+	/* The scope check comes after the file tests: it costs more than they do, and nearly every
+	 * open is of a file that is neither a credential nor another process's /proc entry. Nothing
+	 * is recorded or emitted before it. */
+	if (ret < 0)
 		return 0;
 	file = cs_current_fd_file(ret);
 	if (!file)
 		return 0;
 	if (!cs_match_credential(file, &ikey, &cred_id))
 		return cs_proc_access(file, ret);
+	if (!cs_in_scope())
+		return 0;
 
 	fkey.pid = cs_tgid();
 	fkey.fd = ret;
 	state.kind = CS_FD_CRED_FILE;
 	state.cred_id = cred_id;
-	if (bpf_map_update_elem(&watched_fds, &fkey, &state, BPF_ANY))
+	if (cs_watch_fd(&fkey, &state, BPF_ANY))
 		cs_count(CS_CNT_FD_TABLE_FULL);
 
 	path_start = cs_file_path(file, &path_len);
@@ -217,12 +229,12 @@ int cs_exit_open(struct trace_event_raw_sys_exit *ctx)
 	return cs_open_exit(ctx->ret);
 }
 
-/* Entry of read/pread64: one watched_fds lookup, then return unless it is a credential fd or a
- * DNS socket (glibc's resolver over TCP reads its answers with read()). */
+/* Entry of read/pread64: the watched_fds gate (one load, then a lookup when its slot is used),
+ * then return unless it is a credential fd or a DNS socket (glibc's resolver over TCP reads its answers with read()). */
 static __always_inline int cs_read_enter(__u8 op, long fd, __u64 buf)
 {
 	struct cs_fd_key key = { .pid = cs_tgid(), .fd = fd };
-	struct cs_fd_state *st = bpf_map_lookup_elem(&watched_fds, &key);
+	struct cs_fd_state *st = cs_watched_fd(&key);
 	struct cs_io_call call = {};
 	__u32 tid;
 
@@ -270,14 +282,14 @@ SEC("tp/syscalls/sys_enter_close")
 int cs_enter_close(struct trace_event_raw_sys_enter *ctx)
 {
 	struct cs_fd_key key = { .pid = cs_tgid(), .fd = ctx->args[0] };
-	struct cs_fd_state *st = bpf_map_lookup_elem(&watched_fds, &key);
+	struct cs_fd_state *st = cs_watched_fd(&key);
 	struct cs_close_event *ev;
 	__u8 kind;
 
 	if (!st)
 		return 0;
 	kind = st->kind;
-	bpf_map_delete_elem(&watched_fds, &key);
+	cs_unwatch_fd(&key);
 	if (!cs_in_scope())
 		return 0;
 	ev = CS_RESERVE_CONTROL(struct cs_close_event);

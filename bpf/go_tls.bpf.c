@@ -74,7 +74,7 @@ static __always_inline __s32 cs_go_conn_sysfd(__u64 conn)
 	if (sysfd < 0 || sysfd > CS_INT_MAX)
 		return -1;
 	key.fd = sysfd;
-	st = bpf_map_lookup_elem(&watched_fds, &key);
+	st = cs_watched_fd(&key);
 	if (!st || st->kind != CS_FD_SOCK_TCP || st->sock_state != CS_SOCK_TLS)
 		return -1;
 	return sysfd;

@@ -8,7 +8,7 @@
  * DNS: a socket that connects or sends to port 53 is marked CS_FD_F_DNS. Only on such sockets are
  * receives copied (the answers, so user space can name the peers of later connections) and
  * sendmmsg datagrams copied (glibc sends the A and AAAA queries in one sendmmsg). Receives on any
- * other socket cost the one watched_fds lookup.
+ * other socket cost the watched_fds gate (cs_watched_fd).
  */
 #include "helpers/payload.bpf.h"
 #include "core_fixes.bpf.h"
@@ -74,7 +74,7 @@ int cs_exit_connect(struct trace_event_raw_sys_exit *ctx)
 			};
 
 			/* BPF_ANY: a re-connected UDP socket starts over. */
-			if (bpf_map_update_elem(&watched_fds, &key, &st, BPF_ANY))
+			if (cs_watch_fd(&key, &st, BPF_ANY))
 				cs_count(CS_CNT_FD_TABLE_FULL);
 		}
 	}
@@ -146,9 +146,10 @@ static __always_inline __u16 cs_sock_peer(long fd, __u16 *port, __u8 addr[16])
 }
 
 /*
- * Entry half of write/writev/sendto/sendmsg. Unwatched fds return after the one watched_fds
- * lookup. For watched sockets, decides TLS vs plain on the first TCP write, ties the socket to a
- * running SSL_write of this thread, and remembers the buffer for the exit half.
+ * Entry half of write/writev/sendto/sendmsg. Unwatched fds return after the watched_fds gate
+ * (one load; a lookup only when their slot is in use). For watched sockets, decides TLS vs plain
+ * on the first TCP write, ties the socket to a running SSL_write of this thread, and remembers
+ * the buffer for the exit half.
  */
 static __always_inline int cs_write_enter_fd(struct cs_fd_state *st, __u8 op, long fd, __u64 buf,
 					     __u32 iovcnt, const void *uaddr)
@@ -192,7 +193,7 @@ static __always_inline int cs_write_enter(__u8 op, long fd, __u64 buf, __u32 iov
 {
 	struct cs_fd_key key = { .pid = cs_tgid(), .fd = fd };
 
-	return cs_write_enter_fd(bpf_map_lookup_elem(&watched_fds, &key), op, fd, buf, iovcnt,
+	return cs_write_enter_fd(cs_watched_fd(&key), op, fd, buf, iovcnt,
 				 uaddr);
 }
 
@@ -217,11 +218,11 @@ static __always_inline struct cs_fd_state *cs_watch_dns_sendto(long fd, const vo
 	file = cs_task_fd_file(cs_current(), fd);
 	if (!file || cs_file_sock_type(file) != 2 /* SOCK_DGRAM */)
 		return NULL;
-	if (bpf_map_update_elem(&watched_fds, &key, &st, BPF_NOEXIST)) {
+	if (cs_watch_fd(&key, &st, BPF_NOEXIST)) {
 		cs_count(CS_CNT_FD_TABLE_FULL);
 		return NULL;
 	}
-	return bpf_map_lookup_elem(&watched_fds, &key);
+	return cs_watched_fd(&key);
 }
 
 SEC("tp/syscalls/sys_enter_write")
@@ -260,7 +261,7 @@ int cs_enter_sendto(struct trace_event_raw_sys_enter *ctx)
 {
 	const void *uaddr = (const void *)ctx->args[4];
 	struct cs_fd_key key = { .pid = cs_tgid(), .fd = ctx->args[0] };
-	struct cs_fd_state *st = bpf_map_lookup_elem(&watched_fds, &key);
+	struct cs_fd_state *st = cs_watched_fd(&key);
 
 	if (!st) {
 		if (!uaddr)
@@ -286,7 +287,7 @@ int cs_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 	struct user_msghdr msg;
 
 	/* Same single lookup as every write before touching the msghdr in user memory. */
-	if (!bpf_map_lookup_elem(&watched_fds, &key) || !cs_in_scope())
+	if (!cs_watched_fd(&key) || !cs_in_scope())
 		return 0;
 	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)ctx->args[1])) {
 		cs_count(CS_CNT_READ_FAULT);
@@ -314,7 +315,7 @@ SEC("tp/syscalls/sys_enter_sendmmsg")
 int cs_enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 {
 	struct cs_fd_key key = { .pid = cs_tgid(), .fd = ctx->args[0] };
-	struct cs_fd_state *st = bpf_map_lookup_elem(&watched_fds, &key);
+	struct cs_fd_state *st = cs_watched_fd(&key);
 	struct cs_io_call call = {};
 
 	if (!st || !(st->flags & CS_FD_F_DNS) || st->kind != CS_FD_SOCK_UDP || !cs_in_scope())
@@ -419,7 +420,7 @@ SEC("tp/syscalls/sys_enter_recvfrom")
 int cs_enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
 {
 	struct cs_fd_key key = { .pid = cs_tgid(), .fd = ctx->args[0] };
-	struct cs_fd_state *st = bpf_map_lookup_elem(&watched_fds, &key);
+	struct cs_fd_state *st = cs_watched_fd(&key);
 
 	if (!st || !(st->flags & CS_FD_F_DNS) || !cs_in_scope())
 		return 0;
@@ -437,7 +438,7 @@ SEC("tp/syscalls/sys_enter_recvmsg")
 int cs_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
 {
 	struct cs_fd_key key = { .pid = cs_tgid(), .fd = ctx->args[0] };
-	struct cs_fd_state *st = bpf_map_lookup_elem(&watched_fds, &key);
+	struct cs_fd_state *st = cs_watched_fd(&key);
 	struct user_msghdr msg;
 
 	if (!st || !(st->flags & CS_FD_F_DNS) || !cs_in_scope())

@@ -68,6 +68,35 @@ int cs_fork(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/* fd numbers looked at when a process exits (cs_forget_fds); watched fds above it are forgotten
+ * by user space when it expires the process. */
+#define CS_EXIT_FD_SCAN 8192
+
+static long cs_forget_fd(__u64 fd, void *ctx)
+{
+	struct cs_fd_key key = { .pid = *(__u32 *)ctx, .fd = fd };
+
+	if (*(volatile __u32 *)cs_fd_slot_of(&key))
+		cs_unwatch_fd(&key);
+	return 0;
+}
+
+/* The last thread of a process is exiting, before its fd table is released: nothing of it will
+ * read, write or close again, so its watched fds (those left open, and those closed behind the
+ * close hook's back: close_range, exec's close-on-exec) are dropped now, freeing their entries
+ * and their gate slots. An fd number whose slot is empty costs one load. */
+static __always_inline void cs_forget_fds(struct task_struct *task, __u32 tgid)
+{
+	__u32 max_fds;
+
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return;
+	max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
+	if (max_fds > CS_EXIT_FD_SCAN)
+		max_fds = CS_EXIT_FD_SCAN;
+	bpf_loop(max_fds, cs_forget_fd, &tgid, 0);
+}
+
 SEC("tp/sched/sched_process_exit")
 int cs_exit(void *ctx)
 {
@@ -82,13 +111,14 @@ int cs_exit(void *ctx)
 	cs_io_call_end(tid);
 	bpf_map_delete_elem(&connect_calls, &tid);
 	bpf_map_delete_elem(&tls_calls, &tid);
+	task = cs_current();
+	cs_forget_fds(task, cs_tgid());
 	if (tid != cs_tgid())
 		return 0;
 	ev = CS_RESERVE_CONTROL(struct cs_exit_event);
 	if (!ev)
 		return 0;
 	cs_fill_header(&ev->hdr, CS_EV_EXIT);
-	task = cs_current();
 	ev->exit_code = BPF_CORE_READ(task, exit_code); /* raw wait status: code << 8 | signal */
 	cs_submit_control(ev);
 	return 0;

@@ -77,7 +77,7 @@ static __always_inline int cs_tls_write_exit(enum cs_tls_ret kind, long ret)
 	if (call.fd >= 0) {
 		struct cs_fd_key key = { .pid = cs_tgid(), .fd = call.fd };
 
-		st = bpf_map_lookup_elem(&watched_fds, &key);
+		st = cs_watched_fd(&key);
 	}
 	cap = cs_budget_cap(st, n, &trunc_counter);
 	rec = cs_payload_begin(CS_EV_TLS_DATA);

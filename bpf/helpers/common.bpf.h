@@ -7,6 +7,8 @@
 
 #include <bpf/bpf_core_read.h>
 
+#define CS_ENOENT 2
+#define CS_EEXIST 17
 #define CS_EINPROGRESS 115
 #define CS_AF_INET 2
 #define CS_AF_INET6 10
@@ -48,6 +50,56 @@ static __always_inline bool cs_in_scope(void)
 			return true;
 	}
 	return false;
+}
+
+/* ---- watched_fds behind its gate (cs_fd_slots in credsentry_abi.h) ---- */
+
+static __always_inline __u32 *cs_fd_slot_of(const struct cs_fd_key *key)
+{
+	return &cs_fd_slots[cs_fd_slot(key->pid, key->fd) & (CS_FD_SLOTS - 1)];
+}
+
+/* The state of a watched fd, or NULL. An fd whose slot is empty costs one load, no lookup. */
+static __always_inline struct cs_fd_state *cs_watched_fd(const struct cs_fd_key *key)
+{
+	if (!*(volatile __u32 *)cs_fd_slot_of(key))
+		return NULL;
+	return bpf_map_lookup_elem(&watched_fds, key);
+}
+
+/* Inserts or replaces a watched fd, counting it in its slot exactly once per entry: the slot is
+ * raised before the entry can be seen and lowered again when the insert did not add one.
+ * Returns 0 or the error of the update (-E2BIG when the table is full). `flags` BPF_NOEXIST
+ * keeps an existing entry as it is. */
+static __always_inline long cs_watch_fd(const struct cs_fd_key *key,
+					const struct cs_fd_state *st, __u64 flags)
+{
+	__u32 *slot = cs_fd_slot_of(key);
+	long err = 0;
+
+	/* Two rounds: an entry seen at the first may be closed before it is replaced. */
+	for (int round = 0; round < 2; round++) {
+		__sync_fetch_and_add(slot, 1);
+		err = bpf_map_update_elem(&watched_fds, key, st, BPF_NOEXIST);
+		if (!err)
+			return 0;
+		__sync_fetch_and_add(slot, -1);
+		if (err != -CS_EEXIST || flags == BPF_NOEXIST)
+			return err;
+		err = bpf_map_update_elem(&watched_fds, key, st, BPF_EXIST);
+		if (err != -CS_ENOENT)
+			return err;
+	}
+	return err;
+}
+
+/* Forgets a watched fd; true when there was one. */
+static __always_inline bool cs_unwatch_fd(const struct cs_fd_key *key)
+{
+	if (bpf_map_delete_elem(&watched_fds, key))
+		return false;
+	__sync_fetch_and_add(cs_fd_slot_of(key), -1);
+	return true;
 }
 
 static __always_inline void cs_fill_header(struct cs_event_header *h, __u16 type)

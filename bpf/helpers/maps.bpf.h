@@ -55,13 +55,18 @@ struct {
 	__type(value, __u64);
 } cs_counters SEC(".maps") __weak;
 
-/* (tgid, fd) -> what the fd is. The one lookup every read/write/close pays. */
+/* (tgid, fd) -> what the fd is. Read, write and close look it up when cs_fd_slots lets them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, CS_MAX_WATCHED_FDS);
 	__type(key, struct cs_fd_key);
 	__type(value, struct cs_fd_state);
 } watched_fds SEC(".maps") __weak;
+
+/* Gates in front of watched_fds and cred_inodes (credsentry_abi.h says how they stay exact).
+ * Globals in .bss: one load each, and the loader updates them through the skeleton's mmap. */
+__u32 cs_fd_slots[CS_FD_SLOTS] __weak SEC(".bss");
+__u64 cs_cred_inode_bits[CS_CRED_INODE_WORDS] __weak SEC(".bss");
 
 /* Filled by user space from the credential catalogue. */
 struct {

@@ -19,7 +19,7 @@ import pytest
 from kharness.cgroup import TestCgroup
 from kharness.clients import ClientRunner
 from kharness.servers import sha256
-from kharness.users import write_user_file
+from kharness.users import write_aws_credentials, write_user_file
 
 ALERT_TIMEOUT = 5.0
 SETTLE = 0.5  # lets the agent handle an exec before the next step depends on it
@@ -260,10 +260,7 @@ def _build_java_client(scratch, pki, name, port):
 @pytest.mark.skipif(shutil.which("javac") is None, reason="no JDK")
 def test_java_posting_aws_credentials_alerts_from_provenance(
         agent, clients, https_server, pki, registry, scratch, test_user):
-    key_id, secret = registry.new("aws-id"), registry.new("aws-secret")
-    creds = write_user_file(test_user, ".aws/credentials",
-                            f"[default]\naws_access_key_id = {key_id}\n"
-                            f"aws_secret_access_key = {secret}\n")
+    creds = write_aws_credentials(test_user, registry)
     argv = _build_java_client(scratch, pki, "exfil.test", https_server.port)
     result = clients.run(argv, user=test_user, timeout=60)
     [req] = https_server.wait_for_requests(1)

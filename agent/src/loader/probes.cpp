@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -317,6 +318,10 @@ Result<int> Probes::Poll(int timeout_ms,
 
 Status Probes::WatchCredentialInode(uint64_t kernel_dev, uint64_t ino, uint32_t cred_id) {
   cs_inode_key key{.dev = kernel_dev, .ino = ino};
+  // The open path looks an inode up only when its bit is set, so the bit goes first.
+  uint32_t bit = cs_cred_inode_bit(kernel_dev, ino);
+  std::atomic_ref<__u64>(state_->skel->bss->cs_cred_inode_bits[bit / 64])
+      .fetch_or(__u64{1} << (bit % 64), std::memory_order_release);
   if (bpf_map__update_elem(state_->skel->maps.cred_inodes, &key, sizeof key, &cred_id,
                            sizeof cred_id, BPF_ANY)) {
     return Error{"watching credential inode " + std::to_string(ino) + ": " + Errno(errno) +
@@ -364,6 +369,9 @@ Status ClearMap(bpf_map* map, const char* what) {
 
 Status Probes::ClearCredentialWatches() {
   if (auto s = ClearMap<cs_inode_key>(state_->skel->maps.cred_inodes, "cred_inodes"); !s) return s;
+  for (__u64& word : state_->skel->bss->cs_cred_inode_bits) {
+    std::atomic_ref<__u64>(word).store(0, std::memory_order_release);
+  }
   if (auto s = ClearMap<cs_name_key>(state_->skel->maps.cred_names, "cred_names"); !s) return s;
   state_->name_shapes = {};
   return WriteNameShapes();
@@ -388,22 +396,32 @@ Status Probes::WatchSocket(uint32_t pid, int fd, uint8_t fd_kind, uint8_t sock_s
   cs_fd_state value{};
   value.kind = fd_kind;
   value.sock_state = sock_state;
+  // The same counting as cs_watch_fd in bpf/helpers/common.bpf.h: the slot counts each entry
+  // once, raised before the entry exists. A socket already watched (the kernel saw its connect)
+  // keeps its entry.
+  std::atomic_ref<uint32_t> slot(state_->skel->bss->cs_fd_slots[cs_fd_slot(pid, fd)]);
+  slot.fetch_add(1, std::memory_order_acq_rel);
   if (bpf_map__update_elem(state_->skel->maps.watched_fds, &key, sizeof key, &value, sizeof value,
-                           BPF_ANY)) {
-    return Error{"watching socket fd " + std::to_string(fd) + " of pid " + std::to_string(pid) +
-                 ": " + Errno(errno)};
+                           BPF_NOEXIST) == 0) {
+    return Status::Ok();
   }
-  return Status::Ok();
+  int err = errno;
+  slot.fetch_sub(1, std::memory_order_acq_rel);
+  if (err == EEXIST) return Status::Ok();
+  return Error{"watching socket fd " + std::to_string(fd) + " of pid " + std::to_string(pid) +
+               ": " + Errno(err)};
 }
 
 Status Probes::UnwatchFd(uint32_t pid, int fd) {
   cs_fd_key key{.pid = pid, .fd = fd};
-  if (bpf_map__delete_elem(state_->skel->maps.watched_fds, &key, sizeof key, 0) &&
-      errno != ENOENT) {
-    return Error{"unwatching fd " + std::to_string(fd) + " of pid " + std::to_string(pid) + ": " +
-                 Errno(errno)};
+  if (bpf_map__delete_elem(state_->skel->maps.watched_fds, &key, sizeof key, 0) == 0) {
+    std::atomic_ref<uint32_t>(state_->skel->bss->cs_fd_slots[cs_fd_slot(pid, fd)])
+        .fetch_sub(1, std::memory_order_acq_rel);
+    return Status::Ok();
   }
-  return Status::Ok();
+  if (errno == ENOENT) return Status::Ok();
+  return Error{"unwatching fd " + std::to_string(fd) + " of pid " + std::to_string(pid) + ": " +
+               Errno(errno)};
 }
 
 std::map<std::string, uint64_t> Probes::Counters() const {
@@ -421,6 +439,14 @@ std::map<std::string, uint64_t> Probes::Counters() const {
   }
   out.emplace("tls_libraries_hooked", state_->tls_libraries.size());
   out.emplace("tls_libraries_failed", state_->tls_failed.size());
+  // How much of the watched-fd gate is in use (credsentry_abi.h, cs_fd_slots). It follows the
+  // watched fds down as they close; a figure that only grows would mean lost accounting, and
+  // read/write/close then pay the hash lookup more often (never a missed fd).
+  uint64_t in_use = 0;
+  for (__u32& slot : state_->skel->bss->cs_fd_slots) {
+    in_use += std::atomic_ref<__u32>(slot).load(std::memory_order_relaxed) != 0;
+  }
+  out.emplace("watched_fd_slots_in_use", in_use);
   for (const auto& [prefix, source] : state_->counter_sources) {
     for (const auto& [k, v] : source()) out.emplace(prefix + k, v);
   }

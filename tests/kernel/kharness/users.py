@@ -40,6 +40,14 @@ def write_user_file(user: ClientUser, relative: str, content: str, mode: int = 0
     return path
 
 
+def write_aws_credentials(user: ClientUser, registry) -> Path:
+    """~user/.aws/credentials with a fresh key id and secret, both registered as secrets."""
+    key_id, secret = registry.new("aws-id"), registry.new("aws-secret")
+    return write_user_file(user, ".aws/credentials",
+                           f"[default]\naws_access_key_id = {key_id}\n"
+                           f"aws_secret_access_key = {secret}\n")
+
+
 def _pids_of_uid(uid: int) -> list[int]:
     pids = []
     for entry in os.listdir("/proc"):
