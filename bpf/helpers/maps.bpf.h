@@ -28,6 +28,8 @@ const volatile __u32 agent_tgid __weak = 0;
  * stay covered while bulk uploads stop costing a copy of every byte. */
 const volatile __u64 conn_capture_budget __weak = 0;
 const volatile __u32 call_capture_head __weak = 4096;
+/* Bytes waiting in data_rb past which a payload record wakes the reader (0: never). */
+const volatile __u64 data_wakeup_bytes __weak = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);

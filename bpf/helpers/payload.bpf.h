@@ -49,14 +49,16 @@ static __always_inline struct cs_data_event *cs_reserve_data(__u64 n)
 	return bpf_ringbuf_reserve(&data_rb, sizeof(struct cs_data_event) + CS_CHUNK_MAX, 0);
 }
 
-/* A call's records before its last do not wake the consumer. The last one wakes it by force when
- * earlier records of the call stayed silent (the ring's own rule, "wake when the consumer has
- * caught up", would not fire then); a call sent as one record keeps the ring's rule. */
-static __always_inline __u64 cs_chunk_wakeup(__u32 chunk_flags, __u64 off)
+/* Payload records do not wake the consumer: it reads the data ring on a short period
+ * (agent/src/loader/ring_reader.cpp says why). Only when the ring already holds more than
+ * data_wakeup_bytes does a call's last record wake it by force, so a burst cannot fill the ring
+ * while the reader sleeps. */
+static __always_inline __u64 cs_chunk_wakeup(__u32 chunk_flags)
 {
-	if (!(chunk_flags & CS_CHUNK_LAST))
-		return BPF_RB_NO_WAKEUP;
-	return off == 0 ? 0 : BPF_RB_FORCE_WAKEUP;
+	if ((chunk_flags & CS_CHUNK_LAST) && data_wakeup_bytes &&
+	    bpf_ringbuf_query(&data_rb, BPF_RB_AVAIL_DATA) > data_wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
 }
 
 /*
@@ -65,8 +67,7 @@ static __always_inline __u64 cs_chunk_wakeup(__u32 chunk_flags, __u64 off)
  * bytes consumed (0: nothing more to send from this segment).
  *
  * The bytes are read from user memory straight into the reserved ring record (one copy). Only
- * the call's last record may wake the consumer (cs_chunk_wakeup): a 64 KiB SSL_write costs the
- * agent one wakeup, not four, and the consumer still sees every call as soon as it is complete.
+ * the call's last record may wake the consumer, and only in a burst (cs_chunk_wakeup).
  *
  * A global function on purpose (__weak so every family may include it and the linker keeps
  * one): the verifier checks it once with unknown arguments, and the loops calling it carry no
@@ -109,7 +110,7 @@ __weak __noinline __s64 cs_emit_chunk(__u64 src, __u64 seg_left, __u64 off)
 		cs_count(CS_CNT_READ_FAULT);
 		return n;
 	}
-	bpf_ringbuf_submit(out, cs_chunk_wakeup(rec->ev.chunk_flags, off));
+	bpf_ringbuf_submit(out, cs_chunk_wakeup(rec->ev.chunk_flags));
 	cs_count(CS_CNT_EVENTS_DATA);
 	return n;
 }
@@ -252,7 +253,7 @@ static __always_inline void cs_io_exit(__u8 op, long ret)
 	} else {
 		struct cs_fd_key key = { .pid = cs_tgid(), .fd = call.fd };
 		__u32 trunc_counter = CS_CNT_TRUNC_SOCK;
-		__u64 cap = cs_budget_cap(bpf_map_lookup_elem(&watched_fds, &key), ret,
+		__u64 cap = cs_budget_cap(cs_watched_fd(&key), ret,
 					  &trunc_counter);
 
 		cs_emit_payload_capped(rec, call.buf, call.iovcnt, ret, cap, CS_CHUNKS_PER_CALL,

@@ -229,6 +229,8 @@ Result<std::unique_ptr<Probes>> Probes::Open(const ProbeOptions& options) {
   skel->rodata->agent_tgid = getpid();
   skel->rodata->conn_capture_budget = options.capture_budget_bytes;
   skel->rodata->call_capture_head = options.capture_head_bytes;
+  // A quarter of the data ring: the reader's period drains far less than that in normal load.
+  skel->rodata->data_wakeup_bytes = options.data_ringbuf_bytes / 4;
   bpf_map__set_max_entries(skel->maps.control_rb, options.control_ringbuf_bytes);
   bpf_map__set_max_entries(skel->maps.data_rb, options.data_ringbuf_bytes);
 

@@ -2,7 +2,6 @@
 
 #include <bpf/libbpf.h>
 #include <poll.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -14,7 +13,12 @@
 namespace credsentry::loader {
 namespace {
 
-constexpr useconds_t kPayloadCoalesceUs = 2000;  // adds at most 2 ms to an alert
+// Payload records do not wake the reader (bpf/helpers/payload.bpf.h, cs_chunk_wakeup): it reads
+// the data ring at least this often, which adds at most this much to an alert. A wakeup costs
+// the writing process an interrupt and a cross-CPU wake of this thread, about as much as copying
+// the 4 KiB it announces; 20 timer wakeups a second cost the idle reader far less. A burst that
+// fills the ring past data_wakeup_bytes still wakes it at once.
+constexpr int kDataPeriodMs = 50;
 
 std::string Errno(int err) { return std::strerror(err < 0 ? -err : err); }
 
@@ -69,18 +73,12 @@ void RingReader::HandOverControlUpTo(uint64_t ts) {
 Result<int> RingReader::Poll(int timeout_ms, const Sink& sink) {
   pollfd fds[2] = {{ring_buffer__epoll_fd(control_), POLLIN, 0},
                    {ring_buffer__epoll_fd(data_), POLLIN, 0}};
-  if (::poll(fds, 2, timeout_ms) < 0 && errno != EINTR) {
+  int wait_ms = timeout_ms < 0 || timeout_ms > kDataPeriodMs ? kDataPeriodMs : timeout_ms;
+  if (::poll(fds, 2, wait_ms) < 0 && errno != EINTR) {
     return Error{"polling the ring buffers failed: " + Errno(errno)};
   }
-  // Woken by payload alone: let a little more arrive before reading. While records wait, the
-  // kernel sees a consumer that has not caught up and skips the wakeup of each new record, so a
-  // bulk upload costs a few hundred wakeups a second instead of one per SSL_write. Control
-  // records (exec: attach on exec) are read at once.
-  if ((fds[1].revents & POLLIN) && !(fds[0].revents & POLLIN)) {
-    ::usleep(kPayloadCoalesceUs);
-  }
-  // Both rings are read whatever woke us: data records submitted without a wakeup (all but the
-  // last record of a multi-record call) are collected here too.
+  // Both rings are read whatever woke us (a control record, a data burst or the period): data
+  // records are submitted without a wakeup and are collected here.
   sink_ = &sink;
   handed_ = 0;
   int err = ring_buffer__consume(control_);
