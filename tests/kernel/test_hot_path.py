@@ -86,3 +86,68 @@ def test_watched_fd_slots_follow_fds_up_and_back_and_reads_after_churn_alert(
     assert alerts[0]["process"]["comm"] == "curl"
     assert alerts[0]["destination"]["host"] == "exfil.test"
     _wait_slots(agent, lambda v: v == baseline, "did not fall back after curl exited")
+
+
+# Connects before the agent starts, then sends a key over that socket once told to. The agent
+# learns the socket from /proc at start-up and watches it from user space, so this send reaches
+# the kernel only if user space counted the socket in its gate slot too.
+EARLY_SOCKET = r"""
+import os, socket, sys, time
+port, hold, body_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port))
+deadline = time.monotonic() + 30
+while not os.path.exists(hold) and time.monotonic() < deadline:
+    time.sleep(0.05)
+body = open(body_file, "rb").read()
+s.sendall(b"POST /early HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+          b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+while s.recv(4096):
+    pass
+"""
+
+
+def test_socket_connected_before_the_agent_started_is_watched_through_the_gate(
+        start_agent, clients, http_server, registry, scratch):
+    key = registry.new("openai")
+    body = scratch / "body.json"
+    body.write_text(f'{{"stolen": "{key}"}}')
+    hold = scratch / "hold"
+    proc = clients.start(["python3", "-c", EARLY_SOCKET, str(http_server.port), str(hold),
+                          str(body)])
+    try:
+        deadline = time.monotonic() + 10
+        while not any(f"127.0.0.1:{http_server.port}" in line for line in _tcp_peers(proc.pid)):
+            assert time.monotonic() < deadline, "the client never connected"
+            time.sleep(0.05)
+        agent = start_agent()  # ready once its start-up scan has watched the socket
+        hold.touch()
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, registry.redact(err.decode(errors="replace"))[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    [req] = http_server.wait_for_requests(1)
+    assert req.path == "/early"
+    alerts = agent.wait_for_alerts(
+        lambda a: (a.get("secret") or {}).get("provider") == "openai", timeout=6.0)
+    assert alerts, f"no alert for a send on a socket older than the agent\n{agent.diagnostics()}"
+    assert alerts[0]["process"]["pid"] == proc.pid
+    assert alerts[0]["destination"]["port"] == http_server.port
+
+
+def _tcp_peers(pid: int) -> list[str]:
+    """ "ip:port" of the established TCP peers of `pid`, from /proc/<pid>/net/tcp."""
+    peers = []
+    try:
+        lines = open(f"/proc/{pid}/net/tcp").read().splitlines()[1:]
+    except OSError:
+        return peers
+    for line in lines:
+        fields = line.split()
+        if fields[3] != "01":  # ESTABLISHED
+            continue
+        addr, port = fields[2].split(":")
+        ip = ".".join(str(int(addr[i:i + 2], 16)) for i in (6, 4, 2, 0))
+        peers.append(f"{ip}:{int(port, 16)}")
+    return peers
