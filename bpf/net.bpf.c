@@ -157,23 +157,24 @@ static __always_inline int cs_write_enter_fd(struct cs_fd_state *st, __u8 op, lo
 	struct cs_io_call call = {};
 	__u32 tid;
 
-	if (!st || st->kind == CS_FD_CRED_FILE || !cs_in_scope())
+	if (!st || st->kind == CS_FD_CRED_FILE)
 		return 0;
 	tid = cs_tid();
-	call.sock_state = st->sock_state;
-	if (st->kind == CS_FD_SOCK_TCP) {
-		if (st->sock_state == CS_SOCK_UNKNOWN) {
-			call.sock_state = cs_starts_tls_handshake(buf, iovcnt) ? CS_SOCK_TLS :
-										 CS_SOCK_PLAIN;
-			st->sock_state = call.sock_state;
-		} else if (st->sock_state == CS_SOCK_TLS) {
-			struct cs_tls_call *tls = bpf_map_lookup_elem(&tls_calls, &tid);
+	if (st->kind == CS_FD_SOCK_TCP && st->sock_state == CS_SOCK_TLS) {
+		struct cs_tls_call *tls = bpf_map_lookup_elem(&tls_calls, &tid);
 
-			/* Ciphertext: never copied. Only note which socket this SSL_write uses. */
-			if (tls)
-				tls->fd = fd;
-			return 0;
-		}
+		/* Ciphertext: never copied. Only note which socket this SSL_write uses. No scope
+		 * check: a tls_calls entry exists only for a thread that passed it at SSL_write. */
+		if (tls)
+			tls->fd = fd;
+		return 0;
+	}
+	if (!cs_in_scope())
+		return 0;
+	call.sock_state = st->sock_state;
+	if (st->kind == CS_FD_SOCK_TCP && st->sock_state == CS_SOCK_UNKNOWN) {
+		call.sock_state = cs_starts_tls_handshake(buf, iovcnt) ? CS_SOCK_TLS : CS_SOCK_PLAIN;
+		st->sock_state = call.sock_state;
 	}
 	call.op = op;
 	call.fd = fd;
