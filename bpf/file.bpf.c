@@ -172,9 +172,12 @@ static __always_inline int cs_open_exit(long ret)
 	const char *path_start;
 	__u32 cred_id = 0, path_len = 0;
 
-	/* The scope check comes after the file tests: it costs more than they do, and nearly every
-	 * open is of a file that is neither a credential nor another process's /proc entry. Nothing
-	 * is recorded or emitted before it. */
+	/* The scope check comes after the file tests, which reject nearly every open (neither a
+	 * credential nor another process's /proc entry): an in-scope open then skips the check, at
+	 * about 55 ns less, while an out-of-scope one pays the tests instead, about 110 ns more
+	 * (bpf_stats, 6.18). The watched processes are the ones doing the work on a scoped host (a
+	 * CI job, a pod), and without --cgroup everything is in scope. Nothing is recorded or
+	 * emitted before the check. */
 	if (ret < 0)
 		return 0;
 	file = cs_current_fd_file(ret);
