@@ -55,9 +55,7 @@ static __always_inline bool cs_match_credential(struct file *file, struct cs_ino
 	struct inode *inode = file->f_inode;
 	struct dentry *dentry, *parent;
 	struct cs_name_key nkey;
-	__u32 *cred_id;
-
-	__u32 bit;
+	__u32 *cred_id, bit;
 
 	ikey->dev = inode->i_sb->s_dev;
 	ikey->ino = inode->i_ino;
@@ -233,7 +231,8 @@ int cs_exit_open(struct trace_event_raw_sys_exit *ctx)
 }
 
 /* Entry of read/pread64: the watched_fds gate (one load, then a lookup when its slot is used),
- * then return unless it is a credential fd or a DNS socket (glibc's resolver over TCP reads its answers with read()). */
+ * then return unless it is a credential fd or a DNS socket (glibc's resolver over TCP reads its
+ * answers with read()). */
 static __always_inline int cs_read_enter(__u8 op, long fd, __u64 buf)
 {
 	struct cs_fd_key key = { .pid = cs_tgid(), .fd = fd };

@@ -194,8 +194,7 @@ static __always_inline int cs_write_enter(__u8 op, long fd, __u64 buf, __u32 iov
 {
 	struct cs_fd_key key = { .pid = cs_tgid(), .fd = fd };
 
-	return cs_write_enter_fd(cs_watched_fd(&key), op, fd, buf, iovcnt,
-				 uaddr);
+	return cs_write_enter_fd(cs_watched_fd(&key), op, fd, buf, iovcnt, uaddr);
 }
 
 /*
@@ -287,7 +286,7 @@ int cs_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 	struct cs_fd_key key = { .pid = cs_tgid(), .fd = ctx->args[0] };
 	struct user_msghdr msg;
 
-	/* Same single lookup as every write before touching the msghdr in user memory. */
+	/* The same gate as every write before touching the msghdr in user memory. */
 	if (!cs_watched_fd(&key) || !cs_in_scope())
 		return 0;
 	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)ctx->args[1])) {

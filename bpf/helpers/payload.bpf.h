@@ -253,8 +253,7 @@ static __always_inline void cs_io_exit(__u8 op, long ret)
 	} else {
 		struct cs_fd_key key = { .pid = cs_tgid(), .fd = call.fd };
 		__u32 trunc_counter = CS_CNT_TRUNC_SOCK;
-		__u64 cap = cs_budget_cap(cs_watched_fd(&key), ret,
-					  &trunc_counter);
+		__u64 cap = cs_budget_cap(cs_watched_fd(&key), ret, &trunc_counter);
 
 		cs_emit_payload_capped(rec, call.buf, call.iovcnt, ret, cap, CS_CHUNKS_PER_CALL,
 				       trunc_counter);

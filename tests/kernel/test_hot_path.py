@@ -67,8 +67,8 @@ def test_watched_fd_slots_follow_fds_up_and_back_and_reads_after_churn_alert(
         # 40 sockets and a credential fd held open: at least 30 distinct slots of 16384.
         peak = _wait_slots(agent, lambda v: v >= baseline + 30, "did not rise with open fds")
         hold.touch()
-        out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, registry.redact(err.decode(errors="replace"))[-2000:]
         _wait_slots(agent, lambda v: v == baseline,
                     f"did not fall back to {baseline} after the fds closed (peak {peak})")
     finally:
@@ -121,7 +121,7 @@ def test_socket_connected_before_the_agent_started_is_watched_through_the_gate(
             time.sleep(0.05)
         agent = start_agent()  # ready once its start-up scan has watched the socket
         hold.touch()
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, registry.redact(err.decode(errors="replace"))[-2000:]
     finally:
         if proc.poll() is None:

@@ -15,12 +15,11 @@
 #include <utility>
 #include <vector>
 
-#include "common/unique_fd.h"
 #include "common/result.h"
+#include "common/unique_fd.h"
 
 namespace credsentry::loader {
 
-// An owned file descriptor, closed on destruction.
 class UprobeAttachHelper {
  public:
   // Forks the helper. `programs`: BPF program name -> its fd, inherited by the child.

@@ -18,7 +18,6 @@ namespace {
 
 constexpr const char* kUprobePmuType = "/sys/bus/event_source/devices/uprobe/type";
 
-
 }  // namespace
 
 Status TryAttachUprobe(const std::string& library, std::string_view function) {
@@ -35,8 +34,8 @@ Status TryAttachUprobe(const std::string& library, std::string_view function) {
   attr.type = static_cast<uint32_t>(pmu_type);
   attr.config1 = reinterpret_cast<uint64_t>(library.c_str());
   attr.config2 = *offset;
-  UniqueFd event(static_cast<int>(syscall(SYS_perf_event_open, &attr, -1 /* any pid */, 0 /* cpu */,
-                                         -1 /* no group */, PERF_FLAG_FD_CLOEXEC)));
+  UniqueFd event(static_cast<int>(syscall(SYS_perf_event_open, &attr, -1 /* any pid */,
+                                          0 /* cpu */, -1 /* no group */, PERF_FLAG_FD_CLOEXEC)));
   if (event.get() < 0) {
     return Error{"creating the uprobe on " + library + ":" + std::string(function) + ": " +
                  std::strerror(errno)};

@@ -26,7 +26,6 @@ std::string Hex(const unsigned char* p, size_t n) {
   return out;
 }
 
-
 Status CreateKeyFile(const std::string& path) {
   unsigned char raw[32];
   if (RAND_bytes(raw, sizeof raw) != 1) return Error{"cannot generate a fingerprint key"};
