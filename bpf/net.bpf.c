@@ -137,7 +137,10 @@ static __always_inline __u16 cs_sock_peer(long fd, __u16 *port, __u8 addr[16])
 
 		__builtin_memcpy(addr, &a, 4);
 	} else if (family == CS_AF_INET6) {
-		BPF_CORE_READ_INTO(addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		/* All 16 bytes, sized here: BPF_CORE_READ_INTO sizes the copy by *dst, and `addr`
+		 * decays to a __u8 pointer, so it copied one byte and "::1" read as "::". A dual-stack
+		 * socket talking to an IPv4 peer holds it here as ::ffff:a.b.c.d. */
+		bpf_core_read(addr, 16, &sk->__sk_common.skc_v6_daddr);
 	} else {
 		return 0;
 	}

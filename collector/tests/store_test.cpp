@@ -84,6 +84,22 @@ TEST_F(StoreTest, QueryFiltersByHostKindAndTime) {
   EXPECT_NE((*rows)[0].body_json.find("\"redacted\":\"sk-ant-…AA\""), std::string::npos);
 }
 
+TEST_F(StoreTest, Ipv6DestinationIsStoredAndReturned) {
+  auto a = MakeAlert("v6-1", "runner-1");
+  a.mutable_destination()->set_host("");
+  a.mutable_destination()->set_ip("fd00:c5::1");
+  a.mutable_destination()->set_port(80);
+  v1::AlertBatch batch;
+  *batch.add_alerts() = a;
+  ASSERT_TRUE(store_->PutAlerts(batch, NowNs(), "c1").ok());
+  auto rows = store_->QueryAlerts({});
+  ASSERT_TRUE(rows.ok()) << rows.message();
+  ASSERT_EQ(rows->size(), 1u);
+  auto j = nlohmann::json::parse((*rows)[0].body_json);
+  EXPECT_EQ(j["destination"]["ip"], "fd00:c5::1");
+  EXPECT_EQ(j["destination"]["port"], 80);
+}
+
 TEST_F(StoreTest, InventorySnapshotReplacesTheHostsPreviousOne) {
   v1::Inventory inv;
   inv.set_host("runner-1");

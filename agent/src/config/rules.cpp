@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "decode/ip_address.h"
+
 namespace credsentry::config {
 namespace {
 
@@ -48,6 +50,8 @@ bool HostMatchesGlob(std::string_view host, std::string_view glob) {
 }
 
 bool IsValidHostGlob(std::string_view glob, std::string* why) {
+  // An address is an entry too (a gateway reached by IP), IPv6 ones included.
+  if (!decode::CanonicalIp(glob).empty()) return true;
   std::string_view rest = glob;
   if (rest.starts_with("*.")) rest.remove_prefix(2);
   if (rest.empty()) {

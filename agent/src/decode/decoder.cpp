@@ -1,11 +1,9 @@
-#include <arpa/inet.h>
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <cstring>
 
 #include "decode/abi_layout.h"
 #include "decode/events.h"
+#include "decode/ip_address.h"
 
 namespace credsentry::decode {
 namespace {
@@ -34,19 +32,6 @@ EventHeader ToHeader(const cs_event_header& h) {
   out.uid = h.uid;
   out.cgroup_id = h.cgroup_id;
   out.comm = BoundedString(h.comm, CS_COMM_LEN);
-  return out;
-}
-
-SocketAddress ToAddress(uint16_t family, uint16_t port, const uint8_t addr[16]) {
-  SocketAddress out;
-  out.family = family;
-  out.port = port;
-  char text[INET6_ADDRSTRLEN] = {};
-  if (family == AF_INET && inet_ntop(AF_INET, addr, text, sizeof text)) {
-    out.ip = text;
-  } else if (family == AF_INET6 && inet_ntop(AF_INET6, addr, text, sizeof text)) {
-    out.ip = text;
-  }
   return out;
 }
 
@@ -88,7 +73,7 @@ Result<Event> DecodePayload(std::span<const uint8_t> record) {
   out.total_len = e->total_len;
   out.offset = e->offset;
   out.flags = e->chunk_flags;
-  if (e->family != 0) out.explicit_destination = ToAddress(e->family, e->port, e->addr);
+  if (e->family != 0) out.explicit_destination = MakeSocketAddress(e->family, e->port, e->addr);
   out.data = record.subspan(sizeof(cs_data_event), e->len);
   return Event{std::move(out)};
 }
@@ -132,8 +117,8 @@ Result<Event> Decode(std::span<const uint8_t> record) {
     case CS_EV_CONNECT: {
       auto e = Load<cs_connect_event>(record);
       if (!e) return Short("connect");
-      return Event{
-          Connect{ToHeader(e->hdr), e->fd, e->ret, e->sock_type, ToAddress(e->family, e->port, e->addr)}};
+      return Event{Connect{ToHeader(e->hdr), e->fd, e->ret, e->sock_type,
+                           MakeSocketAddress(e->family, e->port, e->addr)}};
     }
     case CS_EV_TLS_SNI: {
       auto e = Load<cs_tls_sni_event>(record);

@@ -1,5 +1,7 @@
 #include "detect/verdict.h"
 
+#include "decode/ip_address.h"
+
 namespace credsentry::detect {
 
 report::Severity ToReportSeverity(config::Severity s) {
@@ -19,8 +21,11 @@ Verdict Judge(const config::CredentialKind& kind, const Destination& dest) {
   }
   for (const auto& glob : kind.destinations) {
     if (!dest.host.empty() && config::HostMatchesGlob(dest.host, glob)) return {false, ""};
-    // An allow-list entry may be an address (a gateway reached by IP).
-    if (dest.host.empty() && !dest.ip.empty() && dest.ip == glob) return {false, ""};
+    // An allow-list entry may be an address (a gateway reached by IP), written in any of its
+    // textual forms; dest.ip is already canonical.
+    if (dest.host.empty() && !dest.ip.empty() && dest.ip == decode::CanonicalIp(glob)) {
+      return {false, ""};
+    }
   }
   return {true, kind.name + " sent to " + where + ", which is not an expected destination"};
 }

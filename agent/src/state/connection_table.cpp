@@ -1,6 +1,5 @@
 #include "state/connection_table.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -9,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 #include <unordered_set>
+
+#include "decode/ip_address.h"
 
 namespace credsentry::state {
 
@@ -135,8 +136,6 @@ void ReadProcNet(const std::string& path, bool v6, bool udp,
     std::string hex = remote.substr(0, colon);
     ProcNetEntry e;
     e.udp = udp;
-    e.peer.family = v6 ? AF_INET6 : AF_INET;
-    e.peer.port = static_cast<uint16_t>(std::stoul(remote.substr(colon + 1), nullptr, 16));
     uint8_t addr[16] = {};
     size_t words = v6 ? 4 : 1;
     if (hex.size() != words * 8) continue;
@@ -145,9 +144,9 @@ void ReadProcNet(const std::string& path, bool v6, bool udp,
       uint32_t v = static_cast<uint32_t>(std::stoul(hex.substr(w * 8, 8), nullptr, 16));
       std::memcpy(addr + w * 4, &v, 4);
     }
-    char text[INET6_ADDRSTRLEN] = {};
-    inet_ntop(e.peer.family, addr, text, sizeof text);
-    e.peer.ip = text;
+    e.peer = decode::MakeSocketAddress(
+        v6 ? AF_INET6 : AF_INET,
+        static_cast<uint16_t>(std::stoul(remote.substr(colon + 1), nullptr, 16)), addr);
     out[std::stoull(inode)] = e;
   }
 }

@@ -238,6 +238,13 @@ TEST(LoadRules, AnyDirectoryCredentialPaths) {
   EXPECT_THAT(LoadError(base + "  - id: f\n    paths: ['**/a/*.key']\n"),
               HasSubstr("without wildcards"));
 }
+TEST(LoadRules, AddressesAreDestinationsInAnyForm) {
+  EXPECT_EQ(LoadError(KindWith("", "['api.demo.example']",
+                               "['10.0.0.5', 'fd00:c5::5', '[::1]', '::ffff:10.0.0.6']")),
+            "");
+  EXPECT_THAT(LoadError(KindWith("", "['api.demo.example']", "['fd00:c5::5::1']")),
+              HasSubstr("bad destination glob 'fd00:c5::5::1'"));
+}
 
 TEST(HostMatchesGlob, ExactAndWildcard) {
   EXPECT_TRUE(HostMatchesGlob("api.openai.com", "api.openai.com"));

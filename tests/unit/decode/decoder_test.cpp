@@ -71,6 +71,17 @@ TEST(Decoder, PayloadCarriesDataAndDestination) {
   EXPECT_EQ(p.explicit_destination->port, 53);
   EXPECT_TRUE(p.last_chunk());
   EXPECT_FALSE(p.truncated());
+
+  // A plain write's record names its socket's peer: all 16 bytes of an IPv6 one.
+  e.family = AF_INET6;
+  e.port = 80;
+  inet_pton(AF_INET6, "fd00:c5::1", e.addr);
+  auto v6 = Decode(Bytes(e, 4));
+  ASSERT_TRUE(v6.ok()) << v6.message();
+  const auto& to_v6 = std::get<Payload>(*v6).explicit_destination;
+  ASSERT_TRUE(to_v6.has_value());
+  EXPECT_EQ(to_v6->ip, "fd00:c5::1");
+  EXPECT_EQ(to_v6->port, 80);
 }
 
 TEST(Decoder, RejectsLengthBeyondRecord) {
@@ -116,6 +127,21 @@ TEST(Decoder, ConnectAddressIpv6) {
   auto ev = Decode(Bytes(e));
   ASSERT_TRUE(ev.ok());
   EXPECT_EQ(std::get<Connect>(*ev).peer.ip, "::1");
+}
+
+TEST(Decoder, ConnectToAV4MappedPeerReadsAsIpv4) {
+  cs_connect_event e{};
+  e.hdr = Header(CS_EV_CONNECT);
+  e.family = AF_INET6;  // a dual-stack socket
+  e.port = 8080;
+  e.sock_type = SOCK_STREAM;
+  inet_pton(AF_INET6, "::ffff:127.0.0.1", e.addr);
+  auto ev = Decode(Bytes(e));
+  ASSERT_TRUE(ev.ok());
+  const auto& peer = std::get<Connect>(*ev).peer;
+  EXPECT_EQ(peer.ip, "127.0.0.1");
+  EXPECT_EQ(peer.family, AF_INET);
+  EXPECT_EQ(peer.port, 8080);
 }
 
 }  // namespace

@@ -30,6 +30,17 @@ TEST(Judge, UnexpectedHostOrBareIpAlerts) {
   EXPECT_TRUE(Judge(OpenAi(), {"api.openai.com.evil.test", "sni", "", 443, "tls"}).alert);
 }
 
+// A gateway allowed by address matches however the rule writes it; the destination's text is
+// canonical (IPv6 compressed and lower case, v4-mapped as the dotted quad).
+TEST(Judge, AddressAllowListMatchesAnyWrittenForm) {
+  config::CredentialKind k = OpenAi();
+  k.destinations = {"FD00:C5:0::1", "[::1]", "::ffff:10.0.0.5"};
+  EXPECT_FALSE(Judge(k, {"", "ip", "fd00:c5::1", 443, "tcp"}).alert);
+  EXPECT_FALSE(Judge(k, {"", "ip", "::1", 443, "tcp"}).alert);
+  EXPECT_FALSE(Judge(k, {"", "ip", "10.0.0.5", 443, "tcp"}).alert);
+  EXPECT_TRUE(Judge(k, {"", "ip", "fd00:c5::2", 443, "tcp"}).alert);
+}
+
 TEST(Judge, NeverSentKindsAlwaysAlert) {
   config::CredentialKind k;
   k.name = "AWS secret access key";

@@ -37,13 +37,18 @@ std::string EncodeName(const std::string& name) {
   return out + std::string(1, '\0');
 }
 
-// A response to "A <name>" with one address record, owner compressed to the question.
-std::string Answer(const std::string& name, const char* ipv4, uint32_t ttl) {
-  in_addr a{};
-  inet_pton(AF_INET, ipv4, &a);
-  return U16(0x4242) + U16(0x8180) + U16(1) + U16(1) + U16(0) + U16(0) + EncodeName(name) + U16(1) +
-         U16(1) + "\xc0\x0c" + U16(1) + U16(1) + U32(ttl) + U16(4) +
-         std::string(reinterpret_cast<const char*>(&a), 4);
+int FamilyOf(const char* ip) { return std::strchr(ip, ':') ? AF_INET6 : AF_INET; }
+
+// A response to "A <name>" (or "AAAA <name>" for an IPv6 `ip`) with one address record, owner
+// compressed to the question.
+std::string Answer(const std::string& name, const char* ip, uint32_t ttl) {
+  uint8_t a[16] = {};
+  inet_pton(FamilyOf(ip), ip, a);
+  const bool v6 = FamilyOf(ip) == AF_INET6;
+  const size_t type = v6 ? 28 : 1, len = v6 ? 16 : 4;
+  return U16(0x4242) + U16(0x8180) + U16(1) + U16(1) + U16(0) + U16(0) + EncodeName(name) +
+         U16(type) + U16(1) + "\xc0\x0c" + U16(type) + U16(1) + U32(ttl) + U16(len) +
+         std::string(reinterpret_cast<const char*>(a), len);
 }
 
 class DnsDestinationTest : public ::testing::Test {
@@ -81,15 +86,22 @@ class DnsDestinationTest : public ::testing::Test {
     cs_connect_event e{};
     e.hdr = Header(CS_EV_CONNECT, pid, ts_ += kSecond, "curl");
     e.fd = fd;
-    e.family = AF_INET;
+    e.family = FamilyOf(ip);
     e.port = port;
     e.sock_type = SOCK_STREAM;
-    inet_pton(AF_INET, ip, e.addr);
+    inet_pton(e.family, ip, e.addr);
     pipeline_->Handle(Record(e));
   }
 
-  void Sent(uint32_t pid, int fd, std::string_view bytes) {
+  // `peer`: the socket's peer as the kernel puts it in every plain write's record.
+  void Sent(uint32_t pid, int fd, std::string_view bytes, const char* peer = nullptr,
+            uint16_t port = 0) {
     cs_data_event e{};
+    if (peer) {
+      e.family = FamilyOf(peer);
+      e.port = port;
+      inet_pton(e.family, peer, e.addr);
+    }
     e.hdr = Header(CS_EV_SOCK_DATA, pid, ts_ += kSecond, "curl");
     e.fd = fd;
     e.fd_kind = CS_FD_SOCK_TCP;
@@ -98,6 +110,17 @@ class DnsDestinationTest : public ::testing::Test {
     e.total_len = bytes.size();
     e.chunk_flags = CS_CHUNK_LAST;
     pipeline_->Handle(Record(e, bytes));
+  }
+
+  // Exactly one alert, whose destination reads (host, name_source, ip, port).
+  void ExpectOneAlertTo(const std::string& host, const std::string& source, const std::string& ip,
+                        uint16_t port) {
+    ASSERT_EQ(sink_.alerts.size(), 1u);
+    const auto& d = sink_.alerts[0].destination;
+    EXPECT_EQ(d.host, host);
+    EXPECT_EQ(d.name_source, source);
+    EXPECT_EQ(d.ip, ip);
+    EXPECT_EQ(d.port, port);
   }
 
   static std::string Post(const std::string& host, const std::string& key) {
@@ -117,15 +140,35 @@ TEST_F(DnsDestinationTest, PlainHttpToAResolvedNameIsNamedByDns) {
   Received(200, 3, Answer("exfil-dns.test", "127.0.0.7", 30));
   Connect(200, 4, "127.0.0.7", 8080);
   Sent(200, 4, Post("exfil-dns.test:8080", key));
-  ASSERT_EQ(sink_.alerts.size(), 1u);
-  const auto& d = sink_.alerts[0].destination;
-  EXPECT_EQ(d.host, "exfil-dns.test");
-  EXPECT_EQ(d.name_source, "dns");
-  EXPECT_EQ(d.ip, "127.0.0.7");
-  EXPECT_EQ(d.port, 8080);
+  ExpectOneAlertTo("exfil-dns.test", "dns", "127.0.0.7", 8080);
   EXPECT_NE(sink_.lines[0].find("\"name_source\":\"dns\""), std::string::npos);
   EXPECT_EQ(sink_.lines[0].find(key), std::string::npos) << "raw key in alert JSON";
   EXPECT_EQ(pipeline_->Counters()["dns_addresses_learned"], 1u);
+}
+
+TEST_F(DnsDestinationTest, AaaaAnswerNamesAnIpv6Peer) {
+  Received(210, 3, Answer("exfil-v6.test", "fd00:c5::7", 30));
+  EXPECT_EQ(pipeline_->Counters()["dns_addresses_learned"], 1u);
+  Connect(210, 4, "fd00:c5::7", 8080);
+  Sent(210, 4, Post("exfil-v6.test:8080", OpenAiKey()), "fd00:c5::7", 8080);
+  ExpectOneAlertTo("exfil-v6.test", "dns", "fd00:c5::7", 8080);
+  EXPECT_NE(sink_.lines[0].find("\"ip\":\"fd00:c5::7\""), std::string::npos);
+}
+
+TEST_F(DnsDestinationTest, PlainHttpToLoopbackV6NamesTheAddress) {
+  Connect(211, 4, "::1", 80);
+  Sent(211, 4, Post("[::1]", OpenAiKey()), "::1", 80);
+  ExpectOneAlertTo("", "ip", "::1", 80);
+  EXPECT_NE(sink_.alerts[0].summary.find("::1"), std::string::npos) << sink_.alerts[0].summary;
+}
+
+// A dual-stack socket (AF_INET6 to ::ffff:127.0.0.x) reaches an IPv4 host: it reads as the
+// dotted quad, so the A answer it was resolved from still names it.
+TEST_F(DnsDestinationTest, DualStackSocketIsNamedByTheARecord) {
+  Received(212, 3, Answer("exfil-mapped.test", "127.0.0.15", 30));
+  Connect(212, 4, "::ffff:127.0.0.15", 8080);
+  Sent(212, 4, Post("x", OpenAiKey()), "::ffff:127.0.0.15", 8080);
+  ExpectOneAlertTo("exfil-mapped.test", "dns", "127.0.0.15", 8080);
 }
 
 TEST_F(DnsDestinationTest, ExpectedNameFromDnsIsQuietButAHostHeaderNeverIs) {

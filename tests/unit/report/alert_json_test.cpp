@@ -64,6 +64,16 @@ TEST(AlertJson, PodAppearsOnlyWhenKnown) {
   EXPECT_EQ(j["process"]["pod"]["uid"], "");
 }
 
+TEST(AlertJson, Ipv6DestinationIsWrittenAsIs) {
+  Alert a;
+  a.destination = {"", "fd00:c5::1", 80, "tcp", "ip", {"api.openai.com"}};
+  auto j = nlohmann::json::parse(AlertToJsonLine(a));
+  EXPECT_EQ(j["destination"]["ip"], "fd00:c5::1");
+  EXPECT_EQ(j["destination"]["port"], 80);
+  a.destination.ip = "::1";
+  EXPECT_EQ(nlohmann::json::parse(AlertToJsonLine(a))["destination"]["ip"], "::1");
+}
+
 TEST(AlertJson, IdsAreUnique) { EXPECT_NE(NewAlertId(), NewAlertId()); }
 
 }  // namespace

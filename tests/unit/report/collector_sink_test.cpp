@@ -107,6 +107,11 @@ TEST(CollectorSinkProto, EveryFieldOfTheAlertContractIsMapped) {
   ToProto(low, &m);
   EXPECT_EQ(m.severity(), v1::SEVERITY_LOW);
 
+  Alert v6 = FullAlert();
+  v6.destination.ip = "fd00:c5::1";
+  ToProto(v6, &m);
+  EXPECT_EQ(m.destination().ip(), "fd00:c5::1");
+
   Alert no_pod = FullAlert();
   no_pod.process.pod = {};
   v1::Alert without;

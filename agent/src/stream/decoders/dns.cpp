@@ -1,11 +1,12 @@
 #include "stream/decoders/dns.h"
 
-#include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cctype>
 #include <unordered_map>
 
+#include "decode/ip_address.h"
 #include "stream/decoders/derived_text.h"
 #include "stream/decoders/text_codecs.h"
 
@@ -119,13 +120,10 @@ std::optional<DnsMessage> ParseDns(std::span<const uint8_t> payload, DnsTranspor
     size_t rdlen = Read16(payload, at + 8);
     at += 10;
     if (at + rdlen > payload.size()) return std::nullopt;
-    char text[INET6_ADDRSTRLEN] = {};
     if (type == kTypeA && rdlen == 4) {
-      inet_ntop(AF_INET, &payload[at], text, sizeof(text));
-      a.ip = text;
+      a.ip = decode::IpText(AF_INET, payload.subspan(at, 4));
     } else if (type == kTypeAaaa && rdlen == 16) {
-      inet_ntop(AF_INET6, &payload[at], text, sizeof(text));
-      a.ip = text;
+      a.ip = decode::IpText(AF_INET6, payload.subspan(at, 16));  // as connections write it
     } else if (type == kTypeCname) {
       size_t rd_at = at;
       if (!ReadName(payload.first(at + rdlen), rd_at, a.cname)) return std::nullopt;
