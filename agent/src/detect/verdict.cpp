@@ -14,20 +14,34 @@ report::Severity ToReportSeverity(config::Severity s) {
   return report::Severity::kHigh;
 }
 
+report::Severity LowerSeverity(report::Severity s) {
+  switch (s) {
+    case report::Severity::kCritical: return report::Severity::kHigh;
+    case report::Severity::kHigh: return report::Severity::kMedium;
+    default: return report::Severity::kLow;
+  }
+}
+
 Verdict Judge(const config::CredentialKind& kind, const Destination& dest) {
   const std::string where = !dest.host.empty() ? dest.host : (!dest.ip.empty() ? dest.ip : "an unknown peer");
   if (kind.never_sent) {
-    return {true, kind.name + " sent to " + where + "; this credential never legitimately leaves the host"};
+    return {true, false,
+            kind.name + " sent to " + where + "; this credential never legitimately leaves the host"};
+  }
+  if (dest.unknown()) {
+    std::string why = dest.unknown_why.empty() ? "no connection was seen" : dest.unknown_why;
+    return {true, true,
+            kind.name + " sent to a destination the agent could not determine (" + why + ")"};
   }
   for (const auto& glob : kind.destinations) {
-    if (!dest.host.empty() && config::HostMatchesGlob(dest.host, glob)) return {false, ""};
+    if (!dest.host.empty() && config::HostMatchesGlob(dest.host, glob)) return {false, false, ""};
     // An allow-list entry may be an address (a gateway reached by IP), written in any of its
     // textual forms; dest.ip is already canonical.
     if (dest.host.empty() && !dest.ip.empty() && dest.ip == decode::CanonicalIp(glob)) {
-      return {false, ""};
+      return {false, false, ""};
     }
   }
-  return {true, kind.name + " sent to " + where + ", which is not an expected destination"};
+  return {true, false, kind.name + " sent to " + where + ", which is not an expected destination"};
 }
 
 bool Deduplicator::FirstTime(const std::string& key, uint64_t now_ns) {

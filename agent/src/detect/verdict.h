@@ -21,15 +21,25 @@ struct Destination {
   uint16_t port = 0;
   std::string transport;    // "tls", "tcp", "udp"
   std::vector<std::string> notes;
+  // No IP and no name: why the bytes could not be tied to a peer (for the finding's summary).
+  std::string unknown_why;
+
+  bool unknown() const { return host.empty() && ip.empty(); }
 };
 
 struct Verdict {
   bool alert = false;
+  // The secret's destination is unknown: a lower-severity finding that says so, never the
+  // claim that it went somewhere unexpected (a TLS write we could not tie to its socket may
+  // well have gone to the right provider).
+  bool destination_unknown = false;
   std::string reason;  // one sentence for the alert summary
 };
 
 Verdict Judge(const config::CredentialKind& kind, const Destination& dest);
 report::Severity ToReportSeverity(config::Severity s);
+// One step down (critical -> high, ..., low stays low): a finding whose destination is unknown.
+report::Severity LowerSeverity(report::Severity s);
 
 // Suppresses repeats of the same (process, secret, destination) within a window, so a client
 // retrying a request raises one alert, not fifty. Bounded: the oldest key is forgotten first.

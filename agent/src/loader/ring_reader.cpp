@@ -2,6 +2,7 @@
 
 #include <bpf/libbpf.h>
 #include <poll.h>
+#include <time.h>
 
 #include <cerrno>
 #include <cstring>
@@ -21,6 +22,13 @@ namespace {
 constexpr int kDataPeriodMs = 50;
 
 std::string Errno(int err) { return std::strerror(err < 0 ? -err : err); }
+
+// The clock bpf_ktime_get_ns() reads, so it compares with record timestamps.
+uint64_t KernelNowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 }  // namespace
 
@@ -56,10 +64,21 @@ int RingReader::OnControl(void* ctx, void* data, size_t size) {
 int RingReader::OnData(void* ctx, void* data, size_t size) {
   auto* self = static_cast<RingReader*>(ctx);
   std::span<const uint8_t> record{static_cast<const uint8_t*>(data), size};
-  self->HandOverControlUpTo(Timestamp(record));
+  const uint64_t ts = Timestamp(record);
+  // The data ring is walked while the kernel keeps writing both rings, and each record is
+  // matched before the next is read, so a backlog takes long to walk. A record stamped after
+  // the control ring was last read may have control records (its connect, its SNI) that were
+  // published after that read: read the control ring again before handing it over.
+  if (ts > self->control_read_ns_) self->ReadControl();
+  self->HandOverControlUpTo(ts);
   (*self->sink_)(record);
   ++self->handed_;
   return 0;
+}
+
+int RingReader::ReadControl() {
+  control_read_ns_ = KernelNowNs();
+  return ring_buffer__consume(control_);
 }
 
 void RingReader::HandOverControlUpTo(uint64_t ts) {
@@ -81,7 +100,7 @@ Result<int> RingReader::Poll(int timeout_ms, const Sink& sink) {
   // records are submitted without a wakeup and are collected here.
   sink_ = &sink;
   handed_ = 0;
-  int err = ring_buffer__consume(control_);
+  int err = ReadControl();
   if (err >= 0) err = ring_buffer__consume(data_);
   HandOverControlUpTo(std::numeric_limits<uint64_t>::max());
   sink_ = nullptr;

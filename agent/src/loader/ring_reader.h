@@ -6,7 +6,10 @@
 // socket, or a credential read before the open that names the file. The reader takes the control
 // records first (copied: they are small), then walks the data ring and hands each data record
 // over after every control record stamped no later than it. A control record is published after
-// every data record its own thread made before it, so taking control first never misses one.
+// every data record its own thread made before it, so taking control first never misses one;
+// and a data record stamped after the last read of the control ring makes the reader read it
+// again first, so a connect or SNI published while a backlog of data is walked still comes
+// before the writes that follow it.
 #pragma once
 
 #include <cstdint>
@@ -44,12 +47,14 @@ class RingReader {
   static int OnControl(void* ctx, void* data, size_t size);
   static int OnData(void* ctx, void* data, size_t size);
   void HandOverControlUpTo(uint64_t ts);
+  int ReadControl();  // ring_buffer__consume of the control ring, stamped
 
   ring_buffer* control_ = nullptr;
   ring_buffer* data_ = nullptr;
   std::deque<std::vector<uint8_t>> held_;  // control records not yet handed over
   const Sink* sink_ = nullptr;
   int handed_ = 0;
+  uint64_t control_read_ns_ = 0;  // CLOCK_MONOTONIC when the control ring was last read
 };
 
 }  // namespace credsentry::loader

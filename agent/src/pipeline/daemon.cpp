@@ -323,6 +323,7 @@ int RunDaemon(const config::AgentConfig& cfg) {
     }
     uint64_t now = MonoNs();
     exe_attacher.Tick(now);
+    pipeline.Tick(now);
     if (now - last_tick >= 1000000000ull) {
       last_tick = now;
       pipeline.Housekeeping(now);

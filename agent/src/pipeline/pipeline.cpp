@@ -36,7 +36,8 @@ Pipeline::Pipeline(PipelineOptions options, const state::Scope& scope,
       processes_(scope),
       provenance_(options_.provenance),
       streams_(4096),
-      dedup_(options_.dedup_window_ns, options_.dedup_max_keys) {
+      dedup_(options_.dedup_window_ns, options_.dedup_max_keys),
+      held_(options_.max_held_secrets, options_.destination_hold_ns) {
   mono_to_wall_ns_ = ClockNs(CLOCK_REALTIME) - ClockNs(CLOCK_MONOTONIC);
   if (db_) InspectEnvironmentsWith(db_->rules());
   streams_.SetCloseHook([this](const stream::StreamKey& key, stream::Stream& s) {
@@ -97,6 +98,9 @@ void Pipeline::Dispatch(const decode::Event& event) {
         }
       },
       event);
+  // A connect, an SNI, a ClientHello or a write that ties a TLS object to its socket may name
+  // the destination of a secret that matched before it.
+  if (!held_.empty()) RetryHeld(decode::HeaderOf(event).pid);
 }
 
 void Pipeline::WriteAlert(const report::Alert& alert) {
@@ -304,6 +308,10 @@ detect::Destination Pipeline::DestinationOf(const stream::StreamKey& key,
   } else if (!d.ip.empty()) {
     d.name_source = "ip";
   }
+  if (d.unknown()) {
+    d.unknown_why = fd < 0 ? "the TLS write could not be tied to a socket"
+                           : "socket fd " + std::to_string(fd) + " has no connection the agent saw";
+  }
   // What the request claims (Host, :authority) is evidence, never the destination: it can lie.
   if (facts) {
     for (const std::string* claim : {&facts->http_host, &facts->h2_authority}) {
@@ -336,6 +344,29 @@ void Pipeline::RememberDestination(const stream::StreamKey& key, stream::StreamC
 const stream::decoders::ConnectionFacts* Pipeline::CurrentFacts(const stream::StreamKey& key) {
   stream::Stream* s = streams_.Find(key);
   return s && s->decoder ? &s->decoder->facts() : nullptr;
+}
+
+bool Pipeline::DestinationSettled(const stream::StreamKey& key, const detect::Destination& d) {
+  // A TLS connection is named by its SNI, which comes after the connect: an address alone
+  // would judge a key sent to api.openai.com against 127.0.0.1.
+  return key.origin == stream::StreamOrigin::kTls ? !d.host.empty() : !d.unknown();
+}
+
+void Pipeline::Tick(uint64_t now_mono_ns) {
+  if (held_.empty()) return;
+  held_.Expire(now_mono_ns, false, [&](HeldSecret& h) {
+    JudgeSecret(h.ctx, h.match, DestinationOf(h.key, h.ctx, &h.facts));
+  });
+}
+
+void Pipeline::RetryHeld(uint32_t pid) {
+  held_.Retry(pid, [&](HeldSecret& h) {
+    detect::Destination dest = DestinationOf(h.key, h.ctx, &h.facts);
+    if (!DestinationSettled(h.key, dest)) return false;
+    ++counters_["secrets_held_then_resolved"];
+    JudgeSecret(h.ctx, h.match, dest);
+    return true;
+  });
 }
 
 void Pipeline::OnClose(const decode::FdClose& e) {
@@ -388,6 +419,9 @@ void Pipeline::SwapRules(std::shared_ptr<const stream::MatcherDatabase> db) {
 
 void Pipeline::Drain() {
   streams_.CloseIf([](const stream::StreamKey&, const stream::Stream&) { return true; });
+  held_.Expire(0, true, [&](HeldSecret& h) {
+    JudgeSecret(h.ctx, h.match, DestinationOf(h.key, h.ctx, &h.facts));
+  });
   for (const auto& alert : provenance_.TakeDue(0, true)) WriteAlert(alert);
 }
 
@@ -400,6 +434,7 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
   out["streams"] = streams_.size();
   out["streams_evicted"] = streams_.evicted();
   out["known_secrets"] = known_secrets_.size();
+  out["secrets_held"] = held_.size();
   const auto& kv = known_values_->counters();
   out["known_values"] = known_values_->size();
   out["known_values_dropped_full"] = kv.dropped_full;
@@ -407,6 +442,8 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
   out["known_value_rebuilds"] = kv.rebuilds;
   out["known_value_rebuild_errors"] = kv.rebuild_errors;
   out["known_value_rebuilds_deferred"] = kv.rebuilds_deferred;
+  out["redaction_values"] = redactor_.size();
+  out["redaction_values_dropped"] = redactor_.dropped();
   out["dns_parse_errors"] = dns_counters_.parse_errors;
   out["dns_cache_entries"] = dns_cache_.size();
   out["dns_cache_evicted"] = dns_cache_.evicted();
@@ -424,7 +461,7 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
 void Pipeline::Trace(const decode::Event& event) {
   const auto& h = decode::HeaderOf(event);
   nlohmann::json j{{"type", decode::EventTypeName(h.type)}, {"pid", h.pid}, {"tid", h.tid},
-                   {"uid", h.uid}, {"comm", h.comm}};
+                   {"uid", h.uid}, {"comm", RedactSecretsIn(h.comm)}};
   if (const auto* p = std::get_if<decode::Payload>(&event)) {
     j["fd"] = p->fd;
     j["len"] = p->data.size();
@@ -436,9 +473,9 @@ void Pipeline::Trace(const decode::Event& event) {
     j["port"] = c->peer.port;
   } else if (const auto* o = std::get_if<decode::CredentialOpen>(&event)) {
     j["fd"] = o->fd;
-    j["path"] = o->path;
+    j["path"] = RedactSecretsIn(o->path);
   } else if (const auto* s = std::get_if<decode::TlsSni>(&event)) {
-    j["sni"] = s->name;
+    j["sni"] = RedactSecretsIn(s->name);
   }
   std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   line.push_back('\n');

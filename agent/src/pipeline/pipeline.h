@@ -15,6 +15,7 @@
 #include "decode/events.h"
 #include "detect/provenance.h"
 #include "detect/verdict.h"
+#include "pipeline/held_secrets.h"
 #include "report/fingerprint.h"
 #include "report/sink.h"
 #include "state/connection_table.h"
@@ -42,6 +43,10 @@ struct PipelineOptions {
   size_t dedup_max_keys = 16384;
   uint64_t credential_read_window_ns = 3600ull * 1000 * 1000 * 1000;
   size_t max_known_secrets = 4096;
+  // A secret whose destination is not known when it matches waits this long (kernel time) for
+  // the records that name its connection, then is judged with what is known.
+  uint64_t destination_hold_ns = 500ull * 1000 * 1000;
+  size_t max_held_secrets = 1024;
   detect::ProvenanceOptions provenance;  // taint window after a credential-file read
 };
 
@@ -74,6 +79,8 @@ class Pipeline {
                    const config::CredentialKind* kind = nullptr);
   // Expires exited processes and idle streams. Call about once a second.
   void Housekeeping(uint64_t now_mono_ns);
+  // Judges the secrets whose destination hold ran out. Call on every loop turn (cheap when none).
+  void Tick(uint64_t now_mono_ns);
   // Flushes every stream (end-of-stream matches) before exit.
   void Drain();
 
@@ -118,6 +125,14 @@ class Pipeline {
   uint16_t DestinationPort(const stream::StreamKey& key, const stream::StreamContext& ctx);
   void OnSecret(const stream::StreamKey& key, const stream::StreamContext& ctx,
                 const stream::SecretMatch& m);
+  // The verdict on a secret and, when it is misuse, its alert. `dest` has no IP and no name
+  // only when the hold ran out: then the finding says the destination is unknown, and why.
+  void JudgeSecret(const stream::StreamContext& ctx, const stream::SecretMatch& m,
+                   const detect::Destination& dest);
+  // Held secrets of `pid` whose destination is known now are judged.
+  void RetryHeld(uint32_t pid);
+  // Enough is known to judge now: a name for TLS (SNI or DNS), an address for plain sockets.
+  static bool DestinationSettled(const stream::StreamKey& key, const detect::Destination& d);
   detect::Destination DestinationOf(const stream::StreamKey& key, const stream::StreamContext& ctx,
                                     const stream::decoders::ConnectionFacts* facts);
   report::Alert BuildAlert(const stream::StreamContext& ctx, const config::CredentialKind& kind,
@@ -139,6 +154,7 @@ class Pipeline {
   state::ConnectionTable connections_;
   stream::StreamTable streams_;
   detect::Deduplicator dedup_;
+  HeldSecrets held_;
   // (pid, fd) of open credential files -> path, so reads can name the file.
   std::unordered_map<uint64_t, std::string> credential_fds_;
   // Fingerprints of secrets learned from credential-file reads -> where they were stored.

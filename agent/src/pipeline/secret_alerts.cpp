@@ -13,12 +13,27 @@ using internal::JoinArgv;
 void Pipeline::OnSecret(const stream::StreamKey& key, const stream::StreamContext& ctx,
                         const stream::SecretMatch& m) {
   ++counters_["secret_matches"];
+  const stream::decoders::ConnectionFacts* facts = CurrentFacts(key);
+  detect::Destination dest = DestinationOf(key, ctx, facts);
+  if (!DestinationSettled(key, dest)) {
+    // The records that name the connection may still be on their way: wait for them.
+    if (held_.Hold({key, ctx, m, facts ? *facts : stream::decoders::ConnectionFacts{},
+                    ctx.last_mono_ns})) {
+      ++counters_["secrets_held_for_destination"];
+      return;
+    }
+    ++counters_["secrets_hold_full"];
+  }
+  JudgeSecret(ctx, m, dest);
+}
+
+void Pipeline::JudgeSecret(const stream::StreamContext& ctx, const stream::SecretMatch& m,
+                           const detect::Destination& dest) {
   const auto& rules = db_->rules();
   config::CredentialKind known_kind;  // a learned value that fits no catalogue format
   if (m.known && m.kind_index == stream::kKnownValueKind) known_kind = stream::KnownValueKind(*m.known);
   if (m.kind_index >= rules.kinds.size() && known_kind.id.empty()) return;
   const config::CredentialKind& kind = known_kind.id.empty() ? rules.kinds[m.kind_index] : known_kind;
-  detect::Destination dest = DestinationOf(key, ctx, CurrentFacts(key));
   detect::Verdict verdict = detect::Judge(kind, dest);
   if (!verdict.alert) {
     ++counters_["secrets_to_expected_destinations"];
@@ -32,7 +47,13 @@ void Pipeline::OnSecret(const stream::StreamKey& key, const stream::StreamContex
     return;
   }
   report::Alert alert = BuildAlert(ctx, kind, m, dest, verdict.reason, fingerprint);
-  provenance_.Covered(ctx.pid, dest, ctx.last_mono_ns);  // this alert says more than taint
+  if (verdict.destination_unknown) {
+    ++counters_["verdicts_destination_unknown"];
+    alert.kind = "secret-egress-destination-unknown";
+    alert.severity = detect::LowerSeverity(alert.severity);
+  } else {
+    provenance_.Covered(ctx.pid, dest, ctx.last_mono_ns);  // this alert says more than taint
+  }
   ++counters_["alerts"];
   for (auto* sink : sinks_) {
     if (!sink->Write(alert).ok()) ++counters_["alert_sink_errors"];

@@ -258,5 +258,68 @@ TEST_F(PipelineTest, GarbageRecordsAreCountedNotFatal) {
   EXPECT_EQ(pipeline_->Counters()["records_undecodable"], 2u);
 }
 
+// The reader can hand a TLS write over before the records that name its connection (a late
+// reader walking a backlog): the verdict waits for them instead of judging against nothing.
+TEST_F(PipelineTest, TlsWriteAheadOfItsConnectAndSniIsJudgedOnceTheyArrive) {
+  const std::string key = OpenAiKey();
+  Exec(120, 1, "curl", "curl");
+  Data(CS_EV_TLS_DATA, 120, 5, 0x120,
+       "POST / HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Bearer " + key + "\r\n\r\n");
+  Connect(120, 5, "127.0.0.1", 443);  // an address alone does not settle a TLS destination
+  EXPECT_TRUE(sink_.alerts.empty());
+  Sni(120, 0x120, "api.openai.com");
+  pipeline_->Tick(ts_ + 10'000'000'000ull);
+  EXPECT_TRUE(sink_.alerts.empty()) << sink_.lines[0];
+  auto c = pipeline_->Counters();
+  // The raw stream and the decoded header both match: every match waited, none was lost.
+  EXPECT_GE(c["secrets_held_for_destination"], 1u);
+  EXPECT_EQ(c["secrets_held_then_resolved"], c["secrets_held_for_destination"]);
+  EXPECT_EQ(c["secrets_to_expected_destinations"], c["secrets_held_for_destination"]);
+  EXPECT_EQ(c["secrets_held"], 0u);
+}
+
+TEST_F(PipelineTest, HeldExfiltrationAlertsWithItsSniOnceItArrives) {
+  const std::string key = OpenAiKey();
+  Exec(121, 1, "curl", "curl");
+  Data(CS_EV_TLS_DATA, 121, 5, 0x121, "GET / HTTP/1.1\r\nAuthorization: Bearer " + key + "\r\n\r\n");
+  Connect(121, 5, "127.0.0.1", 8443);
+  Sni(121, 0x121, "exfil.test");
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].kind, "secret-egress");
+  EXPECT_EQ(sink_.alerts[0].destination.host, "exfil.test");
+  EXPECT_EQ(sink_.alerts[0].destination.ip, "127.0.0.1");
+}
+
+// A TLS write never tied to a socket: after the hold, a lower-severity finding that says the
+// destination is unknown and why, never "not an expected destination".
+TEST_F(PipelineTest, TlsWriteNeverTiedToASocketIsAnUnknownDestinationFinding) {
+  const std::string key = OpenAiKey();
+  Exec(122, 1, "curl", "curl");
+  Data(CS_EV_TLS_DATA, 122, -1, 0x122, "GET / HTTP/1.1\r\nAuthorization: Bearer " + key + "\r\n\r\n");
+  pipeline_->Tick(ts_ + 100'000'000);  // within the hold: nothing yet
+  EXPECT_TRUE(sink_.alerts.empty());
+  pipeline_->Tick(ts_ + 600'000'000);
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  const auto& a = sink_.alerts[0];
+  EXPECT_EQ(a.kind, "secret-egress-destination-unknown");
+  EXPECT_LT(static_cast<int>(a.severity), static_cast<int>(report::Severity::kCritical));
+  EXPECT_NE(a.summary.find("could not determine"), std::string::npos) << a.summary;
+  EXPECT_NE(a.summary.find("could not be tied to a socket"), std::string::npos) << a.summary;
+  EXPECT_EQ(a.summary.find("not an expected destination"), std::string::npos) << a.summary;
+  EXPECT_TRUE(a.destination.host.empty());
+  EXPECT_FALSE(AnyLineContains(key));
+  EXPECT_EQ(pipeline_->Counters()["verdicts_destination_unknown"], 1u);
+}
+
+TEST_F(PipelineTest, DrainJudgesWhatIsStillHeld) {
+  const std::string key = OpenAiKey();
+  Exec(123, 1, "curl", "curl");
+  Data(CS_EV_TLS_DATA, 123, -1, 0x123, "GET / HTTP/1.1\r\nAuthorization: Bearer " + key + "\r\n\r\n");
+  EXPECT_TRUE(sink_.alerts.empty());
+  pipeline_->Drain();
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].kind, "secret-egress-destination-unknown");
+}
+
 }  // namespace
 }  // namespace credsentry::pipeline
