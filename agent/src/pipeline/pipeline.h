@@ -18,6 +18,7 @@
 #include "pipeline/held_secrets.h"
 #include "report/fingerprint.h"
 #include "report/sink.h"
+#include "report/text_redaction.h"
 #include "state/connection_table.h"
 #include "state/dns_cache.h"
 #include "state/process_table.h"
@@ -138,8 +139,11 @@ class Pipeline {
   report::Alert BuildAlert(const stream::StreamContext& ctx, const config::CredentialKind& kind,
                            const stream::SecretMatch& m, const detect::Destination& dest,
                            const std::string& reason, const std::string& fingerprint);
-  std::string RedactSecretsIn(std::string text, const std::string& known_value,
-                              size_t known_prefix) const;
+  // Every text an alert, log or trace line carries goes through here (report/text_redaction.h):
+  // catalogue formats, learned values, `also` (the secret an alert is about) and secret shapes.
+  std::string RedactSecretsIn(std::string_view text, report::HiddenValue also = {}) const {
+    return redactor_.Redact(text, db_, std::span(&also, 1));
+  }
   void Trace(const decode::Event& event);
   uint64_t WallNs(uint64_t mono_ns) const { return mono_ns + mono_to_wall_ns_; }
 
@@ -169,6 +173,8 @@ class Pipeline {
   uint64_t mono_to_wall_ns_ = 0;
   // Values read from credential files, matched as literals in every stream (issue 3).
   std::shared_ptr<stream::KnownValues> known_values_ = std::make_shared<stream::KnownValues>();
+  // Every secret value learned on this host, so that no output shows one (bounded).
+  report::TextRedactor redactor_;
 };
 
 }  // namespace credsentry::pipeline

@@ -18,7 +18,8 @@ void Pipeline::OnCredentialOpen(const decode::CredentialOpen& e) {
   processes_.RecordCredentialRead(
       e.header.pid, {e.path, e.cred_id, e.header.pid, e.header.comm, e.header.ts_ns, 0},
       e.stdout_pipe);
-  spdlog::info("credential file {} opened by pid {} ({})", e.path, e.header.pid, e.header.comm);
+  spdlog::info("credential file {} opened by pid {} ({})", RedactSecretsIn(e.path), e.header.pid,
+               RedactSecretsIn(e.header.comm));
 }
 
 void Pipeline::OnCredentialRead(const decode::Payload& p) {
@@ -33,6 +34,7 @@ void Pipeline::OnCredentialRead(const decode::Payload& p) {
   std::vector<std::pair<std::string, std::string>> format_values;  // (kind id, value)
   auto learn = [&](const stream::SecretMatch& m) {
     if (!m.value_available) return;
+    redactor_.Remember(m.value);
     AddKnownSecret(fingerprinter_.Of(m.value), path, reader);
     if (m.kind_index < db_->rules().kinds.size()) {
       format_values.emplace_back(db_->rules().kinds[m.kind_index].id, m.value);
@@ -44,6 +46,7 @@ void Pipeline::OnCredentialRead(const decode::Payload& p) {
   std::string_view content(reinterpret_cast<const char*>(p.data.data()), p.data.size());
   for (const auto& value : known_values_->LearnFromCredentialFile(content, path, db_->rules(),
                                                                   format_values)) {
+    redactor_.Remember(value);
     AddKnownSecret(fingerprinter_.Of(value), path, reader);
   }
 }
@@ -60,6 +63,7 @@ void Pipeline::AddKnownSecret(const std::string& fingerprint, const std::string&
 void Pipeline::LearnSecret(const std::string& value, const std::string& source,
                            const config::CredentialKind* kind) {
   const std::string fingerprint = fingerprinter_.Of(value);
+  redactor_.Remember(value);  // no output may show it, whatever its format
   if (known_secrets_.contains(fingerprint)) return;  // every exec repeats it: keep the first
   ++counters_["secrets_learned_from_environments"];
   AddKnownSecret(fingerprint, source);
@@ -98,9 +102,10 @@ void Pipeline::OnProcessAccess(const decode::ProcessAccess& e) {
   // Reads the target's /proc entries only when it is in scope (the scope rule).
   const state::Process* target = processes_.FindOrLoadInScope(e.target_pid);
   auto redact = [this](const std::vector<std::string>& argv) {
-    return RedactSecretsIn(JoinArgv(argv), "", 0);
+    return RedactSecretsIn(JoinArgv(argv));
   };
   report::Alert alert = detect::ProcessAccessAlert(e, processes_, target, redact);
+  report::RedactAlertText(alert, redactor_, db_);
   if (!dedup_.FirstTime(alert.kind + "|" + std::to_string(e.header.pid) + "|" +
                             std::to_string(e.target_pid) + "|" + alert.target.access,
                         e.header.ts_ns)) {
@@ -132,12 +137,13 @@ void Pipeline::CheckTaintedEgress(const stream::StreamKey& key,
   if (!provenance_.FirstReport(ctx.pid, dest, ctx.last_mono_ns)) return;
   report::Alert alert = detect::TaintedEgressAlert(ctx.comm, ctx.pid, reads, db_->rules(), dest);
   auto redact = [this](const std::vector<std::string>& argv) {
-    return RedactSecretsIn(JoinArgv(argv), "", 0);
+    return RedactSecretsIn(JoinArgv(argv));
   };
   detect::DescribeProcess(processes_, ctx.pid, ctx.comm, redact, alert.process, alert.ci);
   for (const auto& r : reads) {
     alert.evidence.credential_reads.push_back({r.path, r.pid, r.comm, WallNs(r.mono_ns)});
   }
+  report::RedactAlertText(alert, redactor_, db_);
   alert.time_ns = WallNs(ctx.last_mono_ns);
   alert.host = options_.hostname;
   if (!provenance_.Defer(ctx.pid, dest, std::move(alert), ctx.last_mono_ns)) {

