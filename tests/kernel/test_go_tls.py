@@ -9,13 +9,12 @@ by ATTACH_TIMEOUT): the exec-to-probes latency is what the wait covers.
 
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from kharness import env
+from kharness import golang
 
 ALERT_TIMEOUT = 8.0
 ATTACH_TIMEOUT = 5.0
@@ -75,33 +74,15 @@ func main() {
 '''
 
 
-def _go() -> str | None:
-    for candidate in ("/usr/bin/go", "/usr/lib/go/bin/go"):
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return shutil.which("go")
-
-
 @pytest.fixture(scope="module")
 def go_clients(tmp_path_factory):
     """The client built twice: with symbols, and stripped (-s -w)."""
-    go = _go()
-    env.require(go is not None, "go is not installed (scripts/install-deps.sh installs golang-go)")
-    work = tmp_path_factory.mktemp("goclient")
-    (work / "main.go").write_text(GO_CLIENT)
-    build_env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "GOCACHE": str(work / "cache"),
-                 "GO111MODULE": "off", "GOFLAGS": "", "GOPROXY": "off", "CGO_ENABLED": "0"}
     # Readable and executable by anyone: the binaries live outside pytest's 0700 tmp dirs.
     out = Path("/tmp") / f"credsentry-go-{os.getpid()}"
     out.mkdir(exist_ok=True)
     os.chmod(out, 0o755)
-    binaries = {}
-    for name, flags in (("goexfil", []), ("goexfil-stripped", ["-ldflags=-s -w"])):
-        proc = subprocess.run([go, "build", *flags, "-o", str(out / name), "main.go"], cwd=work,
-                              env=build_env, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, f"go build failed: {proc.stderr[-2000:]}"
-        binaries[name] = out / name
-    yield binaries
+    yield golang.build(GO_CLIENT, tmp_path_factory.mktemp("goclient"),
+                       {"goexfil": [], "goexfil-stripped": ["-ldflags=-s -w"]}, out)
     shutil.rmtree(out, ignore_errors=True)
 
 

@@ -6,6 +6,8 @@ to 127.0.0.1:<port> and TLS uses server_hostname=<name>, so SNI and Host are the
 Secrets never appear on the command line: headers and body are read from files.
 
   --mode urllib  urllib.request POST (http.client -> ssl -> SSL_write_ex), like the SDKs
+  --threads N    (urllib) N threads in this one process, each sending --repeat requests on
+                 connections of its own: many connections per thread, many threads per process
   --mode split   raw ssl socket; the request goes out in two explicit writes, cut at
                  --split-at bytes into the request (or in the middle of the value of header
                  --split-mid-header), with a pause in between
@@ -29,6 +31,8 @@ def parse_args():
     p.add_argument("--path", default="/")
     p.add_argument("--headers-file", help="JSON object of extra request headers")
     p.add_argument("--body-file", required=True)
+    p.add_argument("--threads", type=int, default=1, help="urllib: threads sending at once")
+    p.add_argument("--repeat", type=int, default=1, help="urllib: requests per thread")
     p.add_argument("--split-at", type=int, default=0, help="byte offset of the cut (split mode)")
     p.add_argument("--split-mid-header", metavar="NAME",
                    help="cut in the middle of this header's value instead (split mode)")
@@ -36,11 +40,14 @@ def parse_args():
 
 
 def map_name_to_loopback(name: str) -> None:
+    if getattr(socket.getaddrinfo, "credsentry_name", None) == name:
+        return  # already mapped (threads call this once per request)
     real_getaddrinfo = socket.getaddrinfo
 
     def getaddrinfo(host, *args, **kwargs):
         return real_getaddrinfo("127.0.0.1" if host == name else host, *args, **kwargs)
 
+    getaddrinfo.credsentry_name = name
     socket.getaddrinfo = getaddrinfo
 
 
@@ -52,6 +59,27 @@ def send_urllib(args, headers: dict, body: bytes) -> int:
     with urllib.request.urlopen(request, context=context, timeout=15) as response:
         response.read()
         return response.status
+
+
+def send_urllib_threads(args, headers: dict, body: bytes) -> int:
+    """Every thread sends --repeat requests; returns 200 only when all of them got 200."""
+    import threading
+    statuses = []
+
+    def worker():
+        for _ in range(args.repeat):
+            try:
+                statuses.append(send_urllib(args, headers, body))
+            except OSError as e:
+                print(f"request failed: {type(e).__name__}", file=sys.stderr)
+                statuses.append(0)
+
+    threads = [threading.Thread(target=worker) for _ in range(args.threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return 200 if statuses and all(s == 200 for s in statuses) else 0
 
 
 def send_split(args, headers: dict, body: bytes) -> int:
@@ -87,8 +115,12 @@ def main() -> int:
             headers.update(json.load(f))
     with open(args.body_file, "rb") as f:
         body = f.read()
-    status = send_urllib(args, headers, body) if args.mode == "urllib" else send_split(
-        args, headers, body)
+    if args.mode == "split":
+        status = send_split(args, headers, body)
+    elif args.threads > 1 or args.repeat > 1:
+        status = send_urllib_threads(args, headers, body)
+    else:
+        status = send_urllib(args, headers, body)
     print(f"status {status}")
     return 0 if status == 200 else 1
 

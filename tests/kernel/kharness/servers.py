@@ -124,6 +124,10 @@ class RecordingServer:
         with self._lock:
             self.requests.append(request)
 
+    def backlog(self, connections: int) -> None:
+        """Lets `connections` clients wait in accept() at once (load tests; default 5)."""
+        self._server.socket.listen(connections)
+
     def url(self, name: str | None = None, path: str = "/") -> str:
         name = name or self.host
         if ":" in name:
