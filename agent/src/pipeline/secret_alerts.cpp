@@ -58,8 +58,10 @@ void Pipeline::JudgeSecret(const stream::StreamContext& ctx, const stream::Secre
   for (auto* sink : sinks_) {
     if (!sink->Write(alert).ok()) ++counters_["alert_sink_errors"];
   }
+  // The alert's own fields: they went through the redactor, the stream context did not.
   spdlog::warn("ALERT {} {}: {} (pid {} {}) -> {}", alert.id, kind.id, alert.secret.redacted,
-               ctx.pid, ctx.comm, dest.host.empty() ? dest.ip : dest.host);
+               ctx.pid, alert.process.comm,
+               alert.destination.host.empty() ? alert.destination.ip : alert.destination.host);
 }
 
 report::Alert Pipeline::BuildAlert(const stream::StreamContext& ctx,
