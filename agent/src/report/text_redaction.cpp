@@ -493,6 +493,7 @@ void RedactAlertText(Alert& alert, const TextRedactor& redactor,
   hide(alert.summary);
   hide(alert.process.comm);
   hide(alert.process.exe);
+  for (auto& name : alert.process.credential_env) hide(name);  // names only, but names are input
   for (auto& a : alert.process.ancestors) {
     hide(a.comm);
     hide(a.exe);

@@ -232,6 +232,7 @@ Alert AlertCarrying(const std::string& key, const std::string& password,
   a.process.ancestors.push_back(
       {41, "bash", "/usr/bin/bash", redactor.Redact("bash -c 'run --token " + key + "'", db)});
   a.evidence.notes = {"note about " + key};
+  a.process.credential_env = {"OPENAI_API_KEY", "X_" + key};  // a name is input too
   RedactAlertText(a, redactor, db);
   return a;
 }
@@ -260,6 +261,7 @@ TEST_F(OutputPathsTest, AlertJsonAndProtobufCarryNoUnknownKey) {
     ASSERT_EQ(json.find(password), std::string::npos) << "seed " << keys_.seed();
     EXPECT_NE(json.find("/usr/bin/python3"), std::string::npos);
     EXPECT_NE(json.find("--password "), std::string::npos);
+    EXPECT_NE(json.find("\"OPENAI_API_KEY\""), std::string::npos);
     v1::Alert m;
     ToProto(a, &m);
     const std::string wire = m.SerializeAsString();
