@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Every place where the kernel's internal layout or behaviour differs between versions, in one
- * file (shared/style.md habit 2). Fields are read only through BPF_CORE_READ so libbpf relocates
+ * file. Fields are read only through BPF_CORE_READ so libbpf relocates
  * offsets for the running kernel; what CO-RE cannot fix (missing tracepoints, renamed fields)
  * is handled here or by the loader and named with the kernel change that needs it.
  */

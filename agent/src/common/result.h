@@ -1,4 +1,4 @@
-// Errors crossing a stage boundary travel as values (shared/style.md, habit 4). g++ 12 has no
+// Errors crossing a stage boundary travel as values, never as exceptions. g++ 12 has no
 // std::expected, so this is the small subset of it the agent uses.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Provenance (shared/design.md §3, evidence 3): a process that read a credential file taints
+// Provenance, the third kind of evidence: a process that read a credential file taints
 // itself, its descendants and the processes its stdout pipes into, for a bounded time; egress from a tainted process to a
 // destination not expected for that credential is an alert even when no key format matched.
 // That covers what cannot be decoded: Java's and rustls' TLS, custom encryption, compression.

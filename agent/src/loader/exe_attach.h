@@ -1,4 +1,4 @@
-// Attach on exec (issue 5): TLS stacks linked into executables (node's OpenSSL) and libraries
+// Attach on exec: TLS stacks linked into executables (node's OpenSSL) and libraries
 // loaded from unusual places (a libssl in a virtualenv or a wheel) get the same uprobes as the
 // system libraries. Files are inspected once per (dev, inode): at start from a bounded scan of
 // the usual binary directories, then whenever an in-scope process execs a file not seen before,

@@ -256,7 +256,7 @@ Result<std::unique_ptr<Probes>> Probes::Open(const ProbeOptions& options) {
                  " verifier log)"};
   }
   if (spdlog::should_log(spdlog::level::debug)) {
-    // Verifier cost per program: what to watch when a probe grows (shared/design.md §5).
+    // Verifier cost per program (1M instructions at most): what to watch when a probe grows.
     bpf_object__for_each_program(prog, skel->obj) {
       if (!bpf_program__autoload(prog)) continue;
       bpf_prog_info info{};

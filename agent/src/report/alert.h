@@ -1,4 +1,4 @@
-// The alert contract users see (shared/design.md §6). One Alert becomes one JSON line and one
+// The alert contract users see (README.md, "An alert"). One Alert becomes one JSON line and one
 // protobuf message; neither ever carries a raw secret: `secret` holds a redacted preview and a
 // keyed fingerprint only.
 #pragma once

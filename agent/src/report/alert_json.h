@@ -1,4 +1,4 @@
-// Alert <-> JSON line (shared/design.md §6). The JSON carries exactly what Alert holds, which
+// Alert <-> JSON line (the contract in README.md, "An alert"). The JSON carries exactly what Alert holds, which
 // never includes a raw secret.
 #pragma once
 

@@ -89,7 +89,7 @@ class CollectorSink final : public AlertSink {
 // Every field of the alert contract into the wire message.
 void ToProto(const Alert& alert, v1::Alert* out);
 
-// The factory main.cpp uses for `--collector HOST:PORT`.
+// The factory the daemon (pipeline/daemon.cpp) uses for `--collector HOST:PORT`.
 Result<std::unique_ptr<AlertSink>> MakeCollectorSink(const CollectorOptions& opts);
 
 }  // namespace credsentry::report

@@ -1,4 +1,4 @@
-// Outputs are plugins behind one interface (shared/style.md, habit 7): the JSON-lines file, the
+// Outputs are plugins behind one interface: the JSON-lines file, the
 // collector, and later syslog/webhook. Each sink counts what it wrote and what it could not.
 #pragma once
 

@@ -1,6 +1,6 @@
 // Which name a peer address was resolved from: DNS answers received by in-scope processes map
 // each A/AAAA address to the name that was asked for, for the answer's TTL. Destination
-// identity (shared/design.md §3) uses it after SNI and before the bare IP.
+// identity uses it after SNI and before the bare IP.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// What no single host can see (issue 6, item 4), raised as collector alerts stored next to the
+// What no single host can see, raised as collector alerts stored next to the
 // agents' own, with deterministic ids so a restart or a second collector never raises twice:
 //  - fleet-egress-unstored: a fingerprint the fleet's inventory knows left from a host whose
 //    inventory never had it (the key was copied there);
