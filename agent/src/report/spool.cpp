@@ -98,11 +98,8 @@ bool WriteAt(int fd, const std::string& data, uint64_t offset) {
 }
 
 void SyncDir(const std::string& dir) {
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    fsync(fd);
-    close(fd);
-  }
+  UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() >= 0) fsync(fd.get());
 }
 
 }  // namespace
@@ -132,25 +129,16 @@ Result<std::unique_ptr<Spool>> Spool::Open(const SpoolOptions& opts) {
   return spool;
 }
 
-Spool::~Spool() {
-  for (auto& [n, seg] : segments_) {
-    if (seg.fd >= 0) close(seg.fd);
-    if (seg.ack_fd >= 0) close(seg.ack_fd);
-  }
-}
+Spool::~Spool() = default;
 
 Status Spool::OpenSegment(uint64_t n, bool create) {
   Segment seg;
   int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0);
-  seg.fd = open(PathOf(n, "log").c_str(), flags, 0600);
-  if (seg.fd < 0) return IoError("open " + PathOf(n, "log"), errno);
-  seg.ack_fd = open(PathOf(n, "ack").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (seg.ack_fd < 0) {
-    int err = errno;
-    close(seg.fd);
-    return IoError("open " + PathOf(n, "ack"), err);
-  }
-  segments_[n] = seg;
+  seg.fd = UniqueFd(open(PathOf(n, "log").c_str(), flags, 0600));
+  if (seg.fd.get() < 0) return IoError("open " + PathOf(n, "log"), errno);
+  seg.ack_fd = UniqueFd(open(PathOf(n, "ack").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (seg.ack_fd.get() < 0) return IoError("open " + PathOf(n, "ack"), errno);
+  segments_[n] = std::move(seg);
   next_segment_ = std::max(next_segment_, n + 1);
   if (create) SyncDir(opts_.dir);
   return Status::Ok();
@@ -188,7 +176,7 @@ Status Spool::LoadSegment(uint64_t n, std::set<std::string>& seen) {
   if (auto st = OpenSegment(n, false); !st.ok()) return st;
   Segment& seg = segments_[n];
   std::string data;
-  if (!ReadAll(seg.fd, &data)) return IoError("read " + PathOf(n, "log"), errno);
+  if (!ReadAll(seg.fd.get(), &data)) return IoError("read " + PathOf(n, "log"), errno);
   std::vector<std::string> stale;  // leftovers of an interrupted compaction
   size_t good = ForEachRecord(data, [&](size_t offset, const std::string& body, uint32_t len) {
     size_t pos = 0;
@@ -218,12 +206,12 @@ Status Spool::LoadSegment(uint64_t n, std::set<std::string>& seen) {
     ++counters_["corrupt_tail"];
     spdlog::warn("collector spool {}: cut {} torn/corrupt bytes at the end of {}", opts_.dir,
                  data.size() - good, PathOf(n, "log"));
-    if (ftruncate(seg.fd, good) != 0) return IoError("truncate " + PathOf(n, "log"), errno);
+    if (ftruncate(seg.fd.get(), good) != 0) return IoError("truncate " + PathOf(n, "log"), errno);
   }
   seg.size = good;
 
   std::string acks;
-  if (!ReadAll(seg.ack_fd, &acks)) return IoError("read " + PathOf(n, "ack"), errno);
+  if (!ReadAll(seg.ack_fd.get(), &acks)) return IoError("read " + PathOf(n, "ack"), errno);
   size_t good_acks = ForEachRecord(acks, [&](size_t, const std::string& body, uint32_t) {
     size_t pos = 0;
     uint16_t len;
@@ -234,7 +222,7 @@ Status Spool::LoadSegment(uint64_t n, std::set<std::string>& seen) {
       if (it != by_id_.end() && it->second.segment == n) Forget(id);
     }
   });
-  if (good_acks < acks.size() && ftruncate(seg.ack_fd, good_acks) != 0) {
+  if (good_acks < acks.size() && ftruncate(seg.ack_fd.get(), good_acks) != 0) {
     return IoError("truncate " + PathOf(n, "ack"), errno);
   }
   seg.ack_size = good_acks;
@@ -267,10 +255,10 @@ Status Spool::AppendRecord(const std::string& raw, uint64_t* segment, uint64_t* 
     if (auto st = Rotate(); !st.ok()) return st;
   }
   auto& [n, tail] = *segments_.rbegin();
-  if (!WriteAt(tail.fd, raw, tail.size) || (sync && fdatasync(tail.fd) != 0)) {
+  if (!WriteAt(tail.fd.get(), raw, tail.size) || (sync && fdatasync(tail.fd.get()) != 0)) {
     int err = errno;
     // Leave no half record behind: the next append starts at a record boundary.
-    (void)ftruncate(tail.fd, tail.size);
+    (void)ftruncate(tail.fd.get(), tail.size);
     return IoError("write " + PathOf(n, "log"), err);
   }
   *segment = n;
@@ -291,9 +279,9 @@ Status Spool::WriteTombstones(uint64_t segment, const std::vector<std::string>& 
   std::string raw = Frame(body);
   Segment& seg = it->second;
   // No sync: a tombstone lost to a power cut only means a resend the collector deduplicates.
-  if (!WriteAt(seg.ack_fd, raw, seg.ack_size)) {
+  if (!WriteAt(seg.ack_fd.get(), raw, seg.ack_size)) {
     int err = errno;
-    (void)ftruncate(seg.ack_fd, seg.ack_size);
+    (void)ftruncate(seg.ack_fd.get(), seg.ack_size);
     return IoError("write " + PathOf(segment, "ack"), err);
   }
   seg.ack_size += raw.size();
@@ -304,8 +292,8 @@ Status Spool::WriteTombstones(uint64_t segment, const std::vector<std::string>& 
 void Spool::DeleteSegment(uint64_t n) {
   auto it = segments_.find(n);
   if (it == segments_.end()) return;
-  close(it->second.fd);
-  close(it->second.ack_fd);
+  it->second.fd = UniqueFd();
+  it->second.ack_fd = UniqueFd();
   unsynced_.erase(n);
   // The log goes first: an ack file without its log is ignored at load.
   unlink(PathOf(n, "log").c_str());
@@ -325,8 +313,8 @@ void Spool::DeleteEmptySegments() {
   for (uint64_t n : empty) DeleteSegment(n);
   // All acknowledged: reset the tail instead of letting it grow.
   auto& [n, seg] = *segments_.rbegin();
-  if (seg.live == 0 && seg.size + seg.ack_size > 0 && ftruncate(seg.fd, 0) == 0 &&
-      ftruncate(seg.ack_fd, 0) == 0) {
+  if (seg.live == 0 && seg.size + seg.ack_size > 0 && ftruncate(seg.fd.get(), 0) == 0 &&
+      ftruncate(seg.ack_fd.get(), 0) == 0) {
     total_bytes_ -= seg.size + seg.ack_size;
     seg.size = seg.ack_size = 0;
   }
@@ -335,7 +323,7 @@ void Spool::DeleteEmptySegments() {
 Status Spool::Compact(uint64_t n) {
   Segment& seg = segments_[n];
   std::string data;
-  if (!ReadAll(seg.fd, &data)) return IoError("read " + PathOf(n, "log"), errno);
+  if (!ReadAll(seg.fd.get(), &data)) return IoError("read " + PathOf(n, "log"), errno);
   std::vector<std::string> live;
   for (auto& [id, e] : by_id_) {
     if (e.segment == n) live.push_back(id);
@@ -358,7 +346,7 @@ Status Spool::Compact(uint64_t n) {
   }
   // One sync for all copies, and before the originals go.
   for (uint64_t w : written) {
-    if (fdatasync(segments_[w].fd) != 0) return IoError("sync " + PathOf(w, "log"), errno);
+    if (fdatasync(segments_[w].fd.get()) != 0) return IoError("sync " + PathOf(w, "log"), errno);
   }
   ++counters_["compactions"];
   DeleteSegment(n);
@@ -454,7 +442,7 @@ Status Spool::Sync() {
   std::lock_guard lock(mu_);
   for (uint64_t n : unsynced_) {
     auto it = segments_.find(n);
-    if (it != segments_.end() && fdatasync(it->second.fd) != 0) {
+    if (it != segments_.end() && fdatasync(it->second.fd.get()) != 0) {
       return IoError("sync " + PathOf(n, "log"), errno);
     }
   }
@@ -470,7 +458,7 @@ Result<std::vector<SpoolRecord>> Spool::Oldest(size_t max_records, size_t max_by
     if (out.size() >= max_records || (bytes > 0 && bytes >= max_bytes)) break;
     const Entry& e = by_id_[id];
     std::string raw(e.length, '\0');
-    ssize_t n = pread(segments_[e.segment].fd, raw.data(), e.length, e.offset);
+    ssize_t n = pread(segments_[e.segment].fd.get(), raw.data(), e.length, e.offset);
     if (n != static_cast<ssize_t>(e.length)) {
       return IoError("read back alert " + id, n < 0 ? errno : EIO);
     }

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "report/alert.h"
 
 namespace credsentry::report {
@@ -82,8 +83,8 @@ class Spool {
     Severity severity;
   };
   struct Segment {
-    int fd = -1;      // seg-<n>.log
-    int ack_fd = -1;  // seg-<n>.ack
+    UniqueFd fd;      // seg-<n>.log
+    UniqueFd ack_fd;  // seg-<n>.ack
     uint64_t size = 0, ack_size = 0;
     size_t live = 0;
     uint64_t live_bytes = 0;
