@@ -10,7 +10,7 @@ packages=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   # agent
   libhyperscan-dev libspdlog-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev
-  libnghttp2-dev libsystemd-dev
+  libnghttp2-dev libsystemd-dev libcli11-dev
   # collector / wire
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libsqlite3-dev libpq-dev
   # tests and benchmarks: real clients and servers on loopback

@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
       std::cout << "credsentry-agent " << CREDSENTRY_VERSION << "\n";
       return 0;
     case config::Command::kHelp:
-      std::cout << config::UsageText();
+      std::cout << cl->help_text;
       return 0;
     case config::Command::kScan:
       return RunScanCommand(*cl);

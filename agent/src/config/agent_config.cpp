@@ -2,12 +2,13 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "credsentry_abi.h"
-
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <string_view>
+
+#include "credsentry_abi.h"
 
 namespace credsentry::config {
 namespace {
@@ -117,103 +118,182 @@ std::vector<std::string> DefaultRulesDirs() {
   return dirs;
 }
 
-const char* UsageText() {
-  return R"(usage: credsentry-agent [options]
-       credsentry-agent scan PATH... | -
-options:
-  --config FILE          agent.yaml (default /etc/credsentry/agent.yaml if present)
-  --rules DIR            rule directory; repeatable, later directories override earlier ones
-  --cgroup PATH          watch only processes in this cgroup v2 subtree; repeatable
-  --alerts-file PATH     JSON-lines alerts; '-' for stdout (default)
-  --collector HOST:PORT  send alerts to a credsentry collector
-  --log-file PATH        log file (default stderr)
-  --log-level LEVEL      trace, debug, info, warn, error (default info)
-  --stats-file PATH      JSON counters, rewritten every second
-  --trace-events PATH    debug: one JSON line per kernel record (never payload bytes)
-  --ready-file PATH      created once probes are attached
-  --fingerprint-key FILE key for secret fingerprints (created if missing)
-  --check                report kernel support and what will be used; exit 1 if it cannot run
-  --version              print the version
-)";
+namespace {
+
+using StringField = std::string& (*)(AgentConfig&);
+
+struct StringFlag {
+  const char* name;
+  const char* value_name;
+  const char* help;
+  StringField field;
+};
+
+// Single-value flags of the daemon; each one given replaces agent.yaml's value, the last
+// occurrence winning.
+const StringFlag kRunFlags[] = {
+    {"--alerts-file", "PATH", "JSON-lines alerts; '-' for stdout (default)",
+     [](AgentConfig& c) -> std::string& { return c.alerts_file; }},
+    {"--collector", "HOST:PORT", "send alerts to a credsentry collector",
+     [](AgentConfig& c) -> std::string& { return c.collector.address; }},
+    {"--log-file", "PATH", "log file (default stderr)",
+     [](AgentConfig& c) -> std::string& { return c.log_file; }},
+    {"--log-level", "LEVEL", "trace, debug, info, warn, error (default info)",
+     [](AgentConfig& c) -> std::string& { return c.log_level; }},
+    {"--stats-file", "PATH", "JSON counters, rewritten every second",
+     [](AgentConfig& c) -> std::string& { return c.stats_file; }},
+    {"--trace-events", "PATH", "debug: one JSON line per kernel record (never payload bytes)",
+     [](AgentConfig& c) -> std::string& { return c.trace_events_file; }},
+    {"--ready-file", "PATH", "created once probes are attached",
+     [](AgentConfig& c) -> std::string& { return c.ready_file; }},
+    {"--fingerprint-key", "FILE", "key for secret fingerprints (created if missing)",
+     [](AgentConfig& c) -> std::string& { return c.fingerprint_key_file; }},
+};
+
+// One occurrence of a repeatable flag takes exactly one value: `scan --rules DIR FILE` must
+// leave FILE to the scan paths.
+CLI::Option* AddRepeatable(CLI::App& app, const char* name, std::vector<std::string>& into,
+                           const char* value_name, const char* help) {
+  return app.add_option(name, into, help)
+      ->type_name(value_name)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
+// The grammar, bound to where each value lands. Flag values are kept apart from agent.yaml's so
+// the file is read first and every given flag applies over it, whatever the order on the line.
+struct Grammar {
+  CLI::App app{"Watches processes for API keys being sent off the host.", "credsentry-agent"};
+  CLI::App* scan = nullptr;
+  CLI::Option* config = nullptr;
+  CLI::Option* rules = nullptr;
+  CLI::Option* cgroups = nullptr;
+  CLI::Option* check = nullptr;
+  CLI::Option* version = nullptr;
+  CLI::Option* scan_rules = nullptr;
+  CLI::Option* scan_fingerprint_key = nullptr;
+  std::vector<std::pair<CLI::Option*, StringField>> run_flags;
+
+  std::string config_file;
+  AgentConfig flags;  // values as given on the command line
+  std::vector<std::string> scan_rules_dirs, scan_paths;
+  std::string scan_fingerprint_key_file;
+
+  Grammar() {
+    app.get_formatter()->column_width(28);
+    config = app.add_option("--config", config_file,
+                            "agent.yaml (default /etc/credsentry/agent.yaml if present)")
+                 ->type_name("FILE")
+                 ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    rules = AddRepeatable(app, "--rules", flags.rules_dirs, "DIR",
+                          "rule directory; repeatable, later directories override earlier ones");
+    cgroups = AddRepeatable(app, "--cgroup", flags.cgroups, "PATH",
+                            "watch only processes in this cgroup v2 subtree; repeatable");
+    for (const auto& f : kRunFlags) {
+      auto* opt = app.add_option(f.name, f.field(flags), f.help)
+                      ->type_name(f.value_name)
+                      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+      run_flags.emplace_back(opt, f.field);
+    }
+    // description() rather than a second argument: CLI11 2.1 finds add_flag(name, "text")
+    // ambiguous.
+    check = app.add_flag("--check")->description(
+        "report kernel support and what will be used; exit 1 if it cannot run");
+    version = app.add_flag("--version")->description("print the version");
+
+    scan = app.add_subcommand("scan", "scan files or stdin; exit 1 if anything is found, 0 if not");
+    scan->get_formatter()->column_width(28);
+    scan->add_option("PATH", scan_paths, "file to scan, or - for stdin")->type_name("");
+    scan_rules = AddRepeatable(*scan, "--rules", scan_rules_dirs, "DIR",
+                               "rule directory; repeatable, later directories override earlier");
+    scan_fingerprint_key =
+        scan->add_option("--fingerprint-key", scan_fingerprint_key_file,
+                         "key for secret fingerprints (default: the agent's, else one per run)")
+            ->type_name("FILE")
+            ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  }
+};
+
+// CLI11's wording, made to name the option the way an operator typed it.
+std::string Explain(const Grammar& g, const CLI::ParseError& e) {
+  const std::string what = e.what();
+  if (dynamic_cast<const CLI::ExtrasError*>(&e)) {
+    std::vector<std::string> extra = g.app.remaining(true);
+    if (extra.empty()) extra = g.scan->remaining();
+    if (!extra.empty()) {
+      const std::string kind = extra[0].starts_with("-") && extra[0] != "-" ? "option" : "argument";
+      if (g.scan->parsed()) {
+        return "scan: unknown " + kind + " '" + extra[0] + "' (see credsentry-agent scan --help)";
+      }
+      return "unknown " + kind + " '" + extra[0] + "' (see --help)";
+    }
+  }
+  if (dynamic_cast<const CLI::ArgumentMismatch*>(&e)) {
+    // "--cgroup: 1 required PATH missing"
+    auto colon = what.find(": ");
+    if (colon != std::string::npos && what.ends_with(" missing")) {
+      return what.substr(0, colon) + " needs a value";
+    }
+  }
+  return what;
+}
+
+}  // namespace
+
+std::string UsageText() {
+  Grammar g;
+  return g.app.help();
 }
 
 Result<CommandLine> ParseCommandLine(int argc, char** argv) {
+  Grammar g;
   CommandLine cl;
-  std::vector<std::string_view> args(argv + 1, argv + argc);
-  // The config file comes first so flags override it, whatever their order.
-  for (size_t i = 0; i + 1 < args.size(); ++i) {
-    if (args[i] == "--config") cl.config_file = args[i + 1];
+  try {
+    g.app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    cl.command = Command::kHelp;
+    cl.help_text = g.app.help();  // the subcommand's help when it was `scan --help`
+    return cl;
+  } catch (const CLI::ParseError& e) {
+    return Error{Explain(g, e)};
   }
-  const bool explicit_config = !cl.config_file.empty();
-  if (!explicit_config && std::filesystem::exists("/etc/credsentry/agent.yaml")) {
+
+  if (g.config->count() > 0) {
+    cl.config_file = g.config_file;
+  } else if (std::filesystem::exists("/etc/credsentry/agent.yaml")) {
     cl.config_file = "/etc/credsentry/agent.yaml";
   }
-  if (!args.empty() && args[0] == "scan") {
-    cl.command = Command::kScan;
-    for (size_t i = 1; i < args.size(); ++i) {
-      if (args[i] == "--rules" && i + 1 < args.size()) {
-        cl.config.rules_dirs.emplace_back(args[++i]);
-      } else if (args[i] == "--fingerprint-key" && i + 1 < args.size()) {
-        cl.config.fingerprint_key_file = args[++i];
-      } else {
-        cl.scan_paths.emplace_back(args[i]);
+  auto& c = cl.config;
+  if (g.scan->parsed()) {
+    // scan reads no agent.yaml, so a daemon flag before it would be silently ignored.
+    for (const CLI::Option* opt : g.app.get_options()) {
+      if (opt->count() > 0) {
+        return Error{opt->get_name() +
+                     " does not apply to scan (scan takes its own --rules and "
+                     "--fingerprint-key, after 'scan')"};
       }
     }
+    cl.command = Command::kScan;
+    cl.scan_paths = g.scan_paths;
     if (cl.scan_paths.empty()) return Error{"scan: give at least one PATH, or - for stdin"};
+    c.rules_dirs = g.scan_rules_dirs.empty() ? DefaultRulesDirs() : g.scan_rules_dirs;
+    if (g.scan_fingerprint_key->count() > 0) c.fingerprint_key_file = g.scan_fingerprint_key_file;
     return cl;
   }
-  if (!cl.config_file.empty()) {
-    if (auto st = LoadAgentConfigFile(cl.config_file, cl.config); !st) return Error{st.message()};
+
+  // The later of --check and --version decides, as they read left to right.
+  for (const CLI::Option* opt : g.app.parse_order()) {
+    if (opt == g.check) cl.command = Command::kCheck;
+    if (opt == g.version) cl.command = Command::kVersion;
   }
-  bool rules_from_flags = false, cgroups_from_flags = false;
-  auto& c = cl.config;
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string_view a = args[i];
-    auto value = [&](std::string& out) -> Status {
-      if (i + 1 >= args.size()) return Error{std::string(a) + " needs a value"};
-      out = std::string(args[++i]);
-      return Status::Ok();
-    };
-    Status st;
-    std::string v;
-    if (a == "--version") {
-      cl.command = Command::kVersion;
-    } else if (a == "--help" || a == "-h") {
-      cl.command = Command::kHelp;
-    } else if (a == "--check") {
-      cl.command = Command::kCheck;
-    } else if (a == "--config") {
-      ++i;
-    } else if (a == "--rules") {
-      if (!(st = value(v))) return Error{st.message()};
-      if (!rules_from_flags) c.rules_dirs.clear();
-      rules_from_flags = true;
-      c.rules_dirs.push_back(v);
-    } else if (a == "--cgroup") {
-      if (!(st = value(v))) return Error{st.message()};
-      if (!cgroups_from_flags) c.cgroups.clear();
-      cgroups_from_flags = true;
-      c.cgroups.push_back(v);
-    } else if (a == "--alerts-file") {
-      st = value(c.alerts_file);
-    } else if (a == "--collector") {
-      st = value(c.collector.address);
-    } else if (a == "--log-file") {
-      st = value(c.log_file);
-    } else if (a == "--log-level") {
-      st = value(c.log_level);
-    } else if (a == "--stats-file") {
-      st = value(c.stats_file);
-    } else if (a == "--trace-events") {
-      st = value(c.trace_events_file);
-    } else if (a == "--ready-file") {
-      st = value(c.ready_file);
-    } else if (a == "--fingerprint-key") {
-      st = value(c.fingerprint_key_file);
-    } else {
-      return Error{"unknown option '" + std::string(a) + "' (see --help)"};
-    }
-    if (!st) return Error{st.message()};
+  if (!cl.config_file.empty()) {
+    if (auto st = LoadAgentConfigFile(cl.config_file, c); !st) return Error{st.message()};
+  }
+  // A list given on the command line replaces agent.yaml's list rather than adding to it.
+  if (g.rules->count() > 0) c.rules_dirs = g.flags.rules_dirs;
+  if (g.cgroups->count() > 0) c.cgroups = g.flags.cgroups;
+  for (const auto& [opt, field] : g.run_flags) {
+    if (opt->count() > 0) field(c) = field(g.flags);
   }
   if (c.rules_dirs.empty()) c.rules_dirs = DefaultRulesDirs();
   return cl;

@@ -60,11 +60,13 @@ struct CommandLine {
   std::string config_file;  // --config
   AgentConfig config;       // file values with flags applied
   std::vector<std::string> scan_paths;
+  std::string help_text;  // kHelp: the help of the command asked about (`scan --help`)
 };
 
 // Parses argv; loads --config (or /etc/credsentry/agent.yaml if it exists) before applying
-// flags. Errors say which flag or file line is wrong.
+// flags. Errors say which flag or file line is wrong. `scan` reads only its own flags.
 Result<CommandLine> ParseCommandLine(int argc, char** argv);
-const char* UsageText();
+// The top-level --help text, generated from the same grammar ParseCommandLine uses.
+std::string UsageText();
 
 }  // namespace credsentry::config
