@@ -19,8 +19,8 @@ constexpr size_t kMaxTcpDnsMessage = 2 + 65535;  // length prefix + the largest 
 }  // namespace
 
 void Pipeline::OnDnsAnswer(const decode::Payload& p) {
-  ++counters_["dns_answers"];
-  if (p.truncated()) ++counters_["dns_answers_truncated"];
+  ++counters_.dns_answers;
+  if (p.truncated()) ++counters_.dns_answers_truncated;
   if (p.fd_kind != CS_FD_SOCK_TCP) {
     LearnDnsAnswer(p.data, false, p.header.ts_ns);
     return;
@@ -30,7 +30,7 @@ void Pipeline::OnDnsAnswer(const decode::Payload& p) {
   auto it = dns_tcp_.find(key);
   if (it == dns_tcp_.end()) {
     if (dns_tcp_.size() >= kMaxTcpDnsStreams) {
-      ++counters_["dns_tcp_streams_dropped"];
+      ++counters_.dns_tcp_streams_dropped;
       return;
     }
     it = dns_tcp_.emplace(key, std::string()).first;
@@ -38,7 +38,7 @@ void Pipeline::OnDnsAnswer(const decode::Payload& p) {
   std::string& buf = it->second;
   if (p.truncated() || buf.size() + p.data.size() > kMaxTcpDnsMessage) {
     // Part of the stream is missing: the framing is lost for good on this connection.
-    ++counters_["dns_tcp_streams_dropped"];
+    ++counters_.dns_tcp_streams_dropped;
     dns_tcp_.erase(it);
     return;
   }
@@ -57,12 +57,12 @@ void Pipeline::LearnDnsAnswer(std::span<const uint8_t> message, bool tcp, uint64
   auto parsed = stream::decoders::ParseDns(
       message, tcp ? stream::decoders::DnsTransport::kTcp : stream::decoders::DnsTransport::kUdp);
   if (!parsed) {
-    ++counters_["dns_answers_unparsed"];
+    ++counters_.dns_answers_unparsed;
     return;
   }
   for (const auto& r : stream::decoders::ResolvedAddresses(*parsed)) {
     dns_cache_.Add(r.ip, r.name, r.ttl, mono_ns);
-    ++counters_["dns_addresses_learned"];
+    ++counters_.dns_addresses_learned;
   }
 }
 

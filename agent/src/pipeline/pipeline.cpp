@@ -44,16 +44,16 @@ Pipeline::Pipeline(PipelineOptions options, const state::Scope& scope,
     s.matcher->Close([&](const stream::SecretMatch& m) { OnSecret(key, s.ctx, m); });
     for (auto& [unit, us] : s.units) CloseUnit(key, s, us);
     s.units.clear();
-    AddDecoderCounters(s);
+    AddStreamCounters(s);
   });
 }
 
 void Pipeline::Handle(std::span<const uint8_t> record) {
-  ++counters_["records"];
+  ++counters_.records;
   auto event = decode::Decode(record);
   if (!event) {
-    ++counters_["records_undecodable"];
-    if (counters_["records_undecodable"] % 1000 == 1) {
+    ++counters_.records_undecodable;
+    if (counters_.records_undecodable % 1000 == 1) {
       spdlog::warn("undecodable kernel record: {}", event.message());
     }
     return;
@@ -76,7 +76,7 @@ void Pipeline::Dispatch(const decode::Event& event) {
         } else if constexpr (std::is_same_v<T, decode::CredentialOpen>) {
           OnCredentialOpen(e);
         } else if constexpr (std::is_same_v<T, decode::Payload>) {
-          if (e.truncated()) ++counters_["payload_truncated"];
+          if (e.truncated()) ++counters_.payload_truncated;
           switch (e.header.type) {
             case CS_EV_CRED_READ: OnCredentialRead(e); break;
             case CS_EV_SOCK_DATA: OnSocketData(e); break;
@@ -104,9 +104,9 @@ void Pipeline::Dispatch(const decode::Event& event) {
 }
 
 void Pipeline::WriteAlert(const report::Alert& alert) {
-  ++counters_["alerts"];
+  ++counters_.alerts;
   for (auto* sink : sinks_) {
-    if (!sink->Write(alert).ok()) ++counters_["alert_sink_errors"];
+    if (!sink->Write(alert).ok()) ++counters_.alert_sink_errors;
   }
   spdlog::warn("ALERT {} {}: {}", alert.id, alert.kind, alert.summary);
 }
@@ -119,12 +119,12 @@ void Pipeline::OnSocketData(const decode::Payload& p) {
   if (p.sock_state == CS_SOCK_TLS || stream::decoders::LooksLikeTlsHandshake(p.data)) {
     // The ClientHello of a TLS connection (the kernel sends nothing after it): its SNI names
     // the destination even when the TLS library is one we cannot hook.
-    ++counters_["tls_client_hellos"];
+    ++counters_.tls_client_hellos;
     if (auto hello = stream::decoders::ParseClientHello(p.data)) {
       std::string alpn = hello->alpn.empty() ? "" : hello->alpn.front();
       connections_.SetSocketSni(p.header.pid, p.fd, hello->sni, alpn);
     } else {
-      ++counters_["tls_client_hellos_unparsed"];
+      ++counters_.tls_client_hellos_unparsed;
     }
     // A TLS stack we cannot hook (Java, rustls) shows nothing but this: provenance still can.
     stream::StreamContext hello_ctx;
@@ -182,7 +182,7 @@ void Pipeline::FeedStream(const stream::StreamKey& key, const decode::Payload& p
   if (p.truncated() && p.last_chunk()) ++ctx.gaps;
   RememberDestination(key, ctx);
   if (p.fd_kind != CS_FD_SOCK_UDP) CheckTaintedEgress(key, ctx);
-  counters_["bytes_matched"] += p.data.size();
+  counters_.bytes_matched += p.data.size();
   s.matcher->Feed(p.data, [&](const stream::SecretMatch& m) { OnSecret(key, ctx, m); });
   auto on_chunk = [&](const stream::decoders::DecodedChunk& c) { FeedUnit(key, s, c); };
   if (p.fd_kind == CS_FD_SOCK_UDP) {
@@ -215,7 +215,7 @@ void Pipeline::FeedUnit(const stream::StreamKey& key, stream::Stream& s,
       }
       CloseUnit(key, s, oldest->second);
       s.units.erase(oldest);
-      ++counters_["decoded_units_evicted"];
+      ++counters_.decoded_units_evicted;
     }
     stream::UnitStream us;
     us.matcher = std::make_unique<stream::MatchStream>(db_);
@@ -224,7 +224,7 @@ void Pipeline::FeedUnit(const stream::StreamKey& key, stream::Stream& s,
     us.opened_seq = ++s.unit_seq;
     it = s.units.emplace(std::move(uk), std::move(us)).first;
   }
-  counters_["bytes_decoded"] += c.bytes.size();
+  counters_.bytes_decoded += c.bytes.size();
   stream::UnitStream& us = it->second;
   us.matcher->Feed(c.bytes, [&](const stream::SecretMatch& m) { OnUnitSecret(key, s, us, m); });
   if (c.unit_end) {
@@ -235,6 +235,7 @@ void Pipeline::FeedUnit(const stream::StreamKey& key, stream::Stream& s,
 
 void Pipeline::CloseUnit(const stream::StreamKey& key, stream::Stream& s, stream::UnitStream& us) {
   us.matcher->Close([&](const stream::SecretMatch& m) { OnUnitSecret(key, s, us, m); });
+  match_totals_ += us.matcher->counters();
 }
 
 void Pipeline::OnUnitSecret(const stream::StreamKey& key, stream::Stream& s,
@@ -245,18 +246,12 @@ void Pipeline::OnUnitSecret(const stream::StreamKey& key, stream::Stream& s,
   OnSecret(key, s.ctx, decoded);
 }
 
-void Pipeline::AddDecoderCounters(const stream::Stream& s) {
-  const auto& c = s.decoder->counters();
-  counters_["decoder_truncated_units"] += c.truncated_units;
-  counters_["decoder_skipped_bytes"] += c.skipped_bytes;
-  counters_["decoder_bombs_stopped"] += c.bombs_stopped;
-  counters_["decoder_parse_errors"] += c.parse_errors;
-  counters_["decoder_h2_hpack_errors"] += c.h2_hpack_errors;
-  counters_["decoder_h2_streams_dropped"] += c.h2_streams_dropped;
-  counters_["decoder_decompress_errors"] += c.decompress_errors;
-  counters_["decoder_transform_truncated"] += c.transform_truncated;
-  counters_["decoder_requests"] += c.requests;
-  if (s.decoder->facts().mid_stream) ++counters_["streams_seen_mid_stream"];
+// The one place a closed stream's counters join the totals (its units' matchers joined them
+// in CloseUnit).
+void Pipeline::AddStreamCounters(const stream::Stream& s) {
+  match_totals_ += s.matcher->counters();
+  decoder_totals_ += s.decoder->counters();
+  if (s.decoder->facts().mid_stream) ++counters_.streams_seen_mid_stream;
 }
 
 detect::Destination Pipeline::DestinationOf(const stream::StreamKey& key,
@@ -363,7 +358,7 @@ void Pipeline::RetryHeld(uint32_t pid) {
   held_.Retry(pid, [&](HeldSecret& h) {
     detect::Destination dest = DestinationOf(h.key, h.ctx, &h.facts);
     if (!DestinationSettled(h.key, dest)) return false;
-    ++counters_["secrets_held_then_resolved"];
+    ++counters_.secrets_held_then_resolved;
     JudgeSecret(h.ctx, h.match, dest);
     return true;
   });
@@ -426,7 +421,11 @@ void Pipeline::Drain() {
 }
 
 std::map<std::string, uint64_t> Pipeline::Counters() const {
-  auto out = counters_;
+  std::map<std::string, uint64_t> out;
+  ExportCounters(counters_, "", out);
+  ExportCounters(match_totals_, kMatcherPrefix, out);
+  ExportCounters(decoder_totals_, kDecoderPrefix, out);
+  ExportCounters(dns_counters_, kDnsDecoderPrefix, out);
   out["processes"] = processes_.size();
   out["processes_evicted"] = processes_.evicted();
   out["connections"] = connections_.size();
@@ -444,7 +443,6 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
   out["known_value_rebuilds_deferred"] = kv.rebuilds_deferred;
   out["redaction_values"] = redactor_.size();
   out["redaction_values_dropped"] = redactor_.dropped();
-  out["dns_parse_errors"] = dns_counters_.parse_errors;
   out["dns_cache_entries"] = dns_cache_.size();
   out["dns_cache_evicted"] = dns_cache_.evicted();
   out["dns_cache_expired"] = dns_cache_.expired();

@@ -16,6 +16,7 @@
 #include "detect/provenance.h"
 #include "detect/verdict.h"
 #include "pipeline/held_secrets.h"
+#include "pipeline/pipeline_counters.h"
 #include "report/fingerprint.h"
 #include "report/sink.h"
 #include "report/text_redaction.h"
@@ -87,6 +88,8 @@ class Pipeline {
 
   state::ProcessTable& processes() { return processes_; }
   state::ConnectionTable& connections() { return connections_; }
+  // Every counter of pipeline_counters.h plus the sizes and drops of the tables it owns: the
+  // `pipeline` object of --stats-file.
   std::map<std::string, uint64_t> Counters() const;
   // Debug trace: one JSON line per record (type, pid, tid, comm, fd, lengths; never payload).
   void SetTrace(std::FILE* trace) { trace_ = trace; }
@@ -120,7 +123,7 @@ class Pipeline {
   void CloseUnit(const stream::StreamKey& key, stream::Stream& s, stream::UnitStream& us);
   void OnUnitSecret(const stream::StreamKey& key, stream::Stream& s, const stream::UnitStream& us,
                     const stream::SecretMatch& m);
-  void AddDecoderCounters(const stream::Stream& s);
+  void AddStreamCounters(const stream::Stream& s);
   const stream::decoders::ConnectionFacts* CurrentFacts(const stream::StreamKey& key);
   void RememberDestination(const stream::StreamKey& key, stream::StreamContext& ctx);
   uint16_t DestinationPort(const stream::StreamKey& key, const stream::StreamContext& ctx);
@@ -163,8 +166,11 @@ class Pipeline {
   std::unordered_map<uint64_t, std::string> credential_fds_;
   // Fingerprints of secrets learned from credential-file reads -> where they were stored.
   std::unordered_map<std::string, KnownSecret> known_secrets_;
-  std::map<std::string, uint64_t> counters_;
-  stream::decoders::DecoderCounters dns_counters_;
+  PipelineCounters counters_;
+  // Totals of closed streams and units (exported as matcher_* and decoder_*).
+  stream::MatchCounters match_totals_;
+  stream::decoders::DecoderCounters decoder_totals_;
+  stream::decoders::DecoderCounters dns_counters_;  // DNS messages in UDP writes (dns_*)
   state::DnsCache dns_cache_;  // peer address -> the name it was resolved from
   // DNS over TCP: bytes received per (pid, fd) until a whole length-prefixed message is there
   // (glibc reads the length and the message separately). Bounded in entries and bytes.

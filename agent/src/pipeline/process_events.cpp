@@ -12,7 +12,7 @@ using internal::FdKey;
 using internal::JoinArgv;
 
 void Pipeline::OnCredentialOpen(const decode::CredentialOpen& e) {
-  ++counters_["credential_opens"];
+  ++counters_.credential_opens;
   processes_.Ensure(e.header);
   credential_fds_[FdKey(e.header.pid, e.fd)] = e.path;
   processes_.RecordCredentialRead(
@@ -23,7 +23,7 @@ void Pipeline::OnCredentialOpen(const decode::CredentialOpen& e) {
 }
 
 void Pipeline::OnCredentialRead(const decode::Payload& p) {
-  ++counters_["credential_reads"];
+  ++counters_.credential_reads;
   auto it = credential_fds_.find(FdKey(p.header.pid, p.fd));
   std::string path = it != credential_fds_.end() ? it->second : "";
   processes_.RecordCredentialRead(
@@ -54,7 +54,7 @@ void Pipeline::OnCredentialRead(const decode::Payload& p) {
 void Pipeline::AddKnownSecret(const std::string& fingerprint, const std::string& path,
                               SecretReader reader) {
   if (known_secrets_.size() >= options_.max_known_secrets) {
-    ++counters_["known_secrets_dropped"];
+    ++counters_.known_secrets_dropped;
     return;
   }
   known_secrets_[fingerprint] = {path, std::move(reader)};
@@ -65,7 +65,7 @@ void Pipeline::LearnSecret(const std::string& value, const std::string& source,
   const std::string fingerprint = fingerprinter_.Of(value);
   redactor_.Remember(value);  // no output may show it, whatever its format
   if (known_secrets_.contains(fingerprint)) return;  // every exec repeats it: keep the first
-  ++counters_["secrets_learned_from_environments"];
+  ++counters_.secrets_learned_from_environments;
   AddKnownSecret(fingerprint, source);
   if (kind) {
     known_values_->Learn(
@@ -94,7 +94,7 @@ void Pipeline::InspectEnvironmentsWith(const config::RuleSet& rules) {
 }
 
 void Pipeline::OnProcessAccess(const decode::ProcessAccess& e) {
-  ++counters_["process_accesses"];
+  ++counters_.process_accesses;
   processes_.Ensure(e.header);
   const state::Process* reader = processes_.Find(e.header.pid);
   // A thread directory of its own process (task/<tid>/environ) is not another process.
@@ -109,7 +109,7 @@ void Pipeline::OnProcessAccess(const decode::ProcessAccess& e) {
   if (!dedup_.FirstTime(alert.kind + "|" + std::to_string(e.header.pid) + "|" +
                             std::to_string(e.target_pid) + "|" + alert.target.access,
                         e.header.ts_ns)) {
-    ++counters_["alerts_suppressed_duplicate"];
+    ++counters_.alerts_suppressed_duplicate;
     return;
   }
   alert.time_ns = WallNs(e.header.ts_ns);
@@ -147,7 +147,7 @@ void Pipeline::CheckTaintedEgress(const stream::StreamKey& key,
   alert.time_ns = WallNs(ctx.last_mono_ns);
   alert.host = options_.hostname;
   if (!provenance_.Defer(ctx.pid, dest, std::move(alert), ctx.last_mono_ns)) {
-    ++counters_["tainted_egress_dropped"];
+    ++counters_.tainted_egress_dropped;
   }
 }
 

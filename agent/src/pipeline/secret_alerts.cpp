@@ -12,17 +12,17 @@ using internal::JoinArgv;
 
 void Pipeline::OnSecret(const stream::StreamKey& key, const stream::StreamContext& ctx,
                         const stream::SecretMatch& m) {
-  ++counters_["secret_matches"];
+  ++counters_.secret_matches;
   const stream::decoders::ConnectionFacts* facts = CurrentFacts(key);
   detect::Destination dest = DestinationOf(key, ctx, facts);
   if (!DestinationSettled(key, dest)) {
     // The records that name the connection may still be on their way: wait for them.
     if (held_.Hold({key, ctx, m, facts ? *facts : stream::decoders::ConnectionFacts{},
                     ctx.last_mono_ns})) {
-      ++counters_["secrets_held_for_destination"];
+      ++counters_.secrets_held_for_destination;
       return;
     }
-    ++counters_["secrets_hold_full"];
+    ++counters_.secrets_hold_full;
   }
   JudgeSecret(ctx, m, dest);
 }
@@ -36,27 +36,27 @@ void Pipeline::JudgeSecret(const stream::StreamContext& ctx, const stream::Secre
   const config::CredentialKind& kind = known_kind.id.empty() ? rules.kinds[m.kind_index] : known_kind;
   detect::Verdict verdict = detect::Judge(kind, dest);
   if (!verdict.alert) {
-    ++counters_["secrets_to_expected_destinations"];
+    ++counters_.secrets_to_expected_destinations;
     return;
   }
   std::string fingerprint = m.value_available ? fingerprinter_.Of(m.value) : "";
   std::string dedup_key = std::to_string(ctx.pid) + "|" + kind.id + "|" + fingerprint + "|" +
                           dest.host + "|" + dest.ip;
   if (!dedup_.FirstTime(dedup_key, ctx.last_mono_ns)) {
-    ++counters_["alerts_suppressed_duplicate"];
+    ++counters_.alerts_suppressed_duplicate;
     return;
   }
   report::Alert alert = BuildAlert(ctx, kind, m, dest, verdict.reason, fingerprint);
   if (verdict.destination_unknown) {
-    ++counters_["verdicts_destination_unknown"];
+    ++counters_.verdicts_destination_unknown;
     alert.kind = "secret-egress-destination-unknown";
     alert.severity = detect::LowerSeverity(alert.severity);
   } else {
     provenance_.Covered(ctx.pid, dest, ctx.last_mono_ns);  // this alert says more than taint
   }
-  ++counters_["alerts"];
+  ++counters_.alerts;
   for (auto* sink : sinks_) {
-    if (!sink->Write(alert).ok()) ++counters_["alert_sink_errors"];
+    if (!sink->Write(alert).ok()) ++counters_.alert_sink_errors;
   }
   // The alert's own fields: they went through the redactor, the stream context did not.
   spdlog::warn("ALERT {} {}: {} (pid {} {}) -> {}", alert.id, kind.id, alert.secret.redacted,

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/counters.h"
 #include "common/result.h"
 #include "config/rules.h"
 #include "config/rules_charset.h"
@@ -36,18 +37,21 @@ struct SecretMatch {
 };
 
 // Per-stream counts of everything matched, dropped or degraded (shared/design.md §7).
+#define CREDSENTRY_MATCH_COUNTERS(X)                                         \
+  X(matches, "handed to on_match")                                           \
+  X(rejected_by_validator, "format matched, a validator said no")            \
+  X(value_unavailable, "reported without value: started before the tail")    \
+  X(duplicates, "same span already reported (overlapping kinds)")            \
+  X(hits_dropped, "more raw hits in one slice than kMaxHitsPerSlice")        \
+  X(scan_errors, "Hyperscan refused to scan (stream state is then dead)")    \
+  X(bytes_after_close, "fed after Close(): ignored")                         \
+  X(known_value_matches, "learned values seen (included in matches)")        \
+  X(known_db_switches, "known-value database replaced mid-stream")           \
+  X(encoded_prefix_hits, "base64 of a key prefix seen: the run was decoded") \
+  X(encoded_prefix_dropped, "more pending base64 runs than kMaxPendingDecodes")
+
 struct MatchCounters {
-  uint64_t matches = 0;                // handed to on_match
-  uint64_t rejected_by_validator = 0;  // format matched, a validator said no
-  uint64_t value_unavailable = 0;      // reported without value: started before the tail
-  uint64_t duplicates = 0;             // same span already reported (overlapping kinds)
-  uint64_t hits_dropped = 0;           // more raw hits in one slice than kMaxHitsPerSlice
-  uint64_t scan_errors = 0;            // Hyperscan refused to scan (stream state is then dead)
-  uint64_t bytes_after_close = 0;      // fed after Close(): ignored
-  uint64_t known_value_matches = 0;    // learned values seen (included in matches)
-  uint64_t known_db_switches = 0;      // known-value database replaced mid-stream
-  uint64_t encoded_prefix_hits = 0;    // base64 of a key prefix seen: the run was decoded
-  uint64_t encoded_prefix_dropped = 0; // more pending base64 runs than kMaxPendingDecodes
+  CREDSENTRY_COUNTER_MEMBERS(CREDSENTRY_MATCH_COUNTERS, MatchCounters)
 };
 
 class MatcherDatabase {  // immutable, shared by all streams; rebuilt on reload

@@ -76,7 +76,6 @@ struct Stream {
   std::unique_ptr<decoders::EgressDecoder> decoder; // the same bytes, decoded by protocol
   std::map<UnitKey, UnitStream> units;
   uint64_t unit_seq = 0;
-  uint64_t units_evicted = 0;
 };
 
 class StreamTable {

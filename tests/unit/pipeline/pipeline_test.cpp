@@ -4,9 +4,13 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "credsentry_abi.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/pipeline_counters.h"
 #include "pipeline_fixture.h"
 #include "../stream/decoders/client_hello_builder.h"
 #include "report/alert_json.h"
@@ -319,6 +323,53 @@ TEST_F(PipelineTest, DrainJudgesWhatIsStillHeld) {
   pipeline_->Drain();
   ASSERT_EQ(sink_.alerts.size(), 1u);
   EXPECT_EQ(sink_.alerts[0].kind, "secret-egress-destination-unknown");
+}
+
+
+#define CREDSENTRY_TEST_NAME_(name, doc) #name,
+const std::vector<std::string> kPipelineCounterNames = {
+    CREDSENTRY_PIPELINE_COUNTERS(CREDSENTRY_TEST_NAME_)};
+const std::vector<std::string> kMatchCounterNames = {
+    CREDSENTRY_MATCH_COUNTERS(CREDSENTRY_TEST_NAME_)};
+const std::vector<std::string> kDecoderCounterNames = {
+    CREDSENTRY_DECODER_COUNTERS(CREDSENTRY_TEST_NAME_)};
+#undef CREDSENTRY_TEST_NAME_
+
+// Counters() is the `pipeline` object of --stats-file: every declared counter must be there.
+TEST_F(PipelineTest, EveryDeclaredCounterIsExported) {
+  const auto c = pipeline_->Counters();
+  std::set<std::string> declared;
+  auto expect = [&](const std::vector<std::string>& names, const std::string& prefix) {
+    for (const auto& n : names) {
+      EXPECT_TRUE(c.contains(prefix + n)) << prefix + n << " is declared but not exported";
+      EXPECT_TRUE(declared.insert(prefix + n).second) << prefix + n << " is exported twice";
+    }
+  };
+  expect(kPipelineCounterNames, "");
+  expect(kMatchCounterNames, kMatcherPrefix);
+  expect(kDecoderCounterNames, kDecoderPrefix);
+  expect(kDecoderCounterNames, kDnsDecoderPrefix);
+  for (const char* name : {"matcher_hits_dropped", "matcher_scan_errors",
+                           "matcher_encoded_prefix_dropped", "decoder_opaque_bytes",
+                           "decoded_units_evicted", "decoder_requests", "dns_parse_errors"}) {
+    EXPECT_TRUE(c.contains(name)) << name;
+  }
+}
+
+TEST_F(PipelineTest, StreamCountersJoinTheTotalsWhenTheStreamCloses) {
+  Connect(200, 5, "127.0.0.1", 80);
+  Data(CS_EV_SOCK_DATA, 200, 5, 0,
+       "POST / HTTP/1.1\r\nHost: exfil.test\r\nAuthorization: Bearer " + OpenAiKey() +
+           "\r\n\r\n");
+  EXPECT_GT(pipeline_->Counters()["secret_matches"], 0u);
+  EXPECT_EQ(pipeline_->Counters()["decoder_requests"], 0u) << "the stream is still open";
+  const uint64_t matches_open = pipeline_->Counters()["matcher_matches"];
+  Close(200, 5);
+  const auto c = pipeline_->Counters();
+  EXPECT_GT(c.at("matcher_matches"), matches_open);
+  EXPECT_EQ(c.at("decoder_requests"), 1u);
+  // Every match the pipeline handled came from a matcher whose counters are now in the totals.
+  EXPECT_EQ(c.at("matcher_matches"), c.at("secret_matches"));
 }
 
 }  // namespace

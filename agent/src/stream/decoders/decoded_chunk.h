@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/counters.h"
+
 namespace credsentry::stream::decoders {
 
 struct DecoderLimits {
@@ -47,17 +49,20 @@ struct ConnectionFacts {
   bool mid_stream = false;              // first bytes were not a protocol start
 };
 
+#define CREDSENTRY_DECODER_COUNTERS(X)                                             \
+  X(truncated_units, "a header block or body cut at a limit")                      \
+  X(skipped_bytes, "bytes not decoded (resync, over-limit frames, bad input)")     \
+  X(bombs_stopped, "decompression stopped by the size or ratio cap")               \
+  X(parse_errors, "malformed protocol input")                                      \
+  X(h2_hpack_errors, "HPACK block failed; dynamic table reset")                    \
+  X(h2_streams_dropped, "streams evicted at max_h2_streams")                       \
+  X(decompress_errors, "corrupt gzip/deflate/zstd/br data")                        \
+  X(transform_truncated, "bodies too big to keep for form/JSON/base64 transforms") \
+  X(opaque_bytes, "bytes after a TLS ClientHello (encrypted, not decodable)")      \
+  X(requests, "HTTP/1 requests + HTTP/2 streams seen")
+
 struct DecoderCounters {
-  uint64_t truncated_units = 0;      // a header block or body cut at a limit
-  uint64_t skipped_bytes = 0;        // bytes not decoded (resync, over-limit frames, bad input)
-  uint64_t bombs_stopped = 0;        // decompression stopped by the size or ratio cap
-  uint64_t parse_errors = 0;         // malformed protocol input
-  uint64_t h2_hpack_errors = 0;      // HPACK block failed; dynamic table reset
-  uint64_t h2_streams_dropped = 0;   // streams evicted at max_h2_streams
-  uint64_t decompress_errors = 0;    // corrupt gzip/deflate/zstd/br data
-  uint64_t transform_truncated = 0;  // bodies too big to keep for form/JSON/base64 transforms
-  uint64_t opaque_bytes = 0;         // bytes after a TLS ClientHello (encrypted, not decodable)
-  uint64_t requests = 0;             // HTTP/1 requests + HTTP/2 streams seen
+  CREDSENTRY_COUNTER_MEMBERS(CREDSENTRY_DECODER_COUNTERS, DecoderCounters)
 };
 
 }  // namespace credsentry::stream::decoders

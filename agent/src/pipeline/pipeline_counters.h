@@ -1,0 +1,53 @@
+// The pipeline's own counters, named once, and the totals of the per-stream matcher and
+// decoder counters, added in when a stream (or a decoded unit) closes. Pipeline::Counters()
+// exports all of them through ForEach, so each one reaches --stats-file under `pipeline`.
+#pragma once
+
+#include "common/counters.h"
+#include "stream/decoders/decoded_chunk.h"
+#include "stream/matcher.h"
+
+namespace credsentry::pipeline {
+
+#define CREDSENTRY_PIPELINE_COUNTERS(X)                                                       \
+  X(records, "ring-buffer records handed to Handle()")                                        \
+  X(records_undecodable, "records the decoder refused")                                       \
+  X(payload_truncated, "payload records whose capture the kernel cut")                        \
+  X(alerts, "alerts written to the sinks")                                                    \
+  X(alert_sink_errors, "sink writes that failed")                                             \
+  X(alerts_suppressed_duplicate, "alerts the deduplicator held back")                         \
+  X(tls_client_hellos, "ClientHellos seen in plain socket writes")                            \
+  X(tls_client_hellos_unparsed, "ClientHellos that did not parse")                            \
+  X(bytes_matched, "captured bytes fed to stream matchers")                                   \
+  X(bytes_decoded, "decoded bytes fed to unit matchers")                                      \
+  X(decoded_units_evicted, "decoded units closed early at Stream::kMaxOpenUnits")             \
+  X(streams_seen_mid_stream, "streams whose first bytes were not a protocol start")           \
+  X(secret_matches, "secrets matched in any stream")                                          \
+  X(secrets_held_for_destination, "secrets waiting for their destination to be known")        \
+  X(secrets_hold_full, "secrets judged with what was known: the hold was full")               \
+  X(secrets_held_then_resolved, "held secrets whose destination became known")                \
+  X(secrets_to_expected_destinations, "secrets sent where their kind expects")                \
+  X(verdicts_destination_unknown, "secrets judged without a known destination")               \
+  X(credential_opens, "credential files opened")                                              \
+  X(credential_reads, "reads of credential files")                                            \
+  X(known_secrets_dropped, "credential-file secrets not kept (table full)")                   \
+  X(secrets_learned_from_environments, "credential values learned from process environments") \
+  X(process_accesses, "reads of another process's memory or environment")                     \
+  X(tainted_egress_dropped, "tainted-egress alerts not deferred (pending table full)")        \
+  X(dns_answers, "DNS answers received")                                                      \
+  X(dns_answers_truncated, "DNS answers whose capture the kernel cut")                        \
+  X(dns_answers_unparsed, "DNS answers that did not parse")                                   \
+  X(dns_tcp_streams_dropped, "DNS-over-TCP streams given up (table full, gap, too long)")     \
+  X(dns_addresses_learned, "addresses cached from DNS answers")
+
+struct PipelineCounters {
+  CREDSENTRY_COUNTER_MEMBERS(CREDSENTRY_PIPELINE_COUNTERS, PipelineCounters)
+};
+
+// What the pipeline exports: its own counters by name, the matcher totals as matcher_<name>,
+// the stream decoders' as decoder_<name> and the DNS-message decoder's as dns_<name>.
+inline constexpr const char* kMatcherPrefix = "matcher_";
+inline constexpr const char* kDecoderPrefix = "decoder_";
+inline constexpr const char* kDnsDecoderPrefix = "dns_";
+
+}  // namespace credsentry::pipeline
