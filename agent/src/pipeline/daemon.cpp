@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
+#include "common/unique_fd.h"
 #include "credsentry_abi.h"
 #include "config/rules.h"
 #include "loader/exe_attach.h"
@@ -32,7 +33,7 @@
 namespace credsentry::pipeline {
 namespace {
 
-// Signal handlers only flip these; the loop does the work (shared/style.md, habit 6).
+// Signal handlers only flip these; the loop does the work.
 std::atomic<bool> g_stop{false};
 std::atomic<bool> g_reload{false};
 
@@ -61,15 +62,18 @@ uint64_t MonoNs() {
 void NotifySystemd(const char* state) {
   const char* path = getenv("NOTIFY_SOCKET");
   if (!path || !*path) return;
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return;
+  UniqueFd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) return;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, path, sizeof addr.sun_path - 1);
   if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';  // abstract socket
-  sendto(fd, state, std::strlen(state), 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  close(fd);
+  sendto(fd.get(), state, std::strlen(state), 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
 }
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
 
 Result<std::shared_ptr<const stream::MatcherDatabase>> LoadMatcher(const config::AgentConfig& cfg) {
   auto rules = config::LoadRules(cfg.rules_dirs);
@@ -230,7 +234,7 @@ int RunDaemon(const config::AgentConfig& cfg) {
     return 1;
   }
 
-  // Attach on exec (issue 5): executables carrying a TLS stack (node) found now, the rest as
+  // Attach on exec: executables carrying a TLS stack (node) found now, the rest as
   // in-scope processes exec them. The helper keeps the capabilities attaching needs.
   loader::ExeAttachOptions attach_opts;
   attach_opts.max_attached_files = cfg.max_attached_files;
@@ -260,11 +264,11 @@ int RunDaemon(const config::AgentConfig& cfg) {
   opts.hostname = Hostname();
   opts.provenance.taint_ns = uint64_t{cfg.taint_window_s} * 1'000'000'000;
   Pipeline pipeline(opts, *scope, *db, *fp, sink_ptrs, &control);
-  std::FILE* trace = nullptr;
+  std::unique_ptr<std::FILE, FileCloser> trace;
   if (!cfg.trace_events_file.empty()) {
-    trace = std::fopen(cfg.trace_events_file.c_str(), "a");
+    trace.reset(std::fopen(cfg.trace_events_file.c_str(), "a"));
     if (!trace) spdlog::warn("cannot open trace file {}", cfg.trace_events_file);
-    pipeline.SetTrace(trace);
+    pipeline.SetTrace(trace.get());
   }
   pipeline.processes().LoadFromProc();
   // Only processes in scope are in the table, so only their sockets are looked at.
@@ -338,7 +342,8 @@ int RunDaemon(const config::AgentConfig& cfg) {
   pipeline.Drain();
   for (auto& s : sinks) s->Flush();
   WriteStats(cfg.stats_file, kernel, pipeline, sinks, rules_version);
-  if (trace) std::fclose(trace);
+  pipeline.SetTrace(nullptr);
+  trace.reset();
   spdlog::info("stopped");
   return 0;
 }

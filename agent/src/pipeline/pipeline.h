@@ -1,5 +1,5 @@
-// The agent's data flow after the kernel (shared/design.md §2): decode -> state -> streams ->
-// detect -> report. One thread drives it: the loop in main.cpp hands every ring-buffer record
+// The agent's data flow after the kernel: decode -> state -> streams -> detect -> report. One
+// thread drives it: the loop in pipeline/daemon.cpp hands every ring-buffer record
 // to Handle(). Everything it keeps is bounded and everything it drops is counted.
 #pragma once
 
@@ -28,7 +28,7 @@
 
 namespace credsentry::pipeline {
 
-// What the pipeline asks of the kernel side (implemented over loader::Probes in main.cpp;
+// What the pipeline asks of the kernel side (implemented over loader::Probes in daemon.cpp;
 // faked in unit tests).
 class KernelControl {
  public:
@@ -177,7 +177,7 @@ class Pipeline {
   std::unordered_map<uint64_t, std::string> dns_tcp_;
   std::FILE* trace_ = nullptr;
   uint64_t mono_to_wall_ns_ = 0;
-  // Values read from credential files, matched as literals in every stream (issue 3).
+  // Values read from credential files, matched as literals in every stream.
   std::shared_ptr<stream::KnownValues> known_values_ = std::make_shared<stream::KnownValues>();
   // Every secret value learned on this host, so that no output shows one (bounded).
   report::TextRedactor redactor_;

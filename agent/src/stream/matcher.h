@@ -36,7 +36,7 @@ struct SecretMatch {
   std::shared_ptr<const LearnedValue> known;
 };
 
-// Per-stream counts of everything matched, dropped or degraded (shared/design.md §7).
+// Per-stream counts of everything matched, dropped or degraded: nothing is lost silently.
 #define CREDSENTRY_MATCH_COUNTERS(X)                                         \
   X(matches, "handed to on_match")                                           \
   X(rejected_by_validator, "format matched, a validator said no")            \
