@@ -1,5 +1,5 @@
 // Small helpers shared by the files that implement Pipeline (pipeline.cpp, process_events.cpp,
-// secret_alerts.cpp, dns_answers.cpp); not part of the pipeline's interface.
+// secret_alerts.cpp); not part of the pipeline's interface.
 #pragma once
 
 #include <cstdint>
@@ -11,16 +11,6 @@ namespace credsentry::pipeline::internal {
 // One key per (process, fd) for the per-fd tables.
 inline uint64_t FdKey(uint32_t pid, int32_t fd) {
   return (uint64_t{pid} << 32) | static_cast<uint32_t>(fd);
-}
-
-// "example.com:8443" -> "example.com"; "[::1]:443" -> "[::1]".
-inline std::string HostWithoutPort(const std::string& authority) {
-  auto colon = authority.rfind(':');
-  if (colon == std::string::npos || authority.find(']', colon) != std::string::npos) {
-    return authority;
-  }
-  if (authority.front() != '[' && authority.find(':') != colon) return authority;  // bare IPv6
-  return authority.substr(0, colon);
 }
 
 inline std::string JoinArgv(const std::vector<std::string>& argv) {

@@ -11,7 +11,6 @@
 
 namespace credsentry::pipeline {
 using internal::FdKey;
-using internal::HostWithoutPort;
 
 namespace {
 
@@ -113,7 +112,8 @@ void Pipeline::WriteAlert(const report::Alert& alert) {
 
 void Pipeline::OnSocketData(const decode::Payload& p) {
   if (p.direction == CS_DIR_INGRESS) {  // the kernel copies receives of DNS sockets only
-    OnDnsAnswer(p);
+    dns_.OnReceived(p.header.pid, p.fd, p.fd_kind == CS_FD_SOCK_TCP, p.truncated(), p.data,
+                    p.header.ts_ns);
     return;
   }
   if (p.sock_state == CS_SOCK_TLS || stream::decoders::LooksLikeTlsHandshake(p.data)) {
@@ -139,19 +139,6 @@ void Pipeline::OnSocketData(const decode::Payload& p) {
   }
   FeedStream({p.header.pid, stream::StreamOrigin::kSocket, static_cast<uint32_t>(p.fd)}, p,
              p.fd_kind == CS_FD_SOCK_UDP ? "udp-write" : "socket-write");
-}
-
-// The DNS name of a peer: the one the connection already has, else the cache's (within TTL),
-// which the connection then keeps.
-std::string Pipeline::DnsNameOf(const std::string& ip, state::Connection* conn,
-                                const stream::StreamContext& ctx) {
-  if (conn && !conn->dns_name.empty()) return conn->dns_name;
-  if (ctx.dest_name_source == "dns" && (ip.empty() || ip == ctx.dest_ip)) return ctx.dest_host;
-  if (ip.empty()) return "";
-  auto name = dns_cache_.Lookup(ip, ctx.last_mono_ns);
-  if (!name) return "";
-  if (conn) conn->dns_name = *name;
-  return *name;
 }
 
 void Pipeline::OnTlsData(const decode::Payload& p) {
@@ -180,26 +167,20 @@ void Pipeline::FeedStream(const stream::StreamKey& key, const decode::Payload& p
   ctx.last_mono_ns = p.header.ts_ns;
   ctx.bytes += p.data.size();
   if (p.truncated() && p.last_chunk()) ++ctx.gaps;
-  RememberDestination(key, ctx);
+  destinations_.Remember(key, ctx);
   if (p.fd_kind != CS_FD_SOCK_UDP) CheckTaintedEgress(key, ctx);
   counters_.bytes_matched += p.data.size();
   s.matcher->Feed(p.data, [&](const stream::SecretMatch& m) { OnSecret(key, ctx, m); });
   auto on_chunk = [&](const stream::decoders::DecodedChunk& c) { FeedUnit(key, s, c); };
   if (p.fd_kind == CS_FD_SOCK_UDP) {
     // Each datagram is a whole message; DNS queries may smuggle a key in their labels.
-    if (DestinationPort(key, ctx) == 53) {
+    if (destinations_.PeerPort(ctx) == 53) {
       stream::decoders::EmitDnsMessage(p.data, stream::decoders::DnsTransport::kUdp, ++s.unit_seq,
                                        dns_counters_, on_chunk);
     }
     return;
   }
   s.decoder->Feed(p.data, on_chunk);
-}
-
-uint16_t Pipeline::DestinationPort(const stream::StreamKey& key, const stream::StreamContext& ctx) {
-  if (ctx.explicit_destination) return ctx.explicit_destination->port;
-  const auto* c = connections_.Find(ctx.pid, ctx.fd);
-  return c ? c->peer.port : 0;
 }
 
 void Pipeline::FeedUnit(const stream::StreamKey& key, stream::Stream& s,
@@ -254,110 +235,22 @@ void Pipeline::AddStreamCounters(const stream::Stream& s) {
   if (s.decoder->facts().mid_stream) ++counters_.streams_seen_mid_stream;
 }
 
-detect::Destination Pipeline::DestinationOf(const stream::StreamKey& key,
-                                            const stream::StreamContext& ctx,
-                                            const stream::decoders::ConnectionFacts* facts) {
-  detect::Destination d;
-  int32_t fd = ctx.fd;
-  std::string tls_sni;
-  if (key.origin == stream::StreamOrigin::kTls) {
-    d.transport = "tls";
-    if (const auto* t = connections_.FindTls(ctx.pid, ctx.ssl)) {
-      tls_sni = t->sni;
-      if (fd < 0) fd = t->fd;
-    }
-    if (fd < 0 && !tls_sni.empty()) {
-      // A memory-BIO TLS object (node): its socket is the one whose ClientHello gave this name.
-      fd = connections_.SocketWithSni(ctx.pid, tls_sni);
-      if (fd >= 0) connections_.OnTlsFd(ctx.pid, ctx.ssl, fd, ctx.last_mono_ns);
-    }
-  }
-  if (ctx.explicit_destination) {
-    d.ip = ctx.explicit_destination->ip;
-    d.port = ctx.explicit_destination->port;
-  }
-  state::Connection* conn = fd >= 0 ? connections_.Find(ctx.pid, fd) : nullptr;
-  if (fd >= 0) {
-    if (const auto* c = conn) {
-      if (d.ip.empty()) {
-        d.ip = c->peer.ip;
-        d.port = c->peer.port;
-      }
-      if (d.transport.empty()) d.transport = c->udp ? "udp" : "tcp";
-      if (tls_sni.empty()) tls_sni = c->sni;
-    }
-  }
-  if (d.ip.empty() && !ctx.dest_ip.empty()) {  // the connection is gone: use what was known
-    d.ip = ctx.dest_ip;
-    d.port = ctx.dest_port;
-    if (d.transport.empty()) d.transport = ctx.dest_transport;
-  }
-  if (tls_sni.empty() && ctx.dest_name_source == "sni") tls_sni = ctx.dest_host;
-  if (d.transport.empty()) d.transport = "tcp";
-  if (!tls_sni.empty()) {
-    d.host = tls_sni;
-    d.name_source = "sni";
-  } else if (std::string dns = DnsNameOf(d.ip, conn, ctx); !dns.empty()) {
-    d.host = dns;
-    d.name_source = "dns";
-  } else if (!d.ip.empty()) {
-    d.name_source = "ip";
-  }
-  if (d.unknown()) {
-    d.unknown_why = fd < 0 ? "the TLS write could not be tied to a socket"
-                           : "socket fd " + std::to_string(fd) + " has no connection the agent saw";
-  }
-  // What the request claims (Host, :authority) is evidence, never the destination: it can lie.
-  if (facts) {
-    for (const std::string* claim : {&facts->http_host, &facts->h2_authority}) {
-      if (claim->empty()) continue;
-      std::string host = HostWithoutPort(*claim);
-      if (!d.host.empty() && !config::HostMatchesGlob(host, d.host)) {
-        d.notes.push_back("request claims host " + *claim + " but the connection goes to " + d.host);
-      } else if (d.host.empty()) {
-        d.notes.push_back("request claims host " + *claim + " (unverified: no SNI or DNS name)");
-      }
-    }
-  }
-  return d;
-}
-
-void Pipeline::RememberDestination(const stream::StreamKey& key, stream::StreamContext& ctx) {
-  if (!ctx.dest_ip.empty() && !ctx.dest_host.empty()) return;  // complete: nothing to learn
-  detect::Destination d = DestinationOf(key, ctx, nullptr);
-  if (!d.host.empty()) {
-    ctx.dest_host = d.host;
-    ctx.dest_name_source = d.name_source;
-  }
-  if (!d.ip.empty()) {
-    ctx.dest_ip = d.ip;
-    ctx.dest_port = d.port;
-    ctx.dest_transport = d.transport;
-  }
-}
-
 const stream::decoders::ConnectionFacts* Pipeline::CurrentFacts(const stream::StreamKey& key) {
   stream::Stream* s = streams_.Find(key);
   return s && s->decoder ? &s->decoder->facts() : nullptr;
 }
 
-bool Pipeline::DestinationSettled(const stream::StreamKey& key, const detect::Destination& d) {
-  // A TLS connection is named by its SNI, which comes after the connect: an address alone
-  // would judge a key sent to api.openai.com against 127.0.0.1.
-  return key.origin == stream::StreamOrigin::kTls ? !d.host.empty() : !d.unknown();
-}
-
 void Pipeline::Tick(uint64_t now_mono_ns) {
   if (held_.empty()) return;
   held_.Expire(now_mono_ns, false, [&](HeldSecret& h) {
-    JudgeSecret(h.ctx, h.match, DestinationOf(h.key, h.ctx, &h.facts));
+    JudgeSecret(h.ctx, h.match, destinations_.Resolve(h.key, h.ctx, &h.facts));
   });
 }
 
 void Pipeline::RetryHeld(uint32_t pid) {
   held_.Retry(pid, [&](HeldSecret& h) {
-    detect::Destination dest = DestinationOf(h.key, h.ctx, &h.facts);
-    if (!DestinationSettled(h.key, dest)) return false;
+    detect::Destination dest = destinations_.Resolve(h.key, h.ctx, &h.facts);
+    if (!detect::DestinationResolver::Settled(h.key, dest)) return false;
     ++counters_.secrets_held_then_resolved;
     JudgeSecret(h.ctx, h.match, dest);
     return true;
@@ -366,7 +259,7 @@ void Pipeline::RetryHeld(uint32_t pid) {
 
 void Pipeline::OnClose(const decode::FdClose& e) {
   credential_fds_.erase(FdKey(e.header.pid, e.fd));
-  dns_tcp_.erase(FdKey(e.header.pid, e.fd));
+  dns_.ForgetSocket(e.header.pid, e.fd);
   const uint32_t pid = e.header.pid;
   const int32_t fd = e.fd;
   // Flush the streams while the connection is still known, then forget it.
@@ -379,7 +272,7 @@ void Pipeline::OnClose(const decode::FdClose& e) {
 void Pipeline::OnExit(const decode::ProcessExit& e) {
   processes_.OnExit(e);
   const uint32_t pid = e.header.pid;
-  std::erase_if(dns_tcp_, [pid](const auto& kv) { return kv.first >> 32 == pid; });
+  dns_.ForgetProcess(pid);
   // Its streams are complete: flush end-of-stream matches now, while the process is known.
   streams_.CloseIf([&](const stream::StreamKey& k, const stream::Stream&) { return k.pid == pid; });
 }
@@ -415,7 +308,7 @@ void Pipeline::SwapRules(std::shared_ptr<const stream::MatcherDatabase> db) {
 void Pipeline::Drain() {
   streams_.CloseIf([](const stream::StreamKey&, const stream::Stream&) { return true; });
   held_.Expire(0, true, [&](HeldSecret& h) {
-    JudgeSecret(h.ctx, h.match, DestinationOf(h.key, h.ctx, &h.facts));
+    JudgeSecret(h.ctx, h.match, destinations_.Resolve(h.key, h.ctx, &h.facts));
   });
   for (const auto& alert : provenance_.TakeDue(0, true)) WriteAlert(alert);
 }
@@ -426,6 +319,7 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
   ExportCounters(match_totals_, kMatcherPrefix, out);
   ExportCounters(decoder_totals_, kDecoderPrefix, out);
   ExportCounters(dns_counters_, kDnsDecoderPrefix, out);
+  ExportCounters(dns_.counters(), kDnsDecoderPrefix, out);
   out["processes"] = processes_.size();
   out["processes_evicted"] = processes_.evicted();
   out["connections"] = connections_.size();
@@ -443,9 +337,9 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
   out["known_value_rebuilds_deferred"] = kv.rebuilds_deferred;
   out["redaction_values"] = redactor_.size();
   out["redaction_values_dropped"] = redactor_.dropped();
-  out["dns_cache_entries"] = dns_cache_.size();
-  out["dns_cache_evicted"] = dns_cache_.evicted();
-  out["dns_cache_expired"] = dns_cache_.expired();
+  out["dns_cache_entries"] = dns_.cache().size();
+  out["dns_cache_evicted"] = dns_.cache().evicted();
+  out["dns_cache_expired"] = dns_.cache().expired();
   out["tainted_egress_covered_by_secret_alerts"] = provenance_.covered();
   out["tainted_egress_pending_dropped"] = provenance_.pending_dropped();
   out["tainted_pipes"] = processes_.tainted_pipes();

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "decode/events.h"
+#include "detect/destination_resolver.h"
+#include "detect/dns_tracker.h"
 #include "detect/provenance.h"
 #include "detect/verdict.h"
 #include "pipeline/held_secrets.h"
@@ -104,10 +106,6 @@ class Pipeline {
   void OnCredentialOpen(const decode::CredentialOpen& e);
   void OnCredentialRead(const decode::Payload& p);
   void OnSocketData(const decode::Payload& p);
-  void OnDnsAnswer(const decode::Payload& p);
-  void LearnDnsAnswer(std::span<const uint8_t> message, bool tcp, uint64_t mono_ns);
-  std::string DnsNameOf(const std::string& ip, state::Connection* conn,
-                        const stream::StreamContext& ctx);
   void OnTlsData(const decode::Payload& p);
   void OnClose(const decode::FdClose& e);
   void OnExit(const decode::ProcessExit& e);
@@ -125,8 +123,6 @@ class Pipeline {
                     const stream::SecretMatch& m);
   void AddStreamCounters(const stream::Stream& s);
   const stream::decoders::ConnectionFacts* CurrentFacts(const stream::StreamKey& key);
-  void RememberDestination(const stream::StreamKey& key, stream::StreamContext& ctx);
-  uint16_t DestinationPort(const stream::StreamKey& key, const stream::StreamContext& ctx);
   void OnSecret(const stream::StreamKey& key, const stream::StreamContext& ctx,
                 const stream::SecretMatch& m);
   // The verdict on a secret and, when it is misuse, its alert. `dest` has no IP and no name
@@ -135,10 +131,6 @@ class Pipeline {
                    const detect::Destination& dest);
   // Held secrets of `pid` whose destination is known now are judged.
   void RetryHeld(uint32_t pid);
-  // Enough is known to judge now: a name for TLS (SNI or DNS), an address for plain sockets.
-  static bool DestinationSettled(const stream::StreamKey& key, const detect::Destination& d);
-  detect::Destination DestinationOf(const stream::StreamKey& key, const stream::StreamContext& ctx,
-                                    const stream::decoders::ConnectionFacts* facts);
   report::Alert BuildAlert(const stream::StreamContext& ctx, const config::CredentialKind& kind,
                            const stream::SecretMatch& m, const detect::Destination& dest,
                            const std::string& reason, const std::string& fingerprint);
@@ -159,6 +151,8 @@ class Pipeline {
   state::ProcessTable processes_;
   detect::ProvenanceTracker provenance_;
   state::ConnectionTable connections_;
+  detect::DnsTracker dns_;  // names of peers, from the DNS answers processes received
+  detect::DestinationResolver destinations_{connections_, dns_};
   stream::StreamTable streams_;
   detect::Deduplicator dedup_;
   HeldSecrets held_;
@@ -171,10 +165,6 @@ class Pipeline {
   stream::MatchCounters match_totals_;
   stream::decoders::DecoderCounters decoder_totals_;
   stream::decoders::DecoderCounters dns_counters_;  // DNS messages in UDP writes (dns_*)
-  state::DnsCache dns_cache_;  // peer address -> the name it was resolved from
-  // DNS over TCP: bytes received per (pid, fd) until a whole length-prefixed message is there
-  // (glibc reads the length and the message separately). Bounded in entries and bytes.
-  std::unordered_map<uint64_t, std::string> dns_tcp_;
   std::FILE* trace_ = nullptr;
   uint64_t mono_to_wall_ns_ = 0;
   // Values read from credential files, matched as literals in every stream.

@@ -33,19 +33,15 @@ namespace credsentry::pipeline {
   X(known_secrets_dropped, "credential-file secrets not kept (table full)")                   \
   X(secrets_learned_from_environments, "credential values learned from process environments") \
   X(process_accesses, "reads of another process's memory or environment")                     \
-  X(tainted_egress_dropped, "tainted-egress alerts not deferred (pending table full)")        \
-  X(dns_answers, "DNS answers received")                                                      \
-  X(dns_answers_truncated, "DNS answers whose capture the kernel cut")                        \
-  X(dns_answers_unparsed, "DNS answers that did not parse")                                   \
-  X(dns_tcp_streams_dropped, "DNS-over-TCP streams given up (table full, gap, too long)")     \
-  X(dns_addresses_learned, "addresses cached from DNS answers")
+  X(tainted_egress_dropped, "tainted-egress alerts not deferred (pending table full)")
 
 struct PipelineCounters {
   CREDSENTRY_COUNTER_MEMBERS(CREDSENTRY_PIPELINE_COUNTERS, PipelineCounters)
 };
 
 // What the pipeline exports: its own counters by name, the matcher totals as matcher_<name>,
-// the stream decoders' as decoder_<name> and the DNS-message decoder's as dns_<name>.
+// the stream decoders' as decoder_<name>, and the DNS-message decoder's and the DNS tracker's
+// (detect/dns_tracker.h) as dns_<name>.
 inline constexpr const char* kMatcherPrefix = "matcher_";
 inline constexpr const char* kDecoderPrefix = "decoder_";
 inline constexpr const char* kDnsDecoderPrefix = "dns_";

@@ -129,7 +129,7 @@ void Pipeline::CheckTaintedEgress(const stream::StreamKey& key,
           .empty()) {
     return;
   }
-  detect::Destination dest = DestinationOf(key, ctx, nullptr);
+  detect::Destination dest = destinations_.Resolve(key, ctx, nullptr);
   if (dest.ip.empty() && dest.host.empty()) return;  // not known yet: the next write retries
   auto reads =
       provenance_.UnexpectedReads(processes_, db_->rules(), ctx.pid, dest, ctx.last_mono_ns);

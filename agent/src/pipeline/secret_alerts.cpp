@@ -14,8 +14,8 @@ void Pipeline::OnSecret(const stream::StreamKey& key, const stream::StreamContex
                         const stream::SecretMatch& m) {
   ++counters_.secret_matches;
   const stream::decoders::ConnectionFacts* facts = CurrentFacts(key);
-  detect::Destination dest = DestinationOf(key, ctx, facts);
-  if (!DestinationSettled(key, dest)) {
+  detect::Destination dest = destinations_.Resolve(key, ctx, facts);
+  if (!detect::DestinationResolver::Settled(key, dest)) {
     // The records that name the connection may still be on their way: wait for them.
     if (held_.Hold({key, ctx, m, facts ? *facts : stream::decoders::ConnectionFacts{},
                     ctx.last_mono_ns})) {

@@ -333,6 +333,8 @@ const std::vector<std::string> kMatchCounterNames = {
     CREDSENTRY_MATCH_COUNTERS(CREDSENTRY_TEST_NAME_)};
 const std::vector<std::string> kDecoderCounterNames = {
     CREDSENTRY_DECODER_COUNTERS(CREDSENTRY_TEST_NAME_)};
+const std::vector<std::string> kDnsAnswerCounterNames = {
+    CREDSENTRY_DNS_ANSWER_COUNTERS(CREDSENTRY_TEST_NAME_)};
 #undef CREDSENTRY_TEST_NAME_
 
 // Counters() is the `pipeline` object of --stats-file: every declared counter must be there.
@@ -349,6 +351,7 @@ TEST_F(PipelineTest, EveryDeclaredCounterIsExported) {
   expect(kMatchCounterNames, kMatcherPrefix);
   expect(kDecoderCounterNames, kDecoderPrefix);
   expect(kDecoderCounterNames, kDnsDecoderPrefix);
+  expect(kDnsAnswerCounterNames, kDnsDecoderPrefix);
   for (const char* name : {"matcher_hits_dropped", "matcher_scan_errors",
                            "matcher_encoded_prefix_dropped", "decoder_opaque_bytes",
                            "decoded_units_evicted", "decoder_requests", "dns_parse_errors"}) {

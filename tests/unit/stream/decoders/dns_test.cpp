@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "chunk_recorder.h"
+#include "dns_message_builder.h"
 #include "stream/decoders/egress_decoder.h"
 
 namespace credsentry::stream::decoders {
@@ -11,19 +12,8 @@ namespace {
 using testing::Bytes;
 using testing::RandomToken;
 
-std::string U16(size_t v) { return {static_cast<char>(v >> 8), static_cast<char>(v)}; }
-
-std::string EncodeName(const std::string& name) {
-  std::string out;
-  size_t start = 0;
-  while (start < name.size()) {
-    size_t dot = name.find('.', start);
-    if (dot == std::string::npos) dot = name.size();
-    out += static_cast<char>(dot - start) + name.substr(start, dot - start);
-    start = dot + 1;
-  }
-  return out + std::string(1, '\0');
-}
+using testing_dns::EncodeName;
+using testing_dns::U16;
 
 std::string Query(const std::string& name, uint16_t id = 0x1234) {
   return U16(id) + U16(0x0100) + U16(1) + U16(0) + U16(0) + U16(0) + EncodeName(name) + U16(1) +

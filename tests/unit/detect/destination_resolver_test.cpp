@@ -1,0 +1,142 @@
+// The destination of a stream from typed state alone: connections, TLS objects, DNS answers.
+#include "detect/destination_resolver.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include "../stream/decoders/dns_message_builder.h"
+
+namespace credsentry::detect {
+namespace {
+
+constexpr uint64_t kSecond = 1000000000ull;
+
+std::span<const uint8_t> Bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+class DestinationResolverTest : public ::testing::Test {
+ protected:
+  void Connect(uint32_t pid, int32_t fd, const std::string& ip, uint16_t port) {
+    decode::Connect c;
+    c.header.pid = pid;
+    c.header.ts_ns = now_;
+    c.fd = fd;
+    c.sock_type = SOCK_STREAM;
+    c.peer = {static_cast<uint16_t>(ip.find(':') == std::string::npos ? AF_INET : AF_INET6), port,
+              ip};
+    connections_.OnConnect(c);
+  }
+  stream::StreamContext Ctx(uint32_t pid, int32_t fd, uint64_t ssl = 0) {
+    stream::StreamContext ctx;
+    ctx.pid = pid;
+    ctx.fd = fd;
+    ctx.ssl = ssl;
+    ctx.last_mono_ns = now_;
+    return ctx;
+  }
+
+  uint64_t now_ = 100 * kSecond;
+  state::ConnectionTable connections_;
+  DnsTracker dns_;
+  DestinationResolver resolver_{connections_, dns_};
+};
+
+TEST_F(DestinationResolverTest, TlsIsNamedBySniNotByTheHostItClaims) {
+  Connect(10, 5, "127.0.0.1", 8443);
+  connections_.OnTlsSni(10, 0xa, "exfil.test", now_);
+  connections_.OnTlsFd(10, 0xa, 5, now_);
+  stream::decoders::ConnectionFacts facts;
+  facts.http_host = "api.openai.com";
+  const stream::StreamKey key{10, stream::StreamOrigin::kTls, 0xa};
+  Destination d = resolver_.Resolve(key, Ctx(10, -1, 0xa), &facts);
+  EXPECT_EQ(d.host, "exfil.test");
+  EXPECT_EQ(d.name_source, "sni");
+  EXPECT_EQ(d.ip, "127.0.0.1");
+  EXPECT_EQ(d.port, 8443);
+  EXPECT_EQ(d.transport, "tls");
+  ASSERT_EQ(d.notes.size(), 1u);
+  EXPECT_NE(d.notes[0].find("claims host api.openai.com"), std::string::npos) << d.notes[0];
+  EXPECT_TRUE(DestinationResolver::Settled(key, d));
+}
+
+TEST_F(DestinationResolverTest, AnAddressAloneDoesNotSettleATlsDestination) {
+  Connect(11, 5, "127.0.0.1", 443);
+  const stream::StreamKey key{11, stream::StreamOrigin::kTls, 0xb};
+  Destination d = resolver_.Resolve(key, Ctx(11, 5, 0xb), nullptr);
+  EXPECT_EQ(d.ip, "127.0.0.1");
+  EXPECT_TRUE(d.host.empty());
+  EXPECT_FALSE(DestinationResolver::Settled(key, d));
+  const stream::StreamKey plain{11, stream::StreamOrigin::kSocket, 5};
+  EXPECT_TRUE(DestinationResolver::Settled(plain, resolver_.Resolve(plain, Ctx(11, 5), nullptr)));
+}
+
+TEST_F(DestinationResolverTest, UnknownDestinationSaysWhy) {
+  const stream::StreamKey tls{12, stream::StreamOrigin::kTls, 0xc};
+  Destination d = resolver_.Resolve(tls, Ctx(12, -1, 0xc), nullptr);
+  EXPECT_TRUE(d.unknown());
+  EXPECT_EQ(d.unknown_why, "the TLS write could not be tied to a socket");
+  const stream::StreamKey sock{12, stream::StreamOrigin::kSocket, 7};
+  d = resolver_.Resolve(sock, Ctx(12, 7), nullptr);
+  EXPECT_EQ(d.unknown_why, "socket fd 7 has no connection the agent saw");
+}
+
+TEST_F(DestinationResolverTest, PlainPeerIsNamedByTheDnsAnswerItCameFromWithinItsTtl) {
+  const std::string answer = testing_dns::Answer("exfil-dns.test", "127.0.0.9", 30);
+  dns_.OnReceived(13, 3, false, false, Bytes(answer), now_);
+  Connect(13, 4, "127.0.0.9", 80);
+  const stream::StreamKey key{13, stream::StreamOrigin::kSocket, 4};
+  Destination d = resolver_.Resolve(key, Ctx(13, 4), nullptr);
+  EXPECT_EQ(d.host, "exfil-dns.test");
+  EXPECT_EQ(d.name_source, "dns");
+  EXPECT_EQ(resolver_.PeerPort(Ctx(13, 4)), 80);
+  now_ += 2 * 3600 * kSecond;  // past any clamped TTL: a new connection gets the bare address
+  Connect(13, 6, "127.0.0.9", 80);
+  d = resolver_.Resolve({13, stream::StreamOrigin::kSocket, 6}, Ctx(13, 6), nullptr);
+  EXPECT_EQ(d.host, "");
+  EXPECT_EQ(d.name_source, "ip");
+}
+
+TEST_F(DestinationResolverTest, RememberedDestinationOutlivesTheConnection) {
+  Connect(14, 5, "127.0.0.5", 8080);
+  const stream::StreamKey key{14, stream::StreamOrigin::kSocket, 5};
+  stream::StreamContext ctx = Ctx(14, 5);
+  resolver_.Remember(key, ctx);
+  connections_.OnClose(14, 5);
+  Destination d = resolver_.Resolve(key, ctx, nullptr);
+  EXPECT_EQ(d.ip, "127.0.0.5");
+  EXPECT_EQ(d.port, 8080);
+}
+
+TEST(DnsTracker, TcpAnswersAreReassembledAndGapsCounted) {
+  DnsTracker dns;
+  const std::string framed =
+      testing_dns::Framed(testing_dns::Answer("exfil-tcp.test", "127.0.0.13", 30));
+  dns.OnReceived(20, 3, true, false, Bytes(framed.substr(0, 2)), 1);
+  EXPECT_FALSE(dns.NameOf("127.0.0.13", 1));
+  dns.OnReceived(20, 3, true, false, Bytes(framed.substr(2)), 1);
+  EXPECT_EQ(dns.NameOf("127.0.0.13", 1), "exfil-tcp.test");
+  dns.OnReceived(21, 3, true, true, Bytes(framed.substr(0, 5)), 1);  // the capture was cut
+  dns.OnReceived(21, 3, true, false, Bytes(framed.substr(5)), 1);
+  EXPECT_EQ(dns.counters().tcp_streams_dropped, 1u);
+  EXPECT_EQ(dns.counters().answers_truncated, 1u);
+  EXPECT_EQ(dns.counters().addresses_learned, 1u);
+}
+
+TEST(DnsTracker, TcpStreamsAreBoundedAndForgottenWithTheirSocket) {
+  DnsTracker dns;
+  const std::string half = testing_dns::Framed(testing_dns::Answer("a.test", "127.0.0.1", 30));
+  for (int fd = 0; fd < static_cast<int>(DnsTracker::kMaxTcpStreams) + 5; ++fd) {
+    dns.OnReceived(22, fd, true, false, Bytes(half.substr(0, 3)), 1);
+  }
+  EXPECT_EQ(dns.counters().tcp_streams_dropped, 5u);
+  dns.ForgetProcess(22);
+  dns.OnReceived(23, 1, true, false, Bytes(half.substr(0, 3)), 1);
+  dns.ForgetSocket(23, 1);
+  dns.OnReceived(23, 1, true, false, Bytes(half.substr(3)), 1);  // no longer a continuation
+  EXPECT_FALSE(dns.NameOf("127.0.0.1", 1));
+  EXPECT_EQ(dns.counters().addresses_learned, 0u);
+}
+
+}  // namespace
+}  // namespace credsentry::detect
