@@ -2,6 +2,7 @@
 // context and evidence, with the secret itself redacted everywhere it could appear.
 #include <spdlog/spdlog.h>
 
+#include "detect/process_context.h"
 #include "pipeline/internal.h"
 #include "pipeline/pipeline.h"
 #include "report/alert_json.h"
@@ -76,26 +77,11 @@ report::Alert Pipeline::BuildAlert(const stream::StreamContext& ctx,
   const std::string value = m.value_available ? m.value : "";
   const report::HiddenValue also{value, kind.preview_prefix};
 
-  a.process.pid = ctx.pid;
-  a.process.comm = ctx.comm;
-  if (const state::Process* p = processes_.Find(ctx.pid)) {
-    a.process.ppid = p->ppid;
-    a.process.uid = p->uid;
-    a.process.exe = p->exe;
-    a.process.cmdline = RedactSecretsIn(JoinArgv(p->argv), also);
-    a.process.cgroup = p->cgroup;
-    a.process.container = p->container;
-    a.process.credential_env = p->credential_env;
-    a.process.systemd_unit = p->systemd_unit;
-    a.process.pod = {p->pod.uid, p->pod.name, p->pod.ns};
-  }
-  if (state::CiJob job = processes_.CiJobOf(ctx.pid); !job.empty()) {
-    a.ci = {job.provider, job.repository, job.workflow, job.run_id, job.job};
-  }
-  for (const state::Process* anc : processes_.Ancestors(ctx.pid)) {
-    a.process.ancestors.push_back(
-        {anc->pid, anc->comm, anc->exe, RedactSecretsIn(JoinArgv(anc->argv), also)});
-  }
+  // The same process context as the other alert kinds, the alert's own key hidden too.
+  detect::DescribeProcess(
+      processes_, ctx.pid, ctx.comm,
+      [&](const std::vector<std::string>& argv) { return RedactSecretsIn(JoinArgv(argv), also); },
+      a.process, a.ci);
 
   a.secret.type = kind.id;
   a.secret.provider = kind.provider;
