@@ -7,10 +7,10 @@
 #include <regex>
 #include <string>
 
-#include "../tests/unit/stream/synthetic_keys.h"
-#include "config/rules.h"
-#include "config/rules_charset.h"
-#include "stream/matcher.h"
+#include "../tests/unit/match/synthetic_keys.h"
+#include "catalogue/rules.h"
+#include "catalogue/rules_charset.h"
+#include "match/matcher.h"
 
 using namespace credsentry;
 
@@ -58,13 +58,13 @@ double Seconds(std::chrono::steady_clock::time_point t0) {
 int main(int argc, char** argv) {
   std::string dir = argc > 1 ? argv[1] : CREDSENTRY_SOURCE_RULES_DIR;
   size_t mib = argc > 2 ? std::stoul(argv[2]) : 64;
-  auto rules = config::LoadRules({dir});
+  auto rules = catalogue::LoadRules({dir});
   if (!rules) {
     std::fprintf(stderr, "matcher_bench: %s\n", rules.message().c_str());
     return 2;
   }
-  config::RuleSet regex_rules = *rules;
-  auto db = stream::MatcherDatabase::Compile(std::move(*rules));
+  catalogue::RuleSet regex_rules = *rules;
+  auto db = match::MatcherDatabase::Compile(std::move(*rules));
   if (!db) {
     std::fprintf(stderr, "matcher_bench: %s\n", db.message().c_str());
     return 2;
@@ -78,14 +78,14 @@ int main(int argc, char** argv) {
   size_t found = 0;
   auto t0 = std::chrono::steady_clock::now();
   for (size_t c = 0; c < corpus.size(); c += kConn) {
-    stream::MatchStream s(*db);
+    match::MatchStream s(*db);
     size_t end = std::min(corpus.size(), c + kConn);
     for (size_t w = c; w < end; w += kWrite) {
       size_t n = std::min(kWrite, end - w);
       s.Feed({reinterpret_cast<const uint8_t*>(corpus.data() + w), n},
-             [&](const stream::SecretMatch&) { ++found; });
+             [&](const match::SecretMatch&) { ++found; });
     }
-    s.Close([&](const stream::SecretMatch&) { ++found; });
+    s.Close([&](const match::SecretMatch&) { ++found; });
   }
   double hs_s = Seconds(t0);
   double hs_mbs = corpus.size() / hs_s / 1e6;
@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
   for (const auto& k : regex_rules.kinds) {
     try {
       regexes.emplace_back(
-          config::BoundedExpression(k.pattern, *config::ParseCharset(k.charset), k.left_boundary),
+          catalogue::BoundedExpression(k.pattern, *catalogue::ParseCharset(k.charset), k.left_boundary),
           std::regex::ECMAScript | std::regex::optimize);
     } catch (const std::regex_error&) {
       ++unsupported;
@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
       re_mbs, regex_found, sample.size() >> 10, regexes.size(), unsupported);
   std::printf("ratio hyperscan/std::regex: %.0fx\n", hs_mbs / re_mbs);
   std::printf("stream state: %zu bytes per stream (+ up to %zu bytes tail buffer)\n",
-              (*db)->stream_state_bytes(), 2 * stream::MatchStream::kTailBytes);
+              (*db)->stream_state_bytes(), 2 * match::MatchStream::kTailBytes);
   std::printf("database: %zu bytes, compiled in %.1f ms\n", (*db)->database_bytes(),
               (*db)->compile_ms());
   return 0;

@@ -5,24 +5,25 @@
 
 #include "common/log.h"
 #include "config/agent_config.h"
-#include "config/rules.h"
+#include "catalogue/rules.h"
+#include "loader/libbpf_log.h"
 #include "loader/probes.h"
 #include "pipeline/daemon.h"
 #include "report/fingerprint.h"
 #include "scan/scan.h"
-#include "stream/matcher.h"
+#include "match/matcher.h"
 
 using namespace credsentry;
 
 namespace {
 
 int RunScanCommand(const config::CommandLine& cl) {
-  auto rules = config::LoadRules(cl.config.rules_dirs);
+  auto rules = catalogue::LoadRules(cl.config.rules_dirs);
   if (!rules) {
     std::cerr << "credsentry-agent: rules: " << rules.message() << "\n";
     return 2;
   }
-  auto db = stream::MatcherDatabase::Compile(std::move(*rules));
+  auto db = match::MatcherDatabase::Compile(std::move(*rules));
   if (!db) {
     std::cerr << "credsentry-agent: rules: " << db.message() << "\n";
     return 2;
@@ -41,7 +42,7 @@ int RunCheck(const config::AgentConfig& cfg) {
   po.extra_tls_libraries = cfg.extra_tls_libraries;
   auto report = loader::ProbeFeatures(po);
   std::cout << report.ToText();
-  auto rules = config::LoadRules(cfg.rules_dirs);
+  auto rules = catalogue::LoadRules(cfg.rules_dirs);
   if (rules) {
     std::cout << "rules: " << rules->kinds.size() << " credential kinds from "
               << rules->loaded_files.size() << " files (" << rules->digest << ")\n";
@@ -76,7 +77,7 @@ int main(int argc, char** argv) {
     std::cerr << "credsentry-agent: " << st.message() << "\n";
     return 2;
   }
-  log::RouteLibbpf();
+  loader::RouteLibbpf();
   if (cl->command == config::Command::kCheck) return RunCheck(cl->config);
   return pipeline::RunDaemon(cl->config);
 }

@@ -37,11 +37,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   for (int i = 0; i < count; ++i) {
-    Alert a;
+    credsentry::alert::Alert a;
     a.id = prefix + "-" + std::to_string(i);
     a.time_ns = 1;
     a.kind = "secret-egress";
-    a.severity = Severity::kHigh;
+    a.severity = credsentry::alert::Severity::kHigh;
     a.summary = "synthetic";
     a.host = opts.agent_host;
     a.secret.redacted = "sk-ant-…AA";

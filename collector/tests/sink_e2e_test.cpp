@@ -12,7 +12,7 @@
 namespace credsentry::testing {
 namespace {
 
-using report::Alert;
+using alert::Alert;
 using report::CollectorOptions;
 using report::CollectorSink;
 
@@ -50,7 +50,7 @@ class SinkE2E : public ::testing::Test {
     a.id = id;
     a.time_ns = 1;
     a.kind = "secret-egress";
-    a.severity = report::Severity::kCritical;
+    a.severity = alert::Severity::kCritical;
     a.summary = "Anthropic key sent to paste.example";
     a.host = "runner-1";
     a.process.comm = "curl";

@@ -8,7 +8,7 @@
 #include <map>
 #include <string_view>
 
-#include "credsentry_abi.h"
+#include "decode/capture_limits.h"
 
 namespace credsentry::config {
 namespace {
@@ -66,9 +66,9 @@ Status LoadAgentConfigFile(const std::string& path, AgentConfig& cfg) {
       {"capture_budget_bytes", [&](const YAML::Node& n) { return Get(path, n, cfg.capture_budget_bytes); }},
       {"capture_head_bytes", [&](const YAML::Node& n) -> Status {
          if (auto st = Get(path, n, cfg.capture_head_bytes); !st) return st;
-         if (cfg.capture_head_bytes < 256 || cfg.capture_head_bytes > CS_CHUNK_MAX)
+         if (cfg.capture_head_bytes < 256 || cfg.capture_head_bytes > decode::kMaxChunkBytes)
            return Error{Where(path, n) + ": capture_head_bytes must be between 256 and " +
-                        std::to_string(CS_CHUNK_MAX)};
+                        std::to_string(decode::kMaxChunkBytes)};
          return Status::Ok();
        }},
       {"max_attached_files", [&](const YAML::Node& n) { return Get(path, n, cfg.max_attached_files); }},

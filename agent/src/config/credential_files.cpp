@@ -84,7 +84,7 @@ std::vector<std::string> UserHomes(const std::string& passwd_path) {
   return homes;
 }
 
-std::vector<ExpandedCredentialPath> ExpandCredentialPaths(const RuleSet& rules,
+std::vector<ExpandedCredentialPath> ExpandCredentialPaths(const catalogue::RuleSet& rules,
                                                           const std::string& passwd_path) {
   std::vector<std::string> homes = UserHomes(passwd_path);
   std::vector<ExpandedCredentialPath> out;
@@ -105,7 +105,7 @@ std::vector<ExpandedCredentialPath> ExpandCredentialPaths(const RuleSet& rules,
   return out;
 }
 
-std::vector<CredentialNameKey> CredentialNameKeys(const RuleSet& rules,
+std::vector<CredentialNameKey> CredentialNameKeys(const catalogue::RuleSet& rules,
                                                   const std::string& passwd_path) {
   std::vector<std::string> homes = UserHomes(passwd_path);
   std::vector<CredentialNameKey> out;

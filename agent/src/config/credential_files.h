@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "config/rules.h"
+#include "catalogue/rules.h"
 
 namespace credsentry::config {
 
@@ -33,12 +33,12 @@ std::vector<std::string> UserHomes(const std::string& passwd_path = "/etc/passwd
 // Concrete paths: `~/x` once per home; a wildcard in the last component is expanded with
 // glob(3) against what exists now. Nonexistent plain paths are kept (the caller stats them).
 std::vector<ExpandedCredentialPath> ExpandCredentialPaths(
-    const RuleSet& rules, const std::string& passwd_path = "/etc/passwd");
+    const catalogue::RuleSet& rules, const std::string& passwd_path = "/etc/passwd");
 
 // Name pairs for in-kernel matching at open time. Wildcard names cannot be keys and are
 // skipped (their existing matches are included); names over kMaxDentryName are skipped. Both
 // are logged once per path.
-std::vector<CredentialNameKey> CredentialNameKeys(const RuleSet& rules,
+std::vector<CredentialNameKey> CredentialNameKeys(const catalogue::RuleSet& rules,
                                                   const std::string& passwd_path = "/etc/passwd");
 
 }  // namespace credsentry::config

@@ -2,8 +2,11 @@
 #include <cstring>
 
 #include "decode/abi_layout.h"
+#include "decode/capture_limits.h"
 #include "decode/events.h"
 #include "decode/ip_address.h"
+
+static_assert(credsentry::decode::kMaxChunkBytes == CS_CHUNK_MAX);
 
 namespace credsentry::decode {
 namespace {

@@ -1,6 +1,6 @@
 #include "detect/destination_resolver.h"
 
-#include "config/rules.h"
+#include "catalogue/rules.h"
 
 namespace credsentry::detect {
 namespace {
@@ -75,7 +75,7 @@ Destination DestinationResolver::Resolve(const stream::StreamKey& key,
     for (const std::string* claim : {&facts->http_host, &facts->h2_authority}) {
       if (claim->empty()) continue;
       std::string host = HostWithoutPort(*claim);
-      if (!d.host.empty() && !config::HostMatchesGlob(host, d.host)) {
+      if (!d.host.empty() && !catalogue::HostMatchesGlob(host, d.host)) {
         d.notes.push_back("request claims host " + *claim + " but the connection goes to " + d.host);
       } else if (d.host.empty()) {
         d.notes.push_back("request claims host " + *claim + " (unverified: no SNI or DNS name)");

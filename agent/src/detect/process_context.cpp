@@ -1,11 +1,11 @@
 #include "detect/process_context.h"
 
-#include "report/alert_json.h"
+#include "alert/alert_id.h"
 
 namespace credsentry::detect {
 
 void DescribeProcess(const state::ProcessTable& procs, uint32_t pid, const std::string& comm,
-                     const ArgvRedactor& redact, report::ProcessInfo& out, report::CiInfo& ci) {
+                     const ArgvRedactor& redact, alert::ProcessInfo& out, alert::CiInfo& ci) {
   out.pid = pid;
   out.comm = comm;
   if (const state::Process* p = procs.Find(pid)) {
@@ -30,10 +30,10 @@ const char* ProcessAccessName(decode::ProcessAccess::What what) {
   return what == decode::ProcessAccess::What::kMem ? "mem" : "environ";
 }
 
-report::Alert ProcessAccessAlert(const decode::ProcessAccess& e, const state::ProcessTable& procs,
+alert::Alert ProcessAccessAlert(const decode::ProcessAccess& e, const state::ProcessTable& procs,
                                  const state::Process* target, const ArgvRedactor& redact) {
-  report::Alert a;
-  a.id = report::NewAlertId();
+  alert::Alert a;
+  a.id = alert::NewAlertId();
   a.kind = "process-credential-access";
   DescribeProcess(procs, e.header.pid, e.header.comm, redact, a.process, a.ci);
   if (a.process.uid == 0 && !procs.Find(e.header.pid)) a.process.uid = e.header.uid;
@@ -53,7 +53,7 @@ report::Alert ProcessAccessAlert(const decode::ProcessAccess& e, const state::Pr
   const bool other_user = a.target.uid != e.header.uid;
   const bool holds_credentials = !a.target.credential_env.empty();
   a.severity =
-      other_user || holds_credentials ? report::Severity::kHigh : report::Severity::kMedium;
+      other_user || holds_credentials ? alert::Severity::kHigh : alert::Severity::kMedium;
 
   a.summary = e.header.comm + " (pid " + std::to_string(e.header.pid) + ") opened /proc/" +
               std::to_string(e.target_pid) + "/" + what;

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "decode/events.h"
-#include "report/alert.h"
+#include "alert/alert.h"
 #include "state/process_table.h"
 
 namespace credsentry::detect {
@@ -20,12 +20,12 @@ using ArgvRedactor = std::function<std::string(const std::vector<std::string>& a
 // Fills everything known about `pid` (table entry, ancestors) into `out` and its CI job into
 // `ci`. `comm` is the record's comm, used when the table does not know the process.
 void DescribeProcess(const state::ProcessTable& procs, uint32_t pid, const std::string& comm,
-                     const ArgvRedactor& redact, report::ProcessInfo& out, report::CiInfo& ci);
+                     const ArgvRedactor& redact, alert::ProcessInfo& out, alert::CiInfo& ci);
 
 // The "process-credential-access" alert. `target` is null when the target is unknown or out
 // of scope (then only its pid and the /proc entry's owner are reported). Severity is high when
 // the target belongs to another user or holds credential variables, medium otherwise.
-report::Alert ProcessAccessAlert(const decode::ProcessAccess& e, const state::ProcessTable& procs,
+alert::Alert ProcessAccessAlert(const decode::ProcessAccess& e, const state::ProcessTable& procs,
                                  const state::Process* target, const ArgvRedactor& redact);
 
 const char* ProcessAccessName(decode::ProcessAccess::What what);

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "report/alert_json.h"
+#include "alert/alert_id.h"
 
 namespace credsentry::detect {
 namespace {
@@ -14,7 +14,7 @@ std::string DestinationKey(const Destination& d) {
 bool Allowed(const std::vector<std::string>& globs, const Destination& dest) {
   if (dest.host.empty()) return false;  // an IP alone never proves a legitimate service
   return std::any_of(globs.begin(), globs.end(),
-                     [&](const std::string& g) { return config::HostMatchesGlob(dest.host, g); });
+                     [&](const std::string& g) { return catalogue::HostMatchesGlob(dest.host, g); });
 }
 
 }  // namespace
@@ -22,12 +22,12 @@ bool Allowed(const std::vector<std::string>& globs, const Destination& dest) {
 ProvenanceTracker::ProvenanceTracker(ProvenanceOptions options)
     : options_(options), reported_(options.taint_ns, options.max_reported) {}
 
-std::vector<std::string> ExpectedDestinationsOfFile(const config::RuleSet& rules,
+std::vector<std::string> ExpectedDestinationsOfFile(const catalogue::RuleSet& rules,
                                                     uint32_t cred_id) {
   std::vector<std::string> out;
   if (cred_id == 0 || cred_id > rules.files.size()) return out;
   for (const auto& kind_id : rules.files[cred_id - 1].kinds) {
-    if (const config::CredentialKind* k = rules.FindKind(kind_id)) {
+    if (const catalogue::CredentialKind* k = rules.FindKind(kind_id)) {
       out.insert(out.end(), k->destinations.begin(), k->destinations.end());
     }
   }
@@ -35,7 +35,7 @@ std::vector<std::string> ExpectedDestinationsOfFile(const config::RuleSet& rules
 }
 
 std::vector<state::CredentialRead> ProvenanceTracker::UnexpectedReads(
-    const state::ProcessTable& procs, const config::RuleSet& rules, uint32_t pid,
+    const state::ProcessTable& procs, const catalogue::RuleSet& rules, uint32_t pid,
     const Destination& dest, uint64_t now_mono_ns) const {
   const uint64_t since = now_mono_ns > options_.taint_ns ? now_mono_ns - options_.taint_ns : 0;
   std::vector<state::CredentialRead> out;
@@ -51,7 +51,7 @@ bool ProvenanceTracker::FirstReport(uint32_t pid, const Destination& dest, uint6
   return reported_.FirstTime(std::to_string(pid) + "|" + DestinationKey(dest), now_mono_ns);
 }
 
-bool ProvenanceTracker::Defer(uint32_t pid, const Destination& dest, report::Alert alert,
+bool ProvenanceTracker::Defer(uint32_t pid, const Destination& dest, alert::Alert alert,
                               uint64_t now_mono_ns) {
   if (pending_.size() >= options_.max_pending) {
     ++pending_dropped_;
@@ -68,8 +68,8 @@ void ProvenanceTracker::Covered(uint32_t pid, const Destination& dest, uint64_t 
   reported_.FirstTime(key, now_mono_ns);  // marks it: no tainted-egress for it later
 }
 
-std::vector<report::Alert> ProvenanceTracker::TakeDue(uint64_t now_mono_ns, bool all) {
-  std::vector<std::pair<uint64_t, report::Alert>> due;
+std::vector<alert::Alert> ProvenanceTracker::TakeDue(uint64_t now_mono_ns, bool all) {
+  std::vector<std::pair<uint64_t, alert::Alert>> due;
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (all || it->second.due_ns <= now_mono_ns) {
       due.emplace_back(it->second.due_ns, std::move(it->second.alert));
@@ -79,18 +79,18 @@ std::vector<report::Alert> ProvenanceTracker::TakeDue(uint64_t now_mono_ns, bool
     }
   }
   std::sort(due.begin(), due.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::vector<report::Alert> out;
+  std::vector<alert::Alert> out;
   for (auto& [t, a] : due) out.push_back(std::move(a));
   return out;
 }
 
-report::Alert TaintedEgressAlert(const std::string& comm, uint32_t pid,
+alert::Alert TaintedEgressAlert(const std::string& comm, uint32_t pid,
                                  const std::vector<state::CredentialRead>& reads,
-                                 const config::RuleSet& rules, const Destination& dest) {
-  report::Alert a;
-  a.id = report::NewAlertId();
+                                 const catalogue::RuleSet& rules, const Destination& dest) {
+  alert::Alert a;
+  a.id = alert::NewAlertId();
   a.kind = "tainted-egress";
-  a.severity = report::Severity::kHigh;
+  a.severity = alert::Severity::kHigh;
   a.destination.host = dest.host;
   a.destination.ip = dest.ip;
   a.destination.port = dest.port;

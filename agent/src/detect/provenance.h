@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "config/rules.h"
+#include "catalogue/rules.h"
 #include "detect/verdict.h"
-#include "report/alert.h"
+#include "alert/alert.h"
 #include "state/process_table.h"
 
 namespace credsentry::detect {
@@ -33,7 +33,7 @@ class ProvenanceTracker {
   // allow `dest` (no kind of that file lists a matching destination), newest first. Empty when
   // the process is not tainted or the destination is expected.
   std::vector<state::CredentialRead> UnexpectedReads(const state::ProcessTable& procs,
-                                                     const config::RuleSet& rules, uint32_t pid,
+                                                     const catalogue::RuleSet& rules, uint32_t pid,
                                                      const Destination& dest,
                                                      uint64_t now_mono_ns) const;
   // True the first time (pid, destination) is seen within the taint window: one alert per
@@ -42,12 +42,12 @@ class ProvenanceTracker {
 
   // Holds `alert` until report_delay_ns after `now`; false (and counted) when the pending
   // table is full.
-  bool Defer(uint32_t pid, const Destination& dest, report::Alert alert, uint64_t now_mono_ns);
+  bool Defer(uint32_t pid, const Destination& dest, alert::Alert alert, uint64_t now_mono_ns);
   // A secret alert covered this (process, destination): drop its pending alert, and do not
   // raise one later either.
   void Covered(uint32_t pid, const Destination& dest, uint64_t now_mono_ns);
   // Pending alerts due at `now` (all of them when `all`), oldest first.
-  std::vector<report::Alert> TakeDue(uint64_t now_mono_ns, bool all = false);
+  std::vector<alert::Alert> TakeDue(uint64_t now_mono_ns, bool all = false);
   uint64_t pending_dropped() const { return pending_dropped_; }
   uint64_t covered() const { return covered_; }
 
@@ -56,7 +56,7 @@ class ProvenanceTracker {
  private:
   struct Pending {
     uint64_t due_ns;
-    report::Alert alert;
+    alert::Alert alert;
   };
   ProvenanceOptions options_;
   Deduplicator reported_;
@@ -67,11 +67,11 @@ class ProvenanceTracker {
 
 // Destinations the credential file with this id (file index + 1, as the kernel reports it)
 // may legitimately reach: the union over the kinds it is declared to hold. Empty: none known.
-std::vector<std::string> ExpectedDestinationsOfFile(const config::RuleSet& rules, uint32_t cred_id);
+std::vector<std::string> ExpectedDestinationsOfFile(const catalogue::RuleSet& rules, uint32_t cred_id);
 
 // The "tainted-egress" alert (process context is filled by the caller).
-report::Alert TaintedEgressAlert(const std::string& comm, uint32_t pid,
+alert::Alert TaintedEgressAlert(const std::string& comm, uint32_t pid,
                                  const std::vector<state::CredentialRead>& reads,
-                                 const config::RuleSet& rules, const Destination& dest);
+                                 const catalogue::RuleSet& rules, const Destination& dest);
 
 }  // namespace credsentry::detect

@@ -4,25 +4,7 @@
 
 namespace credsentry::detect {
 
-report::Severity ToReportSeverity(config::Severity s) {
-  switch (s) {
-    case config::Severity::kLow: return report::Severity::kLow;
-    case config::Severity::kMedium: return report::Severity::kMedium;
-    case config::Severity::kHigh: return report::Severity::kHigh;
-    case config::Severity::kCritical: return report::Severity::kCritical;
-  }
-  return report::Severity::kHigh;
-}
-
-report::Severity LowerSeverity(report::Severity s) {
-  switch (s) {
-    case report::Severity::kCritical: return report::Severity::kHigh;
-    case report::Severity::kHigh: return report::Severity::kMedium;
-    default: return report::Severity::kLow;
-  }
-}
-
-Verdict Judge(const config::CredentialKind& kind, const Destination& dest) {
+Verdict Judge(const catalogue::CredentialKind& kind, const Destination& dest) {
   const std::string where = !dest.host.empty() ? dest.host : (!dest.ip.empty() ? dest.ip : "an unknown peer");
   if (kind.never_sent) {
     return {true, false,
@@ -34,7 +16,7 @@ Verdict Judge(const config::CredentialKind& kind, const Destination& dest) {
             kind.name + " sent to a destination the agent could not determine (" + why + ")"};
   }
   for (const auto& glob : kind.destinations) {
-    if (!dest.host.empty() && config::HostMatchesGlob(dest.host, glob)) return {false, false, ""};
+    if (!dest.host.empty() && catalogue::HostMatchesGlob(dest.host, glob)) return {false, false, ""};
     // An allow-list entry may be an address (a gateway reached by IP), written in any of its
     // textual forms; dest.ip is already canonical.
     if (dest.host.empty() && !dest.ip.empty() && dest.ip == decode::CanonicalIp(glob)) {

@@ -9,8 +9,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "config/rules.h"
-#include "report/alert.h"
+#include "catalogue/rules.h"
+#include "alert/alert.h"
 
 namespace credsentry::detect {
 
@@ -36,10 +36,7 @@ struct Verdict {
   std::string reason;  // one sentence for the alert summary
 };
 
-Verdict Judge(const config::CredentialKind& kind, const Destination& dest);
-report::Severity ToReportSeverity(config::Severity s);
-// One step down (critical -> high, ..., low stays low): a finding whose destination is unknown.
-report::Severity LowerSeverity(report::Severity s);
+Verdict Judge(const catalogue::CredentialKind& kind, const Destination& dest);
 
 // Suppresses repeats of the same (process, secret, destination) within a window, so a client
 // retrying a request raises one alert, not fifty. Bounded: the oldest key is forgotten first.

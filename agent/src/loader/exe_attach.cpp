@@ -12,16 +12,11 @@
 #include <charconv>
 #include <fstream>
 
+#include "common/clock.h"
 #include "common/log.h"
 
 namespace credsentry::loader {
 namespace {
-
-uint64_t MonoNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 bool IsElf(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -136,7 +131,7 @@ bool ExeAttacher::Inspect(const ExecutableFile& file, uint64_t exec_mono_ns) {
   }
   seen_.emplace(file.dev, file.ino);
   ++counters_["files_inspected"];
-  const uint64_t inspect_start = MonoNs();
+  const uint64_t inspect_start = MonotonicNs();
 
   bool hooked = false;
   auto tls = FindTlsStack(file.path);
@@ -179,7 +174,7 @@ bool ExeAttacher::Inspect(const ExecutableFile& file, uint64_t exec_mono_ns) {
   ++attached_;
   ++counters_["files_hooked"];
   if (file.pid != 0 && exec_mono_ns != 0) {
-    const uint64_t now = MonoNs();
+    const uint64_t now = MonotonicNs();
     uint64_t us = (now - std::min(exec_mono_ns, now)) / 1000;
     counters_["exec_to_attach_us_last"] = us;
     counters_["exec_to_attach_us_max"] = std::max(counters_["exec_to_attach_us_max"], us);
@@ -245,7 +240,7 @@ void ExeAttacher::OnExec(uint32_t pid, const std::string& filename, uint64_t exe
   InspectMaps(pid, exec_mono_ns);
   auto start_time = StartTime(pid);
   if (!start_time) return;  // gone already
-  uint64_t now = MonoNs();
+  uint64_t now = MonotonicNs();
   for (uint64_t delay : options_.rescan_delays_ns) {
     if (rescans_.size() >= options_.max_pending_rescans) {
       ++counters_["rescans_dropped"];
@@ -274,7 +269,7 @@ void ExeAttacher::ScanDir(const std::string& dir, int depth, uint64_t deadline_n
   while (dirent* ent = readdir(d)) {
     std::string_view name = ent->d_name;
     if (name == "." || name == "..") continue;
-    if (files >= options_.max_scan_files || MonoNs() > deadline_ns) break;
+    if (files >= options_.max_scan_files || MonotonicNs() > deadline_ns) break;
     std::string path = dir + "/" + std::string(name);
     struct stat st {};
     if (lstat(path.c_str(), &st) != 0) continue;
@@ -306,16 +301,16 @@ void ExeAttacher::ScanDir(const std::string& dir, int depth, uint64_t deadline_n
 }
 
 void ExeAttacher::ScanAtStart() {
-  uint64_t start = MonoNs();
+  uint64_t start = MonotonicNs();
   uint64_t deadline = start + options_.scan_budget_ns;
   size_t files = 0;
   for (const auto& dir : options_.scan_dirs) {
     ScanDir(dir, dir == "/opt" ? 3 : 0, deadline, files);
   }
-  uint64_t ms = (MonoNs() - start) / 1'000'000;
+  uint64_t ms = (MonotonicNs() - start) / 1'000'000;
   counters_["scan_files"] = files;
   counters_["scan_ms"] = ms;
-  bool cut = files >= options_.max_scan_files || MonoNs() > deadline;
+  bool cut = files >= options_.max_scan_files || MonotonicNs() > deadline;
   spdlog::info("start-up scan: {} executables read in {} ms, {} hooked{}", files, ms, attached_,
                cut ? " (stopped at its bound; the rest are inspected when they run)" : "");
 }

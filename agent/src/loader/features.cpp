@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "credsentry_abi.h"
 #include "loader/host.h"
+#include "loader/libbpf_log.h"
 #include "loader/probes.h"
 #include "loader/tls_libraries.h"
 #include "loader/uprobe_check.h"
@@ -67,7 +68,7 @@ std::string FeatureReport::ToText() const {
 }
 
 FeatureReport ProbeFeatures(const ProbeOptions& options) {
-  log::RouteLibbpf();
+  RouteLibbpf();
   FeatureReport r;
   bool ok = true;
   auto add = [&r](std::string feature, std::string value) {

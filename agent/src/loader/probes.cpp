@@ -18,6 +18,7 @@
 #include "loader/attach_helper.h"
 #include "loader/counters.h"
 #include "loader/host.h"
+#include "loader/libbpf_log.h"
 #include "loader/name_shapes.h"
 #include "loader/ring_reader.h"
 #include "loader/skeleton.h"
@@ -206,7 +207,7 @@ Status Probes::State::FillScope(const std::vector<std::string>& cgroups) {
 }
 
 Result<std::unique_ptr<Probes>> Probes::Open(const ProbeOptions& options) {
-  log::RouteLibbpf();
+  RouteLibbpf();
   if (auto s = CheckRingSize("control", options.control_ringbuf_bytes); !s)
     return Error{s.message()};
   if (auto s = CheckRingSize("data", options.data_ringbuf_bytes); !s) return Error{s.message()};

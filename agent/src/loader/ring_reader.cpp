@@ -2,13 +2,13 @@
 
 #include <bpf/libbpf.h>
 #include <poll.h>
-#include <time.h>
 
 #include <cerrno>
 #include <cstring>
 #include <limits>
 #include <string>
 
+#include "common/clock.h"
 #include "credsentry_abi.h"
 
 namespace credsentry::loader {
@@ -22,13 +22,6 @@ namespace {
 constexpr int kDataPeriodMs = 50;
 
 std::string Errno(int err) { return std::strerror(err < 0 ? -err : err); }
-
-// The clock bpf_ktime_get_ns() reads, so it compares with record timestamps.
-uint64_t KernelNowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 }  // namespace
 
@@ -77,7 +70,7 @@ int RingReader::OnData(void* ctx, void* data, size_t size) {
 }
 
 int RingReader::ReadControl() {
-  control_read_ns_ = KernelNowNs();
+  control_read_ns_ = MonotonicNs();
   return ring_buffer__consume(control_);
 }
 

@@ -9,7 +9,7 @@
 namespace credsentry::pipeline {
 
 Result<CredentialWatchCount> WatchCredentialFiles(loader::Probes& probes,
-                                                  const config::RuleSet& rules) {
+                                                  const catalogue::RuleSet& rules) {
   if (auto st = probes.ClearCredentialWatches(); !st) return Error{st.message()};
   CredentialWatchCount count;
   for (const auto& p : config::ExpandCredentialPaths(rules)) {

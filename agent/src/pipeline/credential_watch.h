@@ -6,7 +6,7 @@
 #include <string>
 
 #include "common/result.h"
-#include "config/rules.h"
+#include "catalogue/rules.h"
 
 namespace credsentry::loader {
 class Probes;
@@ -21,6 +21,6 @@ struct CredentialWatchCount {
 
 // Replaces every credential watch with the ones `rules` describes. cred_id = file index + 1.
 Result<CredentialWatchCount> WatchCredentialFiles(loader::Probes& probes,
-                                                  const config::RuleSet& rules);
+                                                  const catalogue::RuleSet& rules);
 
 }  // namespace credsentry::pipeline

@@ -16,7 +16,7 @@
 #include "common/log.h"
 #include "common/unique_fd.h"
 #include "credsentry_abi.h"
-#include "config/rules.h"
+#include "catalogue/rules.h"
 #include "loader/exe_attach.h"
 #include "loader/go_tls.h"
 #include "loader/probes.h"
@@ -28,7 +28,7 @@
 #include "report/file_sink.h"
 #include "report/fingerprint.h"
 #include "state/scope.h"
-#include "stream/matcher.h"
+#include "match/matcher.h"
 
 namespace credsentry::pipeline {
 namespace {
@@ -75,10 +75,10 @@ struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
 };
 
-Result<std::shared_ptr<const stream::MatcherDatabase>> LoadMatcher(const config::AgentConfig& cfg) {
-  auto rules = config::LoadRules(cfg.rules_dirs);
+Result<std::shared_ptr<const match::MatcherDatabase>> LoadMatcher(const config::AgentConfig& cfg) {
+  auto rules = catalogue::LoadRules(cfg.rules_dirs);
   if (!rules) return Error{rules.message()};
-  auto db = stream::MatcherDatabase::Compile(std::move(*rules));
+  auto db = match::MatcherDatabase::Compile(std::move(*rules));
   if (!db) return Error{db.message()};
   return *db;
 }

@@ -15,7 +15,7 @@
 #include <functional>
 
 #include "stream/decoders/decoded_chunk.h"
-#include "stream/matcher.h"
+#include "match/matcher.h"
 #include "stream/stream_table.h"
 
 namespace credsentry::pipeline {
@@ -23,7 +23,7 @@ namespace credsentry::pipeline {
 struct HeldSecret {
   stream::StreamKey key;
   stream::StreamContext ctx;  // as it was when the secret matched
-  stream::SecretMatch match;
+  match::SecretMatch match;
   stream::decoders::ConnectionFacts facts;  // Host / :authority claims at match time
   uint64_t held_at_ns = 0;                  // kernel time of the write that completed the match
 };

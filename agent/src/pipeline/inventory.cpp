@@ -10,9 +10,9 @@
 namespace credsentry::pipeline {
 
 std::vector<report::StoredCredential> BuildInventory(
-    const std::shared_ptr<const stream::MatcherDatabase>& shared_db,
+    const std::shared_ptr<const match::MatcherDatabase>& shared_db,
     const report::Fingerprinter& fp) {
-  const stream::MatcherDatabase& db = *shared_db;
+  const match::MatcherDatabase& db = *shared_db;
   constexpr off_t kMaxFileBytes = 1 << 20;
   std::vector<report::StoredCredential> out;
   size_t files = 0;
@@ -24,8 +24,8 @@ std::vector<report::StoredCredential> BuildInventory(
     if (++files > kMaxInventoryFiles) break;
     std::ifstream in(p.path, std::ios::binary);
     std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    stream::MatchStream scan(shared_db);
-    auto record = [&](const stream::SecretMatch& m) {
+    match::MatchStream scan(shared_db);
+    auto record = [&](const match::SecretMatch& m) {
       if (!m.value_available || m.kind_index >= db.rules().kinds.size()) return;
       const auto& kind = db.rules().kinds[m.kind_index];
       report::StoredCredential c;

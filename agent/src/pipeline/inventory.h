@@ -8,14 +8,14 @@
 
 #include "report/collector_sink.h"
 #include "report/fingerprint.h"
-#include "stream/matcher.h"
+#include "match/matcher.h"
 
 namespace credsentry::pipeline {
 
 // Reads each credential file of the catalogue (bounded: regular files up to 1 MiB, at most
 // kMaxInventoryFiles) and matches it with the catalogue.
 std::vector<report::StoredCredential> BuildInventory(
-    const std::shared_ptr<const stream::MatcherDatabase>& db,
+    const std::shared_ptr<const match::MatcherDatabase>& db,
     const report::Fingerprinter& fp);
 
 inline constexpr size_t kMaxInventoryFiles = 4096;

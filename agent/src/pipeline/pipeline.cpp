@@ -1,10 +1,10 @@
 #include "pipeline/pipeline.h"
 
 #include <sys/socket.h>
-#include <time.h>
 
 #include <nlohmann/json.hpp>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "pipeline/internal.h"
 #include "credsentry_abi.h"
@@ -12,18 +12,8 @@
 namespace credsentry::pipeline {
 using internal::FdKey;
 
-namespace {
-
-uint64_t ClockNs(clockid_t id) {
-  timespec ts;
-  clock_gettime(id, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-}  // namespace
-
 Pipeline::Pipeline(PipelineOptions options, const state::Scope& scope,
-                   std::shared_ptr<const stream::MatcherDatabase> db,
+                   std::shared_ptr<const match::MatcherDatabase> db,
                    const report::Fingerprinter& fp, std::vector<report::AlertSink*> sinks,
                    KernelControl* kernel)
     : options_(std::move(options)),
@@ -37,10 +27,10 @@ Pipeline::Pipeline(PipelineOptions options, const state::Scope& scope,
       streams_(4096),
       dedup_(options_.dedup_window_ns, options_.dedup_max_keys),
       held_(options_.max_held_secrets, options_.destination_hold_ns) {
-  mono_to_wall_ns_ = ClockNs(CLOCK_REALTIME) - ClockNs(CLOCK_MONOTONIC);
+  mono_to_wall_ns_ = WallClockNs() - MonotonicNs();
   if (db_) InspectEnvironmentsWith(db_->rules());
   streams_.SetCloseHook([this](const stream::StreamKey& key, stream::Stream& s) {
-    s.matcher->Close([&](const stream::SecretMatch& m) { OnSecret(key, s.ctx, m); });
+    s.matcher->Close([&](const match::SecretMatch& m) { OnSecret(key, s.ctx, m); });
     for (auto& [unit, us] : s.units) CloseUnit(key, s, us);
     s.units.clear();
     AddStreamCounters(s);
@@ -102,7 +92,7 @@ void Pipeline::Dispatch(const decode::Event& event) {
   if (!held_.empty()) RetryHeld(decode::HeaderOf(event).pid);
 }
 
-void Pipeline::WriteAlert(const report::Alert& alert) {
+void Pipeline::WriteAlert(const alert::Alert& alert) {
   ++counters_.alerts;
   for (auto* sink : sinks_) {
     if (!sink->Write(alert).ok()) ++counters_.alert_sink_errors;
@@ -170,7 +160,7 @@ void Pipeline::FeedStream(const stream::StreamKey& key, const decode::Payload& p
   destinations_.Remember(key, ctx);
   if (p.fd_kind != CS_FD_SOCK_UDP) CheckTaintedEgress(key, ctx);
   counters_.bytes_matched += p.data.size();
-  s.matcher->Feed(p.data, [&](const stream::SecretMatch& m) { OnSecret(key, ctx, m); });
+  s.matcher->Feed(p.data, [&](const match::SecretMatch& m) { OnSecret(key, ctx, m); });
   auto on_chunk = [&](const stream::decoders::DecodedChunk& c) { FeedUnit(key, s, c); };
   if (p.fd_kind == CS_FD_SOCK_UDP) {
     // Each datagram is a whole message; DNS queries may smuggle a key in their labels.
@@ -199,7 +189,7 @@ void Pipeline::FeedUnit(const stream::StreamKey& key, stream::Stream& s,
       ++counters_.decoded_units_evicted;
     }
     stream::UnitStream us;
-    us.matcher = std::make_unique<stream::MatchStream>(db_);
+    us.matcher = std::make_unique<match::MatchStream>(db_);
     us.matcher->SetKnownValues(known_values_);
     if (c.decoding) us.decoding = *c.decoding;
     us.opened_seq = ++s.unit_seq;
@@ -207,7 +197,7 @@ void Pipeline::FeedUnit(const stream::StreamKey& key, stream::Stream& s,
   }
   counters_.bytes_decoded += c.bytes.size();
   stream::UnitStream& us = it->second;
-  us.matcher->Feed(c.bytes, [&](const stream::SecretMatch& m) { OnUnitSecret(key, s, us, m); });
+  us.matcher->Feed(c.bytes, [&](const match::SecretMatch& m) { OnUnitSecret(key, s, us, m); });
   if (c.unit_end) {
     CloseUnit(key, s, us);
     s.units.erase(it);
@@ -215,13 +205,13 @@ void Pipeline::FeedUnit(const stream::StreamKey& key, stream::Stream& s,
 }
 
 void Pipeline::CloseUnit(const stream::StreamKey& key, stream::Stream& s, stream::UnitStream& us) {
-  us.matcher->Close([&](const stream::SecretMatch& m) { OnUnitSecret(key, s, us, m); });
+  us.matcher->Close([&](const match::SecretMatch& m) { OnUnitSecret(key, s, us, m); });
   match_totals_ += us.matcher->counters();
 }
 
 void Pipeline::OnUnitSecret(const stream::StreamKey& key, stream::Stream& s,
-                            const stream::UnitStream& us, const stream::SecretMatch& m) {
-  stream::SecretMatch decoded = m;
+                            const stream::UnitStream& us, const match::SecretMatch& m) {
+  match::SecretMatch decoded = m;
   decoded.decoding = us.decoding;
   decoded.decoding.insert(decoded.decoding.end(), m.decoding.begin(), m.decoding.end());
   OnSecret(key, s.ctx, decoded);
@@ -299,7 +289,7 @@ void Pipeline::Housekeeping(uint64_t now_mono_ns) {
   });
 }
 
-void Pipeline::SwapRules(std::shared_ptr<const stream::MatcherDatabase> db) {
+void Pipeline::SwapRules(std::shared_ptr<const match::MatcherDatabase> db) {
   Drain();
   db_ = std::move(db);
   if (db_) InspectEnvironmentsWith(db_->rules());

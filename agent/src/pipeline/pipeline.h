@@ -25,7 +25,7 @@
 #include "state/connection_table.h"
 #include "state/dns_cache.h"
 #include "state/process_table.h"
-#include "stream/matcher.h"
+#include "match/matcher.h"
 #include "stream/stream_table.h"
 
 namespace credsentry::pipeline {
@@ -64,13 +64,13 @@ struct SecretReader {
 class Pipeline {
  public:
   Pipeline(PipelineOptions options, const state::Scope& scope,
-           std::shared_ptr<const stream::MatcherDatabase> db, const report::Fingerprinter& fp,
+           std::shared_ptr<const match::MatcherDatabase> db, const report::Fingerprinter& fp,
            std::vector<report::AlertSink*> sinks, KernelControl* kernel);
 
   // Decodes one ring-buffer record and takes it through every stage.
   void Handle(std::span<const uint8_t> record);
   // New rules: streams in flight are flushed with the old database, later bytes use the new one.
-  void SwapRules(std::shared_ptr<const stream::MatcherDatabase> db);
+  void SwapRules(std::shared_ptr<const match::MatcherDatabase> db);
   // A secret known to be stored in `path` (from the inventory, or a read by `reader`): its
   // egress names the file, and the reader when that is another process (cat | curl).
   void AddKnownSecret(const std::string& fingerprint, const std::string& path,
@@ -80,7 +80,7 @@ class Pipeline {
   // `kind`: the catalogue kind whose env list names the variable (then the value is matched as
   // a literal in every stream, judged by that kind's destinations); null: fingerprint only.
   void LearnSecret(const std::string& value, const std::string& source,
-                   const config::CredentialKind* kind = nullptr);
+                   const catalogue::CredentialKind* kind = nullptr);
   // Expires exited processes and idle streams. Call about once a second.
   void Housekeeping(uint64_t now_mono_ns);
   // Judges the secrets whose destination hold ran out. Call on every loop turn (cheap when none).
@@ -110,8 +110,8 @@ class Pipeline {
   void OnClose(const decode::FdClose& e);
   void OnExit(const decode::ProcessExit& e);
   void OnProcessAccess(const decode::ProcessAccess& e);
-  void InspectEnvironmentsWith(const config::RuleSet& rules);
-  void WriteAlert(const report::Alert& alert);
+  void InspectEnvironmentsWith(const catalogue::RuleSet& rules);
+  void WriteAlert(const alert::Alert& alert);
   // Provenance: egress of a process tainted by a credential-file read to where that credential
   // is not expected raises "tainted-egress" once per (process, destination).
   void CheckTaintedEgress(const stream::StreamKey& key, const stream::StreamContext& ctx);
@@ -120,19 +120,19 @@ class Pipeline {
                 const stream::decoders::DecodedChunk& c);
   void CloseUnit(const stream::StreamKey& key, stream::Stream& s, stream::UnitStream& us);
   void OnUnitSecret(const stream::StreamKey& key, stream::Stream& s, const stream::UnitStream& us,
-                    const stream::SecretMatch& m);
+                    const match::SecretMatch& m);
   void AddStreamCounters(const stream::Stream& s);
   const stream::decoders::ConnectionFacts* CurrentFacts(const stream::StreamKey& key);
   void OnSecret(const stream::StreamKey& key, const stream::StreamContext& ctx,
-                const stream::SecretMatch& m);
+                const match::SecretMatch& m);
   // The verdict on a secret and, when it is misuse, its alert. `dest` has no IP and no name
   // only when the hold ran out: then the finding says the destination is unknown, and why.
-  void JudgeSecret(const stream::StreamContext& ctx, const stream::SecretMatch& m,
+  void JudgeSecret(const stream::StreamContext& ctx, const match::SecretMatch& m,
                    const detect::Destination& dest);
   // Held secrets of `pid` whose destination is known now are judged.
   void RetryHeld(uint32_t pid);
-  report::Alert BuildAlert(const stream::StreamContext& ctx, const config::CredentialKind& kind,
-                           const stream::SecretMatch& m, const detect::Destination& dest,
+  alert::Alert BuildAlert(const stream::StreamContext& ctx, const catalogue::CredentialKind& kind,
+                           const match::SecretMatch& m, const detect::Destination& dest,
                            const std::string& reason, const std::string& fingerprint);
   // Every text an alert, log or trace line carries goes through here (report/text_redaction.h):
   // catalogue formats, learned values, `also` (the secret an alert is about) and secret shapes.
@@ -144,7 +144,7 @@ class Pipeline {
 
   PipelineOptions options_;
   const state::Scope& scope_;
-  std::shared_ptr<const stream::MatcherDatabase> db_;
+  std::shared_ptr<const match::MatcherDatabase> db_;
   const report::Fingerprinter& fingerprinter_;
   std::vector<report::AlertSink*> sinks_;
   KernelControl* kernel_;
@@ -162,13 +162,13 @@ class Pipeline {
   std::unordered_map<std::string, KnownSecret> known_secrets_;
   PipelineCounters counters_;
   // Totals of closed streams and units (exported as matcher_* and decoder_*).
-  stream::MatchCounters match_totals_;
+  match::MatchCounters match_totals_;
   stream::decoders::DecoderCounters decoder_totals_;
   stream::decoders::DecoderCounters dns_counters_;  // DNS messages in UDP writes (dns_*)
   std::FILE* trace_ = nullptr;
   uint64_t mono_to_wall_ns_ = 0;
   // Values read from credential files, matched as literals in every stream.
-  std::shared_ptr<stream::KnownValues> known_values_ = std::make_shared<stream::KnownValues>();
+  std::shared_ptr<match::KnownValues> known_values_ = std::make_shared<match::KnownValues>();
   // Every secret value learned on this host, so that no output shows one (bounded).
   report::TextRedactor redactor_;
 };

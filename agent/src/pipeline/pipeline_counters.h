@@ -5,7 +5,7 @@
 
 #include "common/counters.h"
 #include "stream/decoders/decoded_chunk.h"
-#include "stream/matcher.h"
+#include "match/matcher.h"
 
 namespace credsentry::pipeline {
 

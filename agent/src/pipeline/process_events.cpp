@@ -30,9 +30,9 @@ void Pipeline::OnCredentialRead(const decode::Payload& p) {
       p.header.pid, {path, 0, p.header.pid, p.header.comm, p.header.ts_ns, p.data.size()});
   // Learn which secrets the file holds, so an egress of the same value can name the file.
   const SecretReader reader{p.header.pid, p.header.comm, p.header.ts_ns};
-  stream::MatchStream scan(db_);
+  match::MatchStream scan(db_);
   std::vector<std::pair<std::string, std::string>> format_values;  // (kind id, value)
-  auto learn = [&](const stream::SecretMatch& m) {
+  auto learn = [&](const match::SecretMatch& m) {
     if (!m.value_available) return;
     redactor_.Remember(m.value);
     AddKnownSecret(fingerprinter_.Of(m.value), path, reader);
@@ -61,7 +61,7 @@ void Pipeline::AddKnownSecret(const std::string& fingerprint, const std::string&
 }
 
 void Pipeline::LearnSecret(const std::string& value, const std::string& source,
-                           const config::CredentialKind* kind) {
+                           const catalogue::CredentialKind* kind) {
   const std::string fingerprint = fingerprinter_.Of(value);
   redactor_.Remember(value);  // no output may show it, whatever its format
   if (known_secrets_.contains(fingerprint)) return;  // every exec repeats it: keep the first
@@ -73,13 +73,13 @@ void Pipeline::LearnSecret(const std::string& value, const std::string& source,
   }
 }
 
-void Pipeline::InspectEnvironmentsWith(const config::RuleSet& rules) {
+void Pipeline::InspectEnvironmentsWith(const catalogue::RuleSet& rules) {
   std::unordered_set<std::string> names = state::BuiltinCredentialEnvNames();
   for (const auto& kind : rules.kinds) names.insert(kind.env_vars.begin(), kind.env_vars.end());
   processes_.InspectEnvironments(
       std::move(names), [this](const state::Process& p, const std::string& name,
                                const std::string& value) {
-        const config::CredentialKind* kind = nullptr;
+        const catalogue::CredentialKind* kind = nullptr;
         for (const auto& k : db_->rules().kinds) {
           if (std::find(k.env_vars.begin(), k.env_vars.end(), name) != k.env_vars.end()) {
             kind = &k;
@@ -104,7 +104,7 @@ void Pipeline::OnProcessAccess(const decode::ProcessAccess& e) {
   auto redact = [this](const std::vector<std::string>& argv) {
     return RedactSecretsIn(JoinArgv(argv));
   };
-  report::Alert alert = detect::ProcessAccessAlert(e, processes_, target, redact);
+  alert::Alert alert = detect::ProcessAccessAlert(e, processes_, target, redact);
   report::RedactAlertText(alert, redactor_, db_);
   if (!dedup_.FirstTime(alert.kind + "|" + std::to_string(e.header.pid) + "|" +
                             std::to_string(e.target_pid) + "|" + alert.target.access,
@@ -135,7 +135,7 @@ void Pipeline::CheckTaintedEgress(const stream::StreamKey& key,
       provenance_.UnexpectedReads(processes_, db_->rules(), ctx.pid, dest, ctx.last_mono_ns);
   if (reads.empty()) return;
   if (!provenance_.FirstReport(ctx.pid, dest, ctx.last_mono_ns)) return;
-  report::Alert alert = detect::TaintedEgressAlert(ctx.comm, ctx.pid, reads, db_->rules(), dest);
+  alert::Alert alert = detect::TaintedEgressAlert(ctx.comm, ctx.pid, reads, db_->rules(), dest);
   auto redact = [this](const std::vector<std::string>& argv) {
     return RedactSecretsIn(JoinArgv(argv));
   };

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "detect/process_context.h"
+#include "alert/alert_id.h"
 #include "pipeline/internal.h"
 #include "pipeline/pipeline.h"
 #include "report/alert_json.h"
@@ -12,7 +13,7 @@ namespace credsentry::pipeline {
 using internal::JoinArgv;
 
 void Pipeline::OnSecret(const stream::StreamKey& key, const stream::StreamContext& ctx,
-                        const stream::SecretMatch& m) {
+                        const match::SecretMatch& m) {
   ++counters_.secret_matches;
   const stream::decoders::ConnectionFacts* facts = CurrentFacts(key);
   detect::Destination dest = destinations_.Resolve(key, ctx, facts);
@@ -28,13 +29,13 @@ void Pipeline::OnSecret(const stream::StreamKey& key, const stream::StreamContex
   JudgeSecret(ctx, m, dest);
 }
 
-void Pipeline::JudgeSecret(const stream::StreamContext& ctx, const stream::SecretMatch& m,
+void Pipeline::JudgeSecret(const stream::StreamContext& ctx, const match::SecretMatch& m,
                            const detect::Destination& dest) {
   const auto& rules = db_->rules();
-  config::CredentialKind known_kind;  // a learned value that fits no catalogue format
-  if (m.known && m.kind_index == stream::kKnownValueKind) known_kind = stream::KnownValueKind(*m.known);
+  catalogue::CredentialKind known_kind;  // a learned value that fits no catalogue format
+  if (m.known && m.kind_index == match::kKnownValueKind) known_kind = match::KnownValueKind(*m.known);
   if (m.kind_index >= rules.kinds.size() && known_kind.id.empty()) return;
-  const config::CredentialKind& kind = known_kind.id.empty() ? rules.kinds[m.kind_index] : known_kind;
+  const catalogue::CredentialKind& kind = known_kind.id.empty() ? rules.kinds[m.kind_index] : known_kind;
   detect::Verdict verdict = detect::Judge(kind, dest);
   if (!verdict.alert) {
     ++counters_.secrets_to_expected_destinations;
@@ -47,11 +48,11 @@ void Pipeline::JudgeSecret(const stream::StreamContext& ctx, const stream::Secre
     ++counters_.alerts_suppressed_duplicate;
     return;
   }
-  report::Alert alert = BuildAlert(ctx, kind, m, dest, verdict.reason, fingerprint);
+  alert::Alert alert = BuildAlert(ctx, kind, m, dest, verdict.reason, fingerprint);
   if (verdict.destination_unknown) {
     ++counters_.verdicts_destination_unknown;
     alert.kind = "secret-egress-destination-unknown";
-    alert.severity = detect::LowerSeverity(alert.severity);
+    alert.severity = alert::LowerSeverity(alert.severity);
   } else {
     provenance_.Covered(ctx.pid, dest, ctx.last_mono_ns);  // this alert says more than taint
   }
@@ -65,14 +66,14 @@ void Pipeline::JudgeSecret(const stream::StreamContext& ctx, const stream::Secre
                alert.destination.host.empty() ? alert.destination.ip : alert.destination.host);
 }
 
-report::Alert Pipeline::BuildAlert(const stream::StreamContext& ctx,
-                                   const config::CredentialKind& kind,
-                                   const stream::SecretMatch& m, const detect::Destination& dest,
+alert::Alert Pipeline::BuildAlert(const stream::StreamContext& ctx,
+                                   const catalogue::CredentialKind& kind,
+                                   const match::SecretMatch& m, const detect::Destination& dest,
                                    const std::string& reason, const std::string& fingerprint) {
-  report::Alert a;
-  a.id = report::NewAlertId();
+  alert::Alert a;
+  a.id = alert::NewAlertId();
   a.time_ns = WallNs(ctx.last_mono_ns);
-  a.severity = detect::ToReportSeverity(kind.severity);
+  a.severity = kind.severity;
   a.host = options_.hostname;
   const std::string value = m.value_available ? m.value : "";
   const report::HiddenValue also{value, kind.preview_prefix};

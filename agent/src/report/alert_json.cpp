@@ -6,16 +6,6 @@
 
 namespace credsentry::report {
 
-const char* SeverityName(Severity s) {
-  switch (s) {
-    case Severity::kLow: return "low";
-    case Severity::kMedium: return "medium";
-    case Severity::kHigh: return "high";
-    case Severity::kCritical: return "critical";
-  }
-  return "high";
-}
-
 std::string IsoTime(uint64_t wall_ns) {
   time_t secs = static_cast<time_t>(wall_ns / 1000000000ull);
   struct tm tm_utc;
@@ -27,29 +17,13 @@ std::string IsoTime(uint64_t wall_ns) {
   return buf;
 }
 
-std::string NewAlertId() {
-  unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) {
-    // The CSPRNG failing is not an input error; fall back to time + address entropy.
-    uint64_t t = static_cast<uint64_t>(clock());
-    for (size_t i = 0; i < sizeof bytes; ++i) bytes[i] = static_cast<unsigned char>(t >> (i % 8));
-  }
-  static const char* hex = "0123456789abcdef";
-  std::string id;
-  for (unsigned char b : bytes) {
-    id.push_back(hex[b >> 4]);
-    id.push_back(hex[b & 15]);
-  }
-  return id;
-}
-
 namespace {
 
 // Optional blocks appear only on alerts that have them.
-void AddContextBlocks(const Alert& a, nlohmann::json& j) {
+void AddContextBlocks(const alert::Alert& a, nlohmann::json& j) {
   j["process"]["credential_env"] = a.process.credential_env;
   j["process"]["systemd_unit"] = a.process.systemd_unit;
-  if (const KubePodInfo& pod = a.process.pod; !pod.empty()) {
+  if (const alert::KubePodInfo& pod = a.process.pod; !pod.empty()) {
     j["process"]["pod"] = {{"uid", pod.uid}, {"name", pod.name}, {"namespace", pod.ns}};
   }
   if (!a.ci.provider.empty()) {
@@ -61,7 +35,7 @@ void AddContextBlocks(const Alert& a, nlohmann::json& j) {
                    {"comm", a.target.comm},     {"exe", a.target.exe},
                    {"access", a.target.access}, {"credential_env", a.target.credential_env},
                    {"in_scope", a.target.in_scope}, {"container", a.target.container}};
-    if (const KubePodInfo& pod = a.target.pod; !pod.empty()) {
+    if (const alert::KubePodInfo& pod = a.target.pod; !pod.empty()) {
       j["target"]["pod"] = {{"uid", pod.uid}, {"name", pod.name}, {"namespace", pod.ns}};
     }
   }
@@ -69,7 +43,7 @@ void AddContextBlocks(const Alert& a, nlohmann::json& j) {
 
 }  // namespace
 
-nlohmann::json AlertToJson(const Alert& a) {
+nlohmann::json AlertToJson(const alert::Alert& a) {
   using nlohmann::json;
   json ancestors = json::array();
   for (const auto& anc : a.process.ancestors) {
@@ -85,7 +59,7 @@ nlohmann::json AlertToJson(const Alert& a) {
       {"id", a.id},
       {"time", IsoTime(a.time_ns)},
       {"kind", a.kind},
-      {"severity", SeverityName(a.severity)},
+      {"severity", alert::SeverityName(a.severity)},
       {"summary", a.summary},
       {"host", a.host},
       {"process",
@@ -121,7 +95,7 @@ nlohmann::json AlertToJson(const Alert& a) {
   return j;
 }
 
-std::string AlertToJsonLine(const Alert& alert) {
+std::string AlertToJsonLine(const alert::Alert& alert) {
   // Replace invalid UTF-8 (process names and paths are bytes) instead of throwing.
   return AlertToJson(alert).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

@@ -6,15 +6,13 @@
 
 #include <string>
 
-#include "report/alert.h"
+#include "alert/alert.h"
 
 namespace credsentry::report {
 
-nlohmann::json AlertToJson(const Alert& alert);
-std::string AlertToJsonLine(const Alert& alert);
+nlohmann::json AlertToJson(const alert::Alert& alert);
+std::string AlertToJsonLine(const alert::Alert& alert);
 // RFC 3339 UTC with nanoseconds.
 std::string IsoTime(uint64_t wall_ns);
-// 128 random bits as 32 hex digits: the alert's idempotency key across resends.
-std::string NewAlertId();
 
 }  // namespace credsentry::report

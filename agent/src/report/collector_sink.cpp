@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/log.h"
+#include "common/pem.h"
 #include "credsentry/v1/collector.grpc.pb.h"
 
 namespace credsentry::report {
@@ -21,18 +22,8 @@ uint64_t WallNs() {
       .count();
 }
 
-Result<std::string> ReadPem(const std::string& path, const char* what) {
-  std::ifstream in(path);
-  if (!in) return Error{std::string("cannot read collector ") + what + " '" + path + "'"};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (ss.str().find("-----BEGIN") == std::string::npos) {
-    return Error{std::string("collector ") + what + " '" + path + "' is not PEM"};
-  }
-  return ss.str();
-}
 
-void SetPod(const KubePodInfo& pod, v1::KubePod* out) {
+void SetPod(const alert::KubePodInfo& pod, v1::KubePod* out) {
   out->set_uid(pod.uid);
   out->set_name(pod.name);
   out->set_namespace_(pod.ns);
@@ -40,7 +31,7 @@ void SetPod(const KubePodInfo& pod, v1::KubePod* out) {
 
 }  // namespace
 
-void ToProto(const Alert& a, v1::Alert* out) {
+void ToProto(const alert::Alert& a, v1::Alert* out) {
   out->set_id(a.id);
   out->set_time_ns(a.time_ns);
   out->set_kind(a.kind);
@@ -439,11 +430,11 @@ Result<std::unique_ptr<CollectorSink>> CollectorSink::Create(const CollectorOpti
       return Error{"collector mTLS needs all of ca, cert and key"};
     }
     grpc::SslCredentialsOptions ssl;  // validated now, used by Start()
-    auto ca = ReadPem(opts.ca_file, "CA certificate");
+    auto ca = ReadPem(opts.ca_file, "collector CA certificate");
     if (!ca.ok()) return ca.error();
-    auto cert = ReadPem(opts.cert_file, "client certificate");
+    auto cert = ReadPem(opts.cert_file, "collector client certificate");
     if (!cert.ok()) return cert.error();
-    auto key = ReadPem(opts.key_file, "client key");
+    auto key = ReadPem(opts.key_file, "collector client key");
     if (!key.ok()) return key.error();
     ssl.pem_root_certs = *ca;
     ssl.pem_cert_chain = *cert;
@@ -492,7 +483,7 @@ CollectorSink::~CollectorSink() {
   impl_->watchdog.join();
 }
 
-Status CollectorSink::Write(const Alert& alert) {
+Status CollectorSink::Write(const alert::Alert& alert) {
   v1::Alert msg;
   ToProto(alert, &msg);
   std::string payload;

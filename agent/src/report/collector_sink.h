@@ -62,7 +62,7 @@ class CollectorSink final : public AlertSink {
 
   std::string Name() const override { return "collector"; }
   // Spools the alert durably and returns; errors (disk full...) are counted and returned.
-  Status Write(const Alert& alert) override;
+  Status Write(const alert::Alert& alert) override;
   // Wakes the sender and waits up to 2 s for the spool to drain.
   void Flush() override;
   // queued, sent, acked_duplicate, rejected, dropped_full, refused_full, spool_errors,
@@ -87,7 +87,7 @@ class CollectorSink final : public AlertSink {
 };
 
 // Every field of the alert contract into the wire message.
-void ToProto(const Alert& alert, v1::Alert* out);
+void ToProto(const alert::Alert& alert, v1::Alert* out);
 
 // The factory the daemon (pipeline/daemon.cpp) uses for `--collector HOST:PORT`.
 Result<std::unique_ptr<AlertSink>> MakeCollectorSink(const CollectorOptions& opts);

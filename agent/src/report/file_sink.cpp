@@ -25,7 +25,7 @@ FileSink::~FileSink() {
   else std::fflush(file_);
 }
 
-Status FileSink::Write(const Alert& alert) {
+Status FileSink::Write(const alert::Alert& alert) {
   std::string line = AlertToJsonLine(alert);
   line.push_back('\n');
   bool ok = std::fwrite(line.data(), 1, line.size(), file_) == line.size();

@@ -16,7 +16,7 @@ class FileSink : public AlertSink {
   ~FileSink() override;
 
   std::string Name() const override { return "file"; }
-  Status Write(const Alert& alert) override;
+  Status Write(const alert::Alert& alert) override;
   void Flush() override;
   std::map<std::string, uint64_t> Counters() const override;
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "common/result.h"
-#include "report/alert.h"
+#include "alert/alert.h"
 
 namespace credsentry::report {
 
@@ -16,7 +16,7 @@ class AlertSink {
   virtual ~AlertSink() = default;
   virtual std::string Name() const = 0;
   // Must not block on the network: a sink that talks to a remote queues and returns.
-  virtual Status Write(const Alert& alert) = 0;
+  virtual Status Write(const alert::Alert& alert) = 0;
   virtual void Flush() {}
   // Counters by name, e.g. {"written": 3, "failed": 0}.
   virtual std::map<std::string, uint64_t> Counters() const = 0;

@@ -194,7 +194,7 @@ Status Spool::LoadSegment(uint64_t n, std::set<std::string>& seen) {
       stale.push_back(id);
       return;
     }
-    auto severity = static_cast<Severity>(sev);
+    auto severity = static_cast<alert::Severity>(sev);
     by_id_[id] = {seq, n, offset, len, severity};
     by_seq_[seq] = id;
     by_severity_[sev].insert(seq);
@@ -406,7 +406,7 @@ Status Spool::MakeRoom(uint64_t needed) {
   return Status::Ok();
 }
 
-Status Spool::Append(const std::string& id, Severity severity, const std::string& payload) {
+Status Spool::Append(const std::string& id, alert::Severity severity, const std::string& payload) {
   if (id.empty() || id.size() > 1024) return Error{"alert id empty or longer than 1024 bytes"};
   std::lock_guard lock(mu_);
   if (by_id_.count(id)) {

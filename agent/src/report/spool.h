@@ -35,7 +35,7 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
-#include "report/alert.h"
+#include "alert/alert.h"
 
 namespace credsentry::report {
 
@@ -49,7 +49,7 @@ struct SpoolOptions {
 struct SpoolRecord {
   uint64_t seq = 0;
   std::string id;
-  Severity severity = Severity::kHigh;
+  alert::Severity severity = alert::Severity::kHigh;
   std::string payload;
 };
 
@@ -61,7 +61,7 @@ class Spool {
   Spool& operator=(const Spool&) = delete;
 
   // Durable when it returns ok. An error names the directory and the OS error (disk full...).
-  Status Append(const std::string& id, Severity severity, const std::string& payload);
+  Status Append(const std::string& id, alert::Severity severity, const std::string& payload);
   // fdatasync of every segment appended to since the last Sync.
   Status Sync();
   // The oldest pending records, up to `max_records` and about `max_bytes` of payload.
@@ -80,7 +80,7 @@ class Spool {
     uint64_t segment;  // number of the segment file holding it
     uint64_t offset;   // of the record header
     uint32_t length;   // whole record
-    Severity severity;
+    alert::Severity severity;
   };
   struct Segment {
     UniqueFd fd;      // seg-<n>.log

@@ -5,7 +5,7 @@
 #include <cctype>
 
 #include "report/redact.h"
-#include "stream/matcher.h"
+#include "match/matcher.h"
 
 namespace credsentry::report {
 namespace {
@@ -449,7 +449,7 @@ void TextRedactor::Remember(std::string_view value) {
 }
 
 std::string TextRedactor::Redact(std::string_view text,
-                                 const std::shared_ptr<const stream::MatcherDatabase>& catalogue,
+                                 const std::shared_ptr<const match::MatcherDatabase>& catalogue,
                                  std::span<const HiddenValue> also) const {
   std::string out(text);
   std::vector<std::pair<std::string, size_t>> found;
@@ -459,8 +459,8 @@ std::string TextRedactor::Redact(std::string_view text,
   if (catalogue) {
     // Arguments can carry keys (curl -H "Authorization: Bearer ..."): the catalogue names them and
     // knows how much of their prefix is safe to show.
-    stream::MatchStream scan(catalogue);
-    auto collect = [&](const stream::SecretMatch& m) {
+    match::MatchStream scan(catalogue);
+    auto collect = [&](const match::SecretMatch& m) {
       if (m.value_available && m.kind_index < catalogue->rules().kinds.size()) {
         found.emplace_back(m.value, catalogue->rules().kinds[m.kind_index].preview_prefix);
       }
@@ -484,8 +484,8 @@ std::string TextRedactor::Redact(std::string_view text,
   return RedactSecretShapes(out);
 }
 
-void RedactAlertText(Alert& alert, const TextRedactor& redactor,
-                     const std::shared_ptr<const stream::MatcherDatabase>& catalogue,
+void RedactAlertText(alert::Alert& alert, const TextRedactor& redactor,
+                     const std::shared_ptr<const match::MatcherDatabase>& catalogue,
                      HiddenValue also) {
   auto hide = [&](std::string& s) {
     if (!s.empty()) s = redactor.Redact(s, catalogue, std::span(&also, 1));

@@ -19,9 +19,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include "report/alert.h"
+#include "alert/alert.h"
 
-namespace credsentry::stream {
+namespace credsentry::match {
 class MatcherDatabase;
 }
 
@@ -64,7 +64,7 @@ class TextRedactor {
 
   // `catalogue` may be null (then only learned values, `also` and shapes are hidden).
   std::string Redact(std::string_view text,
-                     const std::shared_ptr<const stream::MatcherDatabase>& catalogue,
+                     const std::shared_ptr<const match::MatcherDatabase>& catalogue,
                      std::span<const HiddenValue> also = {}) const;
 
   size_t size() const { return values_.size(); }
@@ -79,8 +79,8 @@ class TextRedactor {
 // they join argv): executables, summary, notes, paths, names taken from the process or the wire.
 // Identities the cgroup path gives (container id, systemd unit, pod) are left as they are: a
 // 64-hex container id would look like a key, and it is what a responder searches for.
-void RedactAlertText(Alert& alert, const TextRedactor& redactor,
-                     const std::shared_ptr<const stream::MatcherDatabase>& catalogue,
+void RedactAlertText(alert::Alert& alert, const TextRedactor& redactor,
+                     const std::shared_ptr<const match::MatcherDatabase>& catalogue,
                      HiddenValue also = {});
 
 }  // namespace credsentry::report

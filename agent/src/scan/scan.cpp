@@ -20,7 +20,7 @@ constexpr size_t kReadBytes = 64 << 10;
 
 class Scanner {
  public:
-  Scanner(const stream::MatcherDatabase& db, const report::Fingerprinter& fp, std::ostream& out,
+  Scanner(const match::MatcherDatabase& db, const report::Fingerprinter& fp, std::ostream& out,
           std::ostream& err, const ScanLimits& limits)
       // Non-owning: the caller's database outlives the scan.
       : db_(std::shared_ptr<void>(), &db), fp_(fp), out_(out), err_(err), limits_(limits) {}
@@ -32,7 +32,7 @@ class Scanner {
   void ScanTree(const fs::path& root);
   // Returns false (and says why) when the file could not be scanned.
   bool ScanFd(int fd, const std::string& shown_path);
-  void Report(const stream::SecretMatch& m, const std::string& path, uint64_t line);
+  void Report(const match::SecretMatch& m, const std::string& path, uint64_t line);
   bool Full() {
     if (summary_.files >= limits_.max_files || summary_.findings >= limits_.max_findings) {
       if (!summary_.truncated) err_ << "credsentry scan: limit reached, stopping early\n";
@@ -41,7 +41,7 @@ class Scanner {
     return summary_.truncated;
   }
 
-  std::shared_ptr<const stream::MatcherDatabase> db_;
+  std::shared_ptr<const match::MatcherDatabase> db_;
   const report::Fingerprinter& fp_;
   std::ostream& out_;
   std::ostream& err_;
@@ -111,7 +111,7 @@ void Scanner::ScanTree(const fs::path& root) {
 // previous chunk.
 bool Scanner::ScanFd(int fd, const std::string& shown_path) {
   ++summary_.files;
-  stream::MatchStream stream(db_);
+  match::MatchStream stream(db_);
   std::vector<uint8_t> prev, cur(kReadBytes);
   uint64_t prev_base = 0, cur_base = 0, lines_before_prev = 0, lines_before_cur = 0;
   auto line_of = [&](uint64_t start) -> uint64_t {
@@ -122,7 +122,7 @@ bool Scanner::ScanFd(int fd, const std::string& shown_path) {
     if (start >= prev_base) return lines_before_prev + count(prev, 0, start - prev_base) + 1;
     return lines_before_prev + 1;
   };
-  auto on_match = [&](const stream::SecretMatch& m) { Report(m, shown_path, line_of(m.start)); };
+  auto on_match = [&](const match::SecretMatch& m) { Report(m, shown_path, line_of(m.start)); };
   for (;;) {
     cur.resize(kReadBytes);
     ssize_t n = ::read(fd, cur.data(), cur.size());
@@ -145,18 +145,18 @@ bool Scanner::ScanFd(int fd, const std::string& shown_path) {
   return true;
 }
 
-void Scanner::Report(const stream::SecretMatch& m, const std::string& path, uint64_t line) {
+void Scanner::Report(const match::SecretMatch& m, const std::string& path, uint64_t line) {
   if (summary_.findings >= limits_.max_findings) {
     summary_.truncated = true;
     return;
   }
   ++summary_.findings;
-  const config::CredentialKind& kind = db_->rules().kinds[m.kind_index];
+  const catalogue::CredentialKind& kind = db_->rules().kinds[m.kind_index];
   nlohmann::json j;
   j["kind"] = kind.id;
   j["provider"] = kind.provider;
   j["name"] = kind.name;
-  j["severity"] = config::SeverityName(kind.severity);
+  j["severity"] = alert::SeverityName(kind.severity);
   // A path need not be UTF-8; replace what JSON cannot carry rather than throw.
   j["path"] = path;
   j["line"] = line;
@@ -172,7 +172,7 @@ void Scanner::Report(const stream::SecretMatch& m, const std::string& path, uint
 
 }  // namespace
 
-int RunScan(const std::vector<std::string>& paths, const stream::MatcherDatabase& db,
+int RunScan(const std::vector<std::string>& paths, const match::MatcherDatabase& db,
             const report::Fingerprinter& fingerprints, std::ostream& out, std::ostream& err,
             const ScanLimits& limits, ScanSummary* summary) {
   Scanner scanner(db, fingerprints, out, err, limits);

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "report/fingerprint.h"
-#include "stream/matcher.h"
+#include "match/matcher.h"
 
 namespace credsentry::scan {
 
@@ -31,7 +31,7 @@ struct ScanSummary {
 // JSON line per finding to `out`: {kind, provider, name, severity, path, line, redacted,
 // fingerprint}; never the value. Messages go to `err`. Returns 2 when a named path could not be
 // scanned, else 1 when anything was found, else 0.
-int RunScan(const std::vector<std::string>& paths, const stream::MatcherDatabase& db,
+int RunScan(const std::vector<std::string>& paths, const match::MatcherDatabase& db,
             const report::Fingerprinter& fingerprints, std::ostream& out, std::ostream& err,
             const ScanLimits& limits = {}, ScanSummary* summary = nullptr);
 

@@ -4,7 +4,7 @@
 
 namespace credsentry::stream {
 
-Stream& StreamTable::Get(const StreamKey& key, const std::shared_ptr<const MatcherDatabase>& db) {
+Stream& StreamTable::Get(const StreamKey& key, const std::shared_ptr<const match::MatcherDatabase>& db) {
   auto it = streams_.find(key);
   if (it != streams_.end()) {
     lru_.splice(lru_.end(), lru_, it->second.lru);
@@ -16,7 +16,7 @@ Stream& StreamTable::Get(const StreamKey& key, const std::shared_ptr<const Match
   }
   lru_.push_back(key);
   Entry entry{Stream{}, std::prev(lru_.end())};
-  entry.stream.matcher = std::make_unique<MatchStream>(db);
+  entry.stream.matcher = std::make_unique<match::MatchStream>(db);
   entry.stream.decoder = std::make_unique<decoders::EgressDecoder>(decoder_limits_);
   return streams_.emplace(key, std::move(entry)).first->second.stream;
 }

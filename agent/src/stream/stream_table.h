@@ -16,7 +16,7 @@
 
 #include "decode/events.h"
 #include "stream/decoders/decoders.h"
-#include "stream/matcher.h"
+#include "match/matcher.h"
 
 namespace credsentry::stream {
 
@@ -63,7 +63,7 @@ struct UnitKey {
 };
 
 struct UnitStream {
-  std::unique_ptr<MatchStream> matcher;
+  std::unique_ptr<match::MatchStream> matcher;
   std::vector<std::string> decoding;
   uint64_t opened_seq = 0;
 };
@@ -72,7 +72,7 @@ struct Stream {
   static constexpr size_t kMaxOpenUnits = 64;
 
   StreamContext ctx;
-  std::unique_ptr<MatchStream> matcher;            // the captured bytes as they are
+  std::unique_ptr<match::MatchStream> matcher;            // the captured bytes as they are
   std::unique_ptr<decoders::EgressDecoder> decoder; // the same bytes, decoded by protocol
   std::map<UnitKey, UnitStream> units;
   uint64_t unit_seq = 0;
@@ -87,7 +87,7 @@ class StreamTable {
   void SetCloseHook(CloseHook hook) { on_close_ = std::move(hook); }
 
   // The stream for `key`, created with `db` when absent (evicting the LRU stream when full).
-  Stream& Get(const StreamKey& key, const std::shared_ptr<const MatcherDatabase>& db);
+  Stream& Get(const StreamKey& key, const std::shared_ptr<const match::MatcherDatabase>& db);
   Stream* Find(const StreamKey& key);
   void Close(const StreamKey& key);
   // Closes every stream for which `pred` holds.

@@ -1,5 +1,7 @@
 #include "ingest/collector_service.h"
 
+#include "common/pem.h"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -164,19 +166,6 @@ std::map<std::string, uint64_t> CollectorService::Counters() const {
   if (committer_) out.merge(committer_->Counters());
   return out;
 }
-
-namespace {
-Result<std::string> ReadPem(const std::string& path, const char* what) {
-  std::ifstream in(path);
-  if (!in) return Error{std::string("cannot read ") + what + " '" + path + "'"};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (ss.str().find("-----BEGIN") == std::string::npos) {
-    return Error{std::string(what) + " '" + path + "' is not PEM"};
-  }
-  return ss.str();
-}
-}  // namespace
 
 Result<std::unique_ptr<grpc::Server>> StartServer(const ServerOptions& opts, grpc::Service* service,
                                                   int* bound_port) {

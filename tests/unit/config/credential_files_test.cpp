@@ -11,8 +11,8 @@ namespace {
 
 using testing::TempDir;
 
-RuleSet FilesRules(std::vector<std::string> paths) {
-  RuleSet r;
+catalogue::RuleSet FilesRules(std::vector<std::string> paths) {
+  catalogue::RuleSet r;
   r.files.push_back({"f", std::move(paths), {}, "x.yaml", 1});
   return r;
 }
@@ -70,7 +70,7 @@ TEST(CredentialFiles, NameKeysAreParentAndNameAndSkipOverlongOnes) {
 }
 
 TEST(CredentialFiles, ShippedCatalogueExpands) {
-  auto rules = LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
+  auto rules = catalogue::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
   ASSERT_TRUE(rules.ok()) << rules.message();
   auto paths = ExpandCredentialPaths(*rules);
   EXPECT_TRUE(HasPath(paths, "/root/.aws/credentials"));

@@ -5,8 +5,8 @@
 namespace credsentry::detect {
 namespace {
 
-config::CredentialKind OpenAi() {
-  config::CredentialKind k;
+catalogue::CredentialKind OpenAi() {
+  catalogue::CredentialKind k;
   k.id = "openai-project-key";
   k.name = "OpenAI project API key";
   k.destinations = {"api.openai.com", "*.openai.azure.com"};
@@ -33,7 +33,7 @@ TEST(Judge, UnexpectedHostOrBareIpAlerts) {
 // A gateway allowed by address matches however the rule writes it; the destination's text is
 // canonical (IPv6 compressed and lower case, v4-mapped as the dotted quad).
 TEST(Judge, AddressAllowListMatchesAnyWrittenForm) {
-  config::CredentialKind k = OpenAi();
+  catalogue::CredentialKind k = OpenAi();
   k.destinations = {"FD00:C5:0::1", "[::1]", "::ffff:10.0.0.5"};
   EXPECT_FALSE(Judge(k, {"", "ip", "fd00:c5::1", 443, "tcp"}).alert);
   EXPECT_FALSE(Judge(k, {"", "ip", "::1", 443, "tcp"}).alert);
@@ -42,7 +42,7 @@ TEST(Judge, AddressAllowListMatchesAnyWrittenForm) {
 }
 
 TEST(Judge, NeverSentKindsAlwaysAlert) {
-  config::CredentialKind k;
+  catalogue::CredentialKind k;
   k.name = "AWS secret access key";
   k.never_sent = true;
   auto v = Judge(k, {"sts.amazonaws.com", "sni", "", 443, "tls"});

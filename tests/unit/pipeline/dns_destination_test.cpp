@@ -29,9 +29,9 @@ using testing_dns::FamilyOf;
 class DnsDestinationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto rules = config::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
+    auto rules = catalogue::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
     ASSERT_TRUE(rules.ok()) << rules.message();
-    auto db = stream::MatcherDatabase::Compile(std::move(*rules));
+    auto db = match::MatcherDatabase::Compile(std::move(*rules));
     ASSERT_TRUE(db.ok()) << db.message();
     auto scope = state::Scope::Create({}, "/nonexistent-proc");
     ASSERT_TRUE(scope.ok());

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <random>
 
-#include "config/rules.h"
+#include "catalogue/rules.h"
 #include "pipeline/inventory.h"
 
 namespace credsentry::pipeline {
@@ -22,9 +22,9 @@ TEST(Inventory, FindsStoredCredentialsWithoutTheirValues) {
   std::ofstream(dir / "rules" / "files.yaml")
       << "version: 1\ncredential_files:\n  - id: test-aws\n    paths: ['" << (dir / "credentials").string()
       << "']\n";
-  auto rules = config::LoadRules({CREDSENTRY_SOURCE_RULES_DIR, (dir / "rules").string()});
+  auto rules = catalogue::LoadRules({CREDSENTRY_SOURCE_RULES_DIR, (dir / "rules").string()});
   ASSERT_TRUE(rules.ok()) << rules.message();
-  auto db = stream::MatcherDatabase::Compile(std::move(*rules));
+  auto db = match::MatcherDatabase::Compile(std::move(*rules));
   ASSERT_TRUE(db.ok()) << db.message();
   report::Fingerprinter fp("inventory-test-key");
 

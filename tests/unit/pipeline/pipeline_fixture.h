@@ -18,13 +18,13 @@ namespace credsentry::pipeline::fixture {
 class CaptureSink : public report::AlertSink {
  public:
   std::string Name() const override { return "capture"; }
-  Status Write(const report::Alert& a) override {
+  Status Write(const alert::Alert& a) override {
     alerts.push_back(a);
     lines.push_back(report::AlertToJsonLine(a));
     return Status::Ok();
   }
   std::map<std::string, uint64_t> Counters() const override { return {}; }
-  std::vector<report::Alert> alerts;
+  std::vector<alert::Alert> alerts;
   std::vector<std::string> lines;
 };
 

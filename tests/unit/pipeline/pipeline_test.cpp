@@ -27,9 +27,9 @@ using fixture::Record;
 class PipelineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto rules = config::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
+    auto rules = catalogue::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
     ASSERT_TRUE(rules.ok()) << rules.message();
-    auto db = stream::MatcherDatabase::Compile(std::move(*rules));
+    auto db = match::MatcherDatabase::Compile(std::move(*rules));
     ASSERT_TRUE(db.ok()) << db.message();
     db_ = *db;
     auto scope = state::Scope::Create({}, "/nonexistent-proc");
@@ -102,7 +102,7 @@ class PipelineTest : public ::testing::Test {
 
   uint64_t ts_ = 1000;
   report::Fingerprinter fp_{"unit-test-key"};
-  std::shared_ptr<const stream::MatcherDatabase> db_;
+  std::shared_ptr<const match::MatcherDatabase> db_;
   std::unique_ptr<state::Scope> scope_;
   CaptureSink sink_;
   std::unique_ptr<Pipeline> pipeline_;
@@ -306,7 +306,7 @@ TEST_F(PipelineTest, TlsWriteNeverTiedToASocketIsAnUnknownDestinationFinding) {
   ASSERT_EQ(sink_.alerts.size(), 1u);
   const auto& a = sink_.alerts[0];
   EXPECT_EQ(a.kind, "secret-egress-destination-unknown");
-  EXPECT_LT(static_cast<int>(a.severity), static_cast<int>(report::Severity::kCritical));
+  EXPECT_LT(static_cast<int>(a.severity), static_cast<int>(alert::Severity::kCritical));
   EXPECT_NE(a.summary.find("could not determine"), std::string::npos) << a.summary;
   EXPECT_NE(a.summary.find("could not be tied to a socket"), std::string::npos) << a.summary;
   EXPECT_EQ(a.summary.find("not an expected destination"), std::string::npos) << a.summary;

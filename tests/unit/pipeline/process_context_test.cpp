@@ -34,9 +34,9 @@ class ProcessContextTest : public ::testing::Test {
   void SetUp() override {
     root_ = std::filesystem::temp_directory_path() / ("cs-pctx-" + std::to_string(getpid()));
     std::filesystem::create_directories(root_);
-    auto rules = config::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
+    auto rules = catalogue::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
     ASSERT_TRUE(rules.ok()) << rules.message();
-    auto db = stream::MatcherDatabase::Compile(std::move(*rules));
+    auto db = match::MatcherDatabase::Compile(std::move(*rules));
     ASSERT_TRUE(db.ok()) << db.message();
     auto scope = state::Scope::Create({}, root_.string());
     ASSERT_TRUE(scope.ok());
@@ -178,8 +178,8 @@ class ProcessContextTest : public ::testing::Test {
     pipeline_->Handle(Record(d, bytes));
   }
 
-  std::vector<report::Alert> OfKind(const std::string& kind) const {
-    std::vector<report::Alert> out;
+  std::vector<alert::Alert> OfKind(const std::string& kind) const {
+    std::vector<alert::Alert> out;
     for (const auto& a : sink_.alerts) {
       if (a.kind == kind) out.push_back(a);
     }
@@ -187,7 +187,7 @@ class ProcessContextTest : public ::testing::Test {
   }
 
   std::filesystem::path root_;
-  std::shared_ptr<const stream::MatcherDatabase> db_;
+  std::shared_ptr<const match::MatcherDatabase> db_;
   uint64_t ts_ = 1000;
   report::Fingerprinter fp_{"unit-test-key"};
   std::unique_ptr<state::Scope> scope_;
@@ -207,7 +207,7 @@ TEST_F(ProcessContextTest, EnvironReadOfAnotherUsersKeyHolderAlertsWithNamesOnly
   ASSERT_EQ(sink_.alerts.size(), 1u);
   const auto& a = sink_.alerts[0];
   EXPECT_EQ(a.kind, "process-credential-access");
-  EXPECT_EQ(a.severity, report::Severity::kHigh);
+  EXPECT_EQ(a.severity, alert::Severity::kHigh);
   EXPECT_EQ(a.process.pid, 300u);
   EXPECT_EQ(a.target.pid, 200u);
   EXPECT_EQ(a.target.uid, 1001u);
@@ -227,7 +227,7 @@ TEST_F(ProcessContextTest, SameUserWithoutCredentialsIsMedium) {
   Exec(310, 1, 1000, "gdb");
   ProcAccess(310, 1000, "gdb", 210, 1000, CS_PROC_MEM);
   ASSERT_EQ(sink_.alerts.size(), 1u);
-  EXPECT_EQ(sink_.alerts[0].severity, report::Severity::kMedium);
+  EXPECT_EQ(sink_.alerts[0].severity, alert::Severity::kMedium);
   EXPECT_EQ(sink_.alerts[0].target.access, "mem");
 }
 
@@ -237,7 +237,7 @@ TEST_F(ProcessContextTest, UnknownTargetIsReportedWithoutBeingRead) {
   ProcAccess(320, 0, "cat", 999, 1002, CS_PROC_ENVIRON);  // no /proc/999 in the fake root
   ASSERT_EQ(sink_.alerts.size(), 1u);
   EXPECT_FALSE(sink_.alerts[0].target.in_scope);
-  EXPECT_EQ(sink_.alerts[0].severity, report::Severity::kHigh);  // another user's process
+  EXPECT_EQ(sink_.alerts[0].severity, alert::Severity::kHigh);  // another user's process
 }
 
 TEST_F(ProcessContextTest, EgressAlertCarriesCiJobUnitAndCredentialVariableNames) {
@@ -429,7 +429,7 @@ TEST_F(ProcessContextTest, AncestorsUnknownKeyTokenAndPasswordAreNowhereInTheAle
     const size_t before = sink_.lines.size();
     PlainHttpPost(child, "curl", "{\"k\":\"" + key + "\"}");
     ASSERT_EQ(sink_.lines.size(), before + 1) << "round " << round;
-    const report::Alert& a = sink_.alerts.back();
+    const alert::Alert& a = sink_.alerts.back();
     const std::string& json = sink_.lines.back();
     for (const std::string* raw : {&nvapi, &token, &password, &key}) {
       ASSERT_EQ(json.find(*raw), std::string::npos) << "round " << round;

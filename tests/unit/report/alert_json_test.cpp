@@ -2,15 +2,17 @@
 
 #include "report/alert_json.h"
 
+#include "alert/alert_id.h"
+
 namespace credsentry::report {
 namespace {
 
 TEST(AlertJson, CarriesTheContractFields) {
-  Alert a;
-  a.id = NewAlertId();
+  alert::Alert a;
+  a.id = alert::NewAlertId();
   a.time_ns = 1700000000123456789ull;
   a.kind = "secret-egress";
-  a.severity = Severity::kCritical;
+  a.severity = alert::Severity::kCritical;
   a.summary = "s";
   a.host = "runner-1";
   a.process.pid = 5;
@@ -39,13 +41,13 @@ TEST(AlertJson, CarriesTheContractFields) {
 }
 
 TEST(AlertJson, InvalidUtf8IsReplacedNotThrown) {
-  Alert a;
+  alert::Alert a;
   a.process.comm = std::string("\xff\xfe", 2);
   EXPECT_NO_THROW(AlertToJsonLine(a));
 }
 
 TEST(AlertJson, PodAppearsOnlyWhenKnown) {
-  Alert a;
+  alert::Alert a;
   a.process.pid = 5;
   auto j = nlohmann::json::parse(AlertToJsonLine(a));
   EXPECT_FALSE(j["process"].contains("pod"));
@@ -65,7 +67,7 @@ TEST(AlertJson, PodAppearsOnlyWhenKnown) {
 }
 
 TEST(AlertJson, Ipv6DestinationIsWrittenAsIs) {
-  Alert a;
+  alert::Alert a;
   a.destination = {"", "fd00:c5::1", 80, "tcp", "ip", {"api.openai.com"}};
   auto j = nlohmann::json::parse(AlertToJsonLine(a));
   EXPECT_EQ(j["destination"]["ip"], "fd00:c5::1");
@@ -74,7 +76,7 @@ TEST(AlertJson, Ipv6DestinationIsWrittenAsIs) {
   EXPECT_EQ(nlohmann::json::parse(AlertToJsonLine(a))["destination"]["ip"], "::1");
 }
 
-TEST(AlertJson, IdsAreUnique) { EXPECT_NE(NewAlertId(), NewAlertId()); }
+TEST(AlertJson, IdsAreUnique) { EXPECT_NE(alert::NewAlertId(), alert::NewAlertId()); }
 
 }  // namespace
 }  // namespace credsentry::report

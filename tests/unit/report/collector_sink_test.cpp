@@ -16,12 +16,12 @@
 namespace credsentry::report {
 namespace {
 
-Alert FullAlert() {
-  Alert a;
+alert::Alert FullAlert() {
+  alert::Alert a;
   a.id = "host-1:42";
   a.time_ns = 1'700'000'000'123'456'789ull;
   a.kind = "secret-egress";
-  a.severity = Severity::kCritical;
+  a.severity = alert::Severity::kCritical;
   a.summary = "Anthropic key sent to 203.0.113.9";
   a.host = "host-1";
   a.process = {1234, 1, 1000, "python3", "/usr/bin/python3", "python3 x.py",
@@ -102,17 +102,17 @@ TEST(CollectorSinkProto, EveryFieldOfTheAlertContractIsMapped) {
   EXPECT_EQ(m.target().pod().name(), "runner-0");
   EXPECT_EQ(m.target().pod().namespace_(), "ci");
 
-  Alert low = FullAlert();
-  low.severity = Severity::kLow;
+  alert::Alert low = FullAlert();
+  low.severity = alert::Severity::kLow;
   ToProto(low, &m);
   EXPECT_EQ(m.severity(), v1::SEVERITY_LOW);
 
-  Alert v6 = FullAlert();
+  alert::Alert v6 = FullAlert();
   v6.destination.ip = "fd00:c5::1";
   ToProto(v6, &m);
   EXPECT_EQ(m.destination().ip(), "fd00:c5::1");
 
-  Alert no_pod = FullAlert();
+  alert::Alert no_pod = FullAlert();
   no_pod.process.pod = {};
   v1::Alert without;
   ToProto(no_pod, &without);
@@ -131,7 +131,7 @@ TEST(CollectorSink, WriteSpoolsAndReturnsAtOnceWhenTheCollectorIsUnreachable) {
     ASSERT_TRUE(sink.ok()) << sink.message();
     auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < 20; ++i) {
-      Alert a = FullAlert();
+      alert::Alert a = FullAlert();
       a.id = "id-" + std::to_string(i);
       ASSERT_TRUE((*sink)->Write(a).ok());
     }
@@ -153,7 +153,7 @@ TEST(CollectorSink, SpoolWriteFailureIsAClearCountedErrorAndLaterWritesWork) {
   opts.spool_dir = dir + "/spool";
   auto sink = CollectorSink::Create(opts);
   ASSERT_TRUE(sink.ok()) << sink.message();
-  Alert big = FullAlert();
+  alert::Alert big = FullAlert();
   big.summary = std::string(8000, 's');
   // A file-size limit makes write() fail the way a full disk does, without filling one.
   signal(SIGXFSZ, SIG_IGN);

@@ -49,9 +49,9 @@ class SpoolTest : public ::testing::Test {
 TEST_F(SpoolTest, ReplaysOldestFirstAcrossRestartWithPayloadIntact) {
   {
     auto s = Open();
-    ASSERT_TRUE(s->Append("a", Severity::kHigh, "payload-a").ok());
-    ASSERT_TRUE(s->Append("b", Severity::kLow, std::string("pay\0load-b", 10)).ok());
-    ASSERT_TRUE(s->Append("c", Severity::kCritical, "payload-c").ok());
+    ASSERT_TRUE(s->Append("a", alert::Severity::kHigh, "payload-a").ok());
+    ASSERT_TRUE(s->Append("b", alert::Severity::kLow, std::string("pay\0load-b", 10)).ok());
+    ASSERT_TRUE(s->Append("c", alert::Severity::kCritical, "payload-c").ok());
   }
   auto s = Open();
   auto recs = s->Oldest(10, 1 << 20);
@@ -60,7 +60,7 @@ TEST_F(SpoolTest, ReplaysOldestFirstAcrossRestartWithPayloadIntact) {
   EXPECT_EQ((*recs)[0].id, "a");
   EXPECT_EQ((*recs)[0].payload, "payload-a");
   EXPECT_EQ((*recs)[1].payload, std::string("pay\0load-b", 10));
-  EXPECT_EQ((*recs)[1].severity, Severity::kLow);
+  EXPECT_EQ((*recs)[1].severity, alert::Severity::kLow);
   EXPECT_EQ((*recs)[2].id, "c");
   EXPECT_LT((*recs)[0].seq, (*recs)[2].seq);
 }
@@ -69,7 +69,7 @@ TEST_F(SpoolTest, AcknowledgedIdsStayGoneAfterRestartAndDiskIsReclaimed) {
   {
     auto s = Open();
     for (int i = 0; i < 50; ++i) {
-      ASSERT_TRUE(s->Append("id-" + std::to_string(i), Severity::kHigh, std::string(200, 'x')).ok());
+      ASSERT_TRUE(s->Append("id-" + std::to_string(i), alert::Severity::kHigh, std::string(200, 'x')).ok());
     }
     std::vector<std::string> acked;
     for (int i = 0; i < 50; i += 2) acked.push_back("id-" + std::to_string(i));
@@ -92,8 +92,8 @@ TEST_F(SpoolTest, AcknowledgedIdsStayGoneAfterRestartAndDiskIsReclaimed) {
 
 TEST_F(SpoolTest, SecondAppendOfAPendingIdIsIgnored) {
   auto s = Open();
-  ASSERT_TRUE(s->Append("same", Severity::kHigh, "1").ok());
-  ASSERT_TRUE(s->Append("same", Severity::kHigh, "2").ok());
+  ASSERT_TRUE(s->Append("same", alert::Severity::kHigh, "1").ok());
+  ASSERT_TRUE(s->Append("same", alert::Severity::kHigh, "2").ok());
   EXPECT_EQ(s->pending(), 1u);
   EXPECT_EQ(s->Counters()["duplicate"], 1u);
 }
@@ -101,8 +101,8 @@ TEST_F(SpoolTest, SecondAppendOfAPendingIdIsIgnored) {
 TEST_F(SpoolTest, TornTailIsCutAndEarlierRecordsSurvive) {
   {
     auto s = Open();
-    ASSERT_TRUE(s->Append("whole-1", Severity::kHigh, "p1").ok());
-    ASSERT_TRUE(s->Append("whole-2", Severity::kHigh, "p2").ok());
+    ASSERT_TRUE(s->Append("whole-1", alert::Severity::kHigh, "p1").ok());
+    ASSERT_TRUE(s->Append("whole-2", alert::Severity::kHigh, "p2").ok());
   }
   // The agent died halfway through writing a record: half a header and some bytes.
   std::string seg;
@@ -117,7 +117,7 @@ TEST_F(SpoolTest, TornTailIsCutAndEarlierRecordsSurvive) {
   auto s = Open();
   EXPECT_EQ(Ids(*s), (std::vector<std::string>{"whole-1", "whole-2"}));
   EXPECT_EQ(s->Counters()["corrupt_tail"], 1u);
-  ASSERT_TRUE(s->Append("after", Severity::kHigh, "p3").ok());
+  ASSERT_TRUE(s->Append("after", alert::Severity::kHigh, "p3").ok());
   auto again = Open();
   EXPECT_EQ(Ids(*again), (std::vector<std::string>{"whole-1", "whole-2", "after"}));
 }
@@ -125,7 +125,7 @@ TEST_F(SpoolTest, TornTailIsCutAndEarlierRecordsSurvive) {
 TEST_F(SpoolTest, FlippedBitIsDetectedByTheCrc) {
   {
     auto s = Open();
-    ASSERT_TRUE(s->Append("one", Severity::kHigh, "payload-one").ok());
+    ASSERT_TRUE(s->Append("one", alert::Severity::kHigh, "payload-one").ok());
   }
   for (const auto& e : fs::directory_iterator(dir_ + "/spool")) {
     if (e.path().extension() != ".log" || e.file_size() == 0) continue;
@@ -144,7 +144,7 @@ TEST_F(SpoolTest, FullSpoolDropsOldestLowSeverityFirstAndKeepsCritical) {
   const std::string body(1000, 'p');
   // Interleave: critical every 4th, the rest low/medium/high.
   for (int i = 0; i < 200; ++i) {
-    Severity sev = i % 4 == 0 ? Severity::kCritical : static_cast<Severity>(i % 3);
+    alert::Severity sev = i % 4 == 0 ? alert::Severity::kCritical : static_cast<alert::Severity>(i % 3);
     ASSERT_TRUE(s->Append("a" + std::to_string(i), sev, body).ok()) << i;
     ASSERT_LE(s->bytes_on_disk(), max);
     ASSERT_LE(FilesBytes(), max);
@@ -171,7 +171,7 @@ TEST_F(SpoolTest, OnlyCriticalLeftRefusesNewAlertWithClearError) {
   int accepted = 0;
   Status last;
   for (int i = 0; i < 40; ++i) {
-    last = s->Append("crit" + std::to_string(i), Severity::kCritical, body);
+    last = s->Append("crit" + std::to_string(i), alert::Severity::kCritical, body);
     if (last.ok()) ++accepted;
   }
   ASSERT_FALSE(last.ok());
@@ -183,7 +183,7 @@ TEST_F(SpoolTest, OnlyCriticalLeftRefusesNewAlertWithClearError) {
 
 TEST_F(SpoolTest, WriteErrorIsReportedAndCountedAndSpoolKeepsWorking) {
   auto s = Open();
-  ASSERT_TRUE(s->Append("before", Severity::kHigh, "x").ok());
+  ASSERT_TRUE(s->Append("before", alert::Severity::kHigh, "x").ok());
   // A file-size limit makes write() fail like a full disk does, without touching the host.
   signal(SIGXFSZ, SIG_IGN);
   rlimit old{};
@@ -191,13 +191,13 @@ TEST_F(SpoolTest, WriteErrorIsReportedAndCountedAndSpoolKeepsWorking) {
   rlimit tiny = old;
   tiny.rlim_cur = 200;
   setrlimit(RLIMIT_FSIZE, &tiny);
-  Status st = s->Append("too-big", Severity::kHigh, std::string(4096, 'y'));
+  Status st = s->Append("too-big", alert::Severity::kHigh, std::string(4096, 'y'));
   setrlimit(RLIMIT_FSIZE, &old);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find(dir_ + "/spool"), std::string::npos) << st.message();
   EXPECT_NE(st.message().find("File too large"), std::string::npos) << st.message();
   EXPECT_EQ(s->Counters()["io_errors"], 1u);
-  ASSERT_TRUE(s->Append("after", Severity::kHigh, "z").ok());
+  ASSERT_TRUE(s->Append("after", alert::Severity::kHigh, "z").ok());
   auto again = Open();
   EXPECT_EQ(Ids(*again), (std::vector<std::string>{"before", "after"}));
 }

@@ -12,12 +12,13 @@
 #include <iterator>
 #include <random>
 
-#include "config/rules.h"
+#include "alert/alert_id.h"
+#include "catalogue/rules.h"
 #include "credsentry/v1/alert.pb.h"
 #include "report/alert_json.h"
 #include "report/collector_sink.h"
 #include "report/spool.h"
-#include "stream/matcher.h"
+#include "match/matcher.h"
 
 namespace credsentry::report {
 namespace {
@@ -208,20 +209,20 @@ TEST(TextRedaction, LearnedValuesAreBoundedAndDropsCounted) {
   EXPECT_EQ(r.dropped(), 3u);
 }
 
-std::shared_ptr<const stream::MatcherDatabase> Catalogue() {
-  auto rules = config::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
+std::shared_ptr<const match::MatcherDatabase> Catalogue() {
+  auto rules = catalogue::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
   EXPECT_TRUE(rules.ok()) << rules.message();
-  auto db = stream::MatcherDatabase::Compile(std::move(*rules));
+  auto db = match::MatcherDatabase::Compile(std::move(*rules));
   EXPECT_TRUE(db.ok()) << db.message();
   return *db;
 }
 
 // An alert as the pipeline builds it: every free-text field through the redactor.
-Alert AlertCarrying(const std::string& key, const std::string& password,
+alert::Alert AlertCarrying(const std::string& key, const std::string& password,
                     const TextRedactor& redactor,
-                    const std::shared_ptr<const stream::MatcherDatabase>& db) {
-  Alert a;
-  a.id = NewAlertId();
+                    const std::shared_ptr<const match::MatcherDatabase>& db) {
+  alert::Alert a;
+  a.id = alert::NewAlertId();
   a.kind = "secret-egress";
   a.summary = "python3 (pid 42): sent to exfil.test";
   a.host = "host-1";
@@ -246,7 +247,7 @@ class OutputPathsTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string dir_;
-  std::shared_ptr<const stream::MatcherDatabase> db_;
+  std::shared_ptr<const match::MatcherDatabase> db_;
   TextRedactor redactor_;
   KeyMaker keys_;
 };
@@ -255,7 +256,7 @@ TEST_F(OutputPathsTest, AlertJsonAndProtobufCarryNoUnknownKey) {
   for (int i = 0; i < 300; ++i) {
     const std::string key = keys_.UnknownKey();
     const std::string password = keys_.Password();
-    Alert a = AlertCarrying(key, password, redactor_, db_);
+    alert::Alert a = AlertCarrying(key, password, redactor_, db_);
     const std::string json = AlertToJsonLine(a);
     ASSERT_FALSE(Leaks(json, key)) << "seed " << keys_.seed() << " iteration " << i;
     ASSERT_EQ(json.find(password), std::string::npos) << "seed " << keys_.seed();

@@ -13,7 +13,7 @@
 #include <sstream>
 
 #include "../config/temp_dir.h"
-#include "../stream/synthetic_keys.h"
+#include "../match/synthetic_keys.h"
 
 namespace credsentry::scan {
 namespace {
@@ -22,11 +22,11 @@ using ::testing::HasSubstr;
 using testing::KeyGenerator;
 using testing::TempDir;
 
-const stream::MatcherDatabase& Db() {
+const match::MatcherDatabase& Db() {
   static auto db = [] {
-    auto rules = config::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
+    auto rules = catalogue::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
     EXPECT_TRUE(rules.ok()) << rules.message();
-    return *stream::MatcherDatabase::Compile(std::move(*rules));
+    return *match::MatcherDatabase::Compile(std::move(*rules));
   }();
   return *db;
 }

@@ -7,20 +7,20 @@
 #include <cctype>
 #include <set>
 
-#include "../synthetic_keys.h"
+#include "../../match/synthetic_keys.h"
 #include "chunk_recorder.h"
-#include "config/rules.h"
+#include "catalogue/rules.h"
 #include "stream/decoders/egress_decoder.h"
-#include "stream/matcher.h"
+#include "match/matcher.h"
 
 namespace credsentry::stream::decoders {
 namespace {
 
-std::shared_ptr<const MatcherDatabase> Shipped() {
+std::shared_ptr<const match::MatcherDatabase> Shipped() {
   static auto db = [] {
-    auto rules = config::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
+    auto rules = catalogue::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
     EXPECT_TRUE(rules.ok()) << rules.message();
-    auto compiled = MatcherDatabase::Compile(std::move(*rules));
+    auto compiled = match::MatcherDatabase::Compile(std::move(*rules));
     EXPECT_TRUE(compiled.ok()) << compiled.message();
     return *compiled;
   }();
@@ -75,8 +75,8 @@ std::set<std::string> KindsFound(const std::string& request) {
                recorder.Sink());
   std::set<std::string> kinds;
   for (const auto& unit : recorder.units()) {
-    MatchStream matcher(db);
-    auto on = [&](const SecretMatch& m) { kinds.insert(db->rules().kinds[m.kind_index].id); };
+    match::MatchStream matcher(db);
+    auto on = [&](const match::SecretMatch& m) { kinds.insert(db->rules().kinds[m.kind_index].id); };
     matcher.Feed({reinterpret_cast<const uint8_t*>(unit.bytes.data()), unit.bytes.size()}, on);
     matcher.Close(on);
   }

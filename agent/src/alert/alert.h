@@ -1,0 +1,112 @@
+// The alert contract users see (README.md, "An alert"). One Alert becomes one JSON line and one
+// protobuf message; neither ever carries a raw secret: `secret` holds a redacted preview and a
+// keyed fingerprint only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "alert/severity.h"
+
+namespace credsentry::alert {
+
+struct AncestorInfo {
+  uint32_t pid = 0;
+  std::string comm;
+  std::string exe;
+  std::string cmdline;
+};
+
+// The Kubernetes pod a process runs in; empty uid and name = not in a pod, or none visible.
+struct KubePodInfo {
+  std::string uid;  // from the cgroup path, dashed lowercase
+  std::string name;
+  std::string ns;  // "namespace" in JSON and protobuf
+  bool empty() const { return uid.empty() && name.empty(); }
+};
+
+struct ProcessInfo {
+  uint32_t pid = 0;
+  uint32_t ppid = 0;
+  uint32_t uid = 0;
+  std::string comm;
+  std::string exe;
+  std::string cmdline;  // argv joined by spaces; secrets in argv are redacted before this point
+  std::vector<AncestorInfo> ancestors;  // parent first
+  std::string cgroup;
+  std::string container;  // container id when the cgroup path names one
+  std::vector<std::string> credential_env;  // names (never values) of credential env variables
+  std::string systemd_unit;                 // "*.service" / "*.scope" from the cgroup path
+  KubePodInfo pod;
+};
+
+// The CI job the process runs in (its own or an ancestor's environment); empty provider = none.
+struct CiInfo {
+  std::string provider;  // "github-actions", "gitlab-ci"
+  std::string repository;
+  std::string workflow;
+  std::string run_id;
+  std::string job;
+};
+
+// The process whose environment or memory was opened ("process-credential-access" alerts).
+struct TargetProcessInfo {
+  uint32_t pid = 0;  // 0 = not such an alert
+  uint32_t uid = 0;
+  std::string comm;
+  std::string exe;
+  std::string access;                       // "environ" or "mem"
+  std::vector<std::string> credential_env;  // names only; empty when unknown or none
+  bool in_scope = false;  // false: outside --cgroup, so nothing of it was read
+  std::string container;  // set when in scope: one container reading another's secrets
+  KubePodInfo pod;
+};
+
+struct SecretInfo {
+  std::string type;         // rule id, e.g. "openai-project-key"
+  std::string provider;     // e.g. "openai"
+  std::string name;         // human name of the credential kind
+  std::string redacted;     // e.g. "sk-ant-…Xa9f"
+  std::string fingerprint;  // keyed hash, e.g. "hmac-sha256:1f2e…"
+  std::string found_in;     // "tls-write", "socket-write", "credential-file", ...
+};
+
+struct DestinationInfo {
+  std::string host;    // best name: SNI, then DNS name of the IP, else empty
+  std::string ip;
+  uint16_t port = 0;
+  std::string transport;          // "tls", "tcp", "udp"
+  std::string name_source;        // "sni", "dns", "ip"
+  std::vector<std::string> expected;  // where this credential may go; empty = never leaves
+};
+
+struct CredentialReadEvidence {
+  std::string path;
+  uint32_t pid = 0;
+  std::string comm;
+  uint64_t time_ns = 0;  // wall clock, ns since epoch
+};
+
+struct Evidence {
+  std::vector<CredentialReadEvidence> credential_reads;
+  std::vector<std::string> decoding;  // e.g. {"http1", "base64"}
+  std::vector<std::string> notes;     // e.g. "Host header api.openai.com disagrees with SNI x"
+};
+
+struct Alert {
+  std::string id;       // unique, stable across resends (idempotency key)
+  uint64_t time_ns = 0; // wall clock, ns since epoch
+  std::string kind;     // "secret-egress", "credential-file-egress", ...
+  Severity severity = Severity::kHigh;
+  std::string summary;
+  std::string host;     // this machine's hostname
+  ProcessInfo process;
+  SecretInfo secret;
+  DestinationInfo destination;
+  Evidence evidence;
+  CiInfo ci;
+  TargetProcessInfo target;
+};
+
+}  // namespace credsentry::alert
