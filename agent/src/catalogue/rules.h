@@ -15,7 +15,7 @@
 //       boundary: both                  # both (default) | end: no left boundary, for patterns
 //                                       #   that open with their own delimiter (-----BEGIN)
 //       preview_prefix: 8               # characters shown before the ellipsis (0-16)
-//       validate: [openai-marker]       # detect/validators.h names
+//       validate: [openai-marker]       # catalogue/validators.h names
 //       destinations: ['api.openai.com', '*.example.com']   # host globs, or:
 //       never_sent: true                # no legitimate destination (exclusive with the above)
 //       env: [OPENAI_API_KEY]
@@ -59,7 +59,7 @@ struct CredentialKind {
   // with their own delimiter (-----BEGIN …) and whose charset includes line breaks.
   bool left_boundary = true;
   size_t preview_prefix = 4;
-  std::vector<std::string> validators;    // names from detect/validators.h
+  std::vector<std::string> validators;    // names from catalogue/validators.h
   std::vector<std::string> destinations;  // host globs (after site overrides are applied)
   bool never_sent = false;                // no legitimate destination exists
   std::vector<std::string> env_vars;

@@ -101,7 +101,7 @@ std::string BoundedExpression(std::string_view pattern, const ByteSet& charset,
 
 unsigned PatternFlags() {
   // No SOM: start-of-match tracking in streaming mode multiplies stream state; the value's start
-  // is recovered in user space from the charset run instead (stream/matcher.cpp).
+  // is recovered in user space from the charset run instead (match/matcher.cpp).
   return HS_FLAG_DOTALL;
 }
 

@@ -3,7 +3,7 @@
 // the three byte alignments, hex, percent-encoding), so a credential that fits no format is
 // still caught when it leaves. The learned set is small and changes rarely: it is compiled into
 // its own Hyperscan streaming database, rebuilt at a bounded rate when the set changes, and each
-// MatchStream scans it beside the catalogue database (stream/matcher.h).
+// MatchStream scans it beside the catalogue database (match/matcher.h).
 #pragma once
 
 #include <cstdint>

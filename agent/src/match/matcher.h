@@ -31,7 +31,7 @@ struct SecretMatch {
   uint64_t start, end;                // [start, end) offsets in the stream; start is a lower bound
                                       // when !value_available
   std::vector<std::string> decoding;  // e.g. {"base64"} when found inside an encoding
-  // Set when the match is a value learned on this host (stream/known_values.h); kind_index is
+  // Set when the match is a value learned on this host (match/known_values.h); kind_index is
   // then its catalogue kind, or kKnownValueKind when it fits no format.
   std::shared_ptr<const LearnedValue> known;
 };
@@ -73,7 +73,7 @@ class MatcherDatabase {  // immutable, shared by all streams; rebuilt on reload
   const std::vector<catalogue::Validator>& validators(uint32_t kind) const {
     return validators_[kind];
   }
-  // Hyperscan ids from kinds().size() on are base64 key prefixes (stream/encoded_prefixes.h).
+  // Hyperscan ids from kinds().size() on are base64 key prefixes (match/encoded_prefixes.h).
   const std::vector<EncodedPrefix>& encoded_prefixes() const { return encoded_prefixes_; }
 
  private:
