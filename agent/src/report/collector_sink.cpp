@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/pem.h"
 #include "credsentry/v1/collector.grpc.pb.h"
+#include "report/alert_proto.h"
 
 namespace credsentry::report {
 namespace {
@@ -22,86 +23,7 @@ uint64_t WallNs() {
       .count();
 }
 
-
-void SetPod(const alert::KubePodInfo& pod, v1::KubePod* out) {
-  out->set_uid(pod.uid);
-  out->set_name(pod.name);
-  out->set_namespace_(pod.ns);
-}
-
 }  // namespace
-
-void ToProto(const alert::Alert& a, v1::Alert* out) {
-  out->set_id(a.id);
-  out->set_time_ns(a.time_ns);
-  out->set_kind(a.kind);
-  out->set_severity(static_cast<v1::Severity>(static_cast<int>(a.severity) + 1));
-  out->set_summary(a.summary);
-  out->set_host(a.host);
-  auto* p = out->mutable_process();
-  p->set_pid(a.process.pid);
-  p->set_ppid(a.process.ppid);
-  p->set_uid(a.process.uid);
-  p->set_comm(a.process.comm);
-  p->set_exe(a.process.exe);
-  p->set_cmdline(a.process.cmdline);
-  for (const auto& anc : a.process.ancestors) {
-    auto* x = p->add_ancestors();
-    x->set_pid(anc.pid);
-    x->set_comm(anc.comm);
-    x->set_exe(anc.exe);
-    x->set_cmdline(anc.cmdline);
-  }
-  p->set_cgroup(a.process.cgroup);
-  p->set_container(a.process.container);
-  for (const auto& name : a.process.credential_env) p->add_credential_env(name);
-  p->set_systemd_unit(a.process.systemd_unit);
-  if (!a.process.pod.empty()) SetPod(a.process.pod, p->mutable_pod());
-  if (!a.ci.provider.empty()) {
-    auto* ci = out->mutable_ci();
-    ci->set_provider(a.ci.provider);
-    ci->set_repository(a.ci.repository);
-    ci->set_workflow(a.ci.workflow);
-    ci->set_run_id(a.ci.run_id);
-    ci->set_job(a.ci.job);
-  }
-  if (a.target.pid != 0) {
-    auto* t = out->mutable_target();
-    t->set_pid(a.target.pid);
-    t->set_uid(a.target.uid);
-    t->set_comm(a.target.comm);
-    t->set_exe(a.target.exe);
-    t->set_access(a.target.access);
-    for (const auto& name : a.target.credential_env) t->add_credential_env(name);
-    t->set_in_scope(a.target.in_scope);
-    t->set_container(a.target.container);
-    if (!a.target.pod.empty()) SetPod(a.target.pod, t->mutable_pod());
-  }
-  auto* s = out->mutable_secret();
-  s->set_type(a.secret.type);
-  s->set_provider(a.secret.provider);
-  s->set_name(a.secret.name);
-  s->set_redacted(a.secret.redacted);
-  s->set_fingerprint(a.secret.fingerprint);
-  s->set_found_in(a.secret.found_in);
-  auto* d = out->mutable_destination();
-  d->set_host(a.destination.host);
-  d->set_ip(a.destination.ip);
-  d->set_port(a.destination.port);
-  d->set_transport(a.destination.transport);
-  d->set_name_source(a.destination.name_source);
-  for (const auto& e : a.destination.expected) d->add_expected(e);
-  auto* ev = out->mutable_evidence();
-  for (const auto& r : a.evidence.credential_reads) {
-    auto* x = ev->add_credential_reads();
-    x->set_path(r.path);
-    x->set_pid(r.pid);
-    x->set_comm(r.comm);
-    x->set_time_ns(r.time_ns);
-  }
-  for (const auto& step : a.evidence.decoding) ev->add_decoding(step);
-  for (const auto& note : a.evidence.notes) ev->add_notes(note);
-}
 
 struct CollectorSink::Impl {
   CollectorOptions opts;

@@ -20,10 +20,6 @@
 #include "report/sink.h"
 #include "report/spool.h"
 
-namespace credsentry::v1 {
-class Alert;
-}
-
 namespace credsentry::report {
 
 struct CollectorOptions {
@@ -85,9 +81,6 @@ class CollectorSink final : public AlertSink {
   explicit CollectorSink(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// Every field of the alert contract into the wire message.
-void ToProto(const alert::Alert& alert, v1::Alert* out);
 
 // The factory the daemon (pipeline/daemon.cpp) uses for `--collector HOST:PORT`.
 Result<std::unique_ptr<AlertSink>> MakeCollectorSink(const CollectorOptions& opts);

@@ -16,6 +16,7 @@
 #include "catalogue/rules.h"
 #include "credsentry/v1/alert.pb.h"
 #include "report/alert_json.h"
+#include "report/alert_proto.h"
 #include "report/collector_sink.h"
 #include "report/spool.h"
 #include "match/matcher.h"
