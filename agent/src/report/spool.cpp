@@ -2,107 +2,28 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 
 #include "common/log.h"
+#include "report/spool_records.h"
 
 namespace credsentry::report {
-namespace {
 
-constexpr uint32_t kMagic = 0x31525343;  // "CSR1"
-constexpr uint32_t kHeader = 12;
-constexpr uint32_t kMaxBody = 16u << 20;
-constexpr uint8_t kAlertRecord = 1;
-
-uint32_t Crc32(const char* data, size_t n) {
-  static const auto table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  uint32_t c = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; ++i) c = table[(c ^ static_cast<uint8_t>(data[i])) & 0xFF] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
-}
-
-template <class T>
-void Put(std::string& out, T v) {
-  out.append(reinterpret_cast<const char*>(&v), sizeof v);
-}
-template <class T>
-bool Get(const std::string& in, size_t& pos, T* v) {
-  if (pos + sizeof(T) > in.size()) return false;
-  std::memcpy(v, in.data() + pos, sizeof(T));
-  pos += sizeof(T);
-  return true;
-}
-
-std::string Frame(const std::string& body) {
-  std::string rec;
-  rec.reserve(kHeader + body.size());
-  Put(rec, kMagic);
-  Put(rec, static_cast<uint32_t>(body.size()));
-  Put(rec, Crc32(body.data(), body.size()));
-  return rec + body;
-}
-
-// Walks framed records in `data`; stops at the first torn or corrupt one and returns the
-// offset where good data ends.
-template <class Fn>
-size_t ForEachRecord(const std::string& data, Fn&& fn) {
-  size_t pos = 0;
-  while (pos + kHeader <= data.size()) {
-    uint32_t magic, len, crc;
-    std::memcpy(&magic, data.data() + pos, 4);
-    std::memcpy(&len, data.data() + pos + 4, 4);
-    std::memcpy(&crc, data.data() + pos + 8, 4);
-    if (magic != kMagic || len > kMaxBody || pos + kHeader + len > data.size()) break;
-    if (Crc32(data.data() + pos + kHeader, len) != crc) break;
-    fn(pos, data.substr(pos + kHeader, len), kHeader + len);
-    pos += kHeader + len;
-  }
-  return pos;
-}
-
-bool ReadAll(int fd, std::string* out) {
-  struct stat st {};
-  if (fstat(fd, &st) != 0) return false;
-  out->resize(st.st_size);
-  size_t done = 0;
-  while (done < out->size()) {
-    ssize_t n = pread(fd, out->data() + done, out->size() - done, done);
-    if (n <= 0) return false;
-    done += n;
-  }
-  return true;
-}
-
-bool WriteAt(int fd, const std::string& data, uint64_t offset) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = pwrite(fd, data.data() + done, data.size() - done, offset + done);
-    if (n <= 0) return false;
-    done += n;
-  }
-  return true;
-}
-
-void SyncDir(const std::string& dir) {
-  UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() >= 0) fsync(fd.get());
-}
-
-}  // namespace
+using spool_records::AlertBody;
+using spool_records::AlertPayloadOffset;
+using spool_records::ForEachRecord;
+using spool_records::Frame;
+using spool_records::kMaxBody;
+using spool_records::ParseAlertBody;
+using spool_records::ParseTombstoneBody;
+using spool_records::ReadAll;
+using spool_records::SyncDir;
+using spool_records::TombstoneBody;
+using spool_records::WriteAt;
 
 Error Spool::IoError(const std::string& what, int err) {
   ++counters_["io_errors"];
@@ -179,28 +100,21 @@ Status Spool::LoadSegment(uint64_t n, std::set<std::string>& seen) {
   if (!ReadAll(seg.fd.get(), &data)) return IoError("read " + PathOf(n, "log"), errno);
   std::vector<std::string> stale;  // leftovers of an interrupted compaction
   size_t good = ForEachRecord(data, [&](size_t offset, const std::string& body, uint32_t len) {
-    size_t pos = 0;
-    uint8_t type, sev;
-    uint64_t seq;
-    uint16_t id_len;
-    if (!Get(body, pos, &type) || type != kAlertRecord || !Get(body, pos, &seq) ||
-        !Get(body, pos, &sev) || !Get(body, pos, &id_len) || pos + id_len > body.size() ||
-        sev > 3) {
+    auto key = ParseAlertBody(body);
+    if (!key) {
       ++counters_["corrupt_records"];
       return;
     }
-    std::string id = body.substr(pos, id_len);
-    if (!seen.insert(id).second) {
-      stale.push_back(id);
+    if (!seen.insert(key->id).second) {
+      stale.push_back(key->id);
       return;
     }
-    auto severity = static_cast<alert::Severity>(sev);
-    by_id_[id] = {seq, n, offset, len, severity};
-    by_seq_[seq] = id;
-    by_severity_[sev].insert(seq);
+    by_id_[key->id] = {key->seq, n, offset, len, key->severity};
+    by_seq_[key->seq] = key->id;
+    by_severity_[static_cast<int>(key->severity)].insert(key->seq);
     ++seg.live;
     seg.live_bytes += len;
-    next_seq_ = std::max(next_seq_, seq + 1);
+    next_seq_ = std::max(next_seq_, key->seq + 1);
   });
   if (good < data.size()) {
     ++counters_["corrupt_tail"];
@@ -213,11 +127,7 @@ Status Spool::LoadSegment(uint64_t n, std::set<std::string>& seen) {
   std::string acks;
   if (!ReadAll(seg.ack_fd.get(), &acks)) return IoError("read " + PathOf(n, "ack"), errno);
   size_t good_acks = ForEachRecord(acks, [&](size_t, const std::string& body, uint32_t) {
-    size_t pos = 0;
-    uint16_t len;
-    while (Get(body, pos, &len) && pos + len <= body.size()) {
-      std::string id = body.substr(pos, len);
-      pos += len;
+    for (const auto& id : ParseTombstoneBody(body)) {
       auto it = by_id_.find(id);
       if (it != by_id_.end() && it->second.segment == n) Forget(id);
     }
@@ -271,12 +181,7 @@ Status Spool::AppendRecord(const std::string& raw, uint64_t* segment, uint64_t* 
 Status Spool::WriteTombstones(uint64_t segment, const std::vector<std::string>& ids) {
   auto it = segments_.find(segment);
   if (it == segments_.end()) return Status::Ok();
-  std::string body;
-  for (const auto& id : ids) {
-    Put(body, static_cast<uint16_t>(id.size()));
-    body += id;
-  }
-  std::string raw = Frame(body);
+  std::string raw = Frame(TombstoneBody(ids));
   Segment& seg = it->second;
   // No sync: a tombstone lost to a power cut only means a resend the collector deduplicates.
   if (!WriteAt(seg.ack_fd.get(), raw, seg.ack_size)) {
@@ -413,14 +318,8 @@ Status Spool::Append(const std::string& id, alert::Severity severity, const std:
     ++counters_["duplicate"];
     return Status::Ok();
   }
-  std::string body;
-  Put(body, kAlertRecord);
   uint64_t seq = next_seq_;
-  Put(body, seq);
-  Put(body, static_cast<uint8_t>(severity));
-  Put(body, static_cast<uint16_t>(id.size()));
-  body += id;
-  body += payload;
+  std::string body = AlertBody(seq, severity, id, payload);
   if (body.size() > kMaxBody) return Error{"alert " + id + " too large for the spool"};
   std::string raw = Frame(body);
   if (raw.size() > opts_.max_bytes / 2) return Error{"alert " + id + " too large for the spool"};
@@ -462,8 +361,7 @@ Result<std::vector<SpoolRecord>> Spool::Oldest(size_t max_records, size_t max_by
     if (n != static_cast<ssize_t>(e.length)) {
       return IoError("read back alert " + id, n < 0 ? errno : EIO);
     }
-    size_t header = kHeader + 1 + 8 + 1 + 2 + id.size();
-    out.push_back({seq, id, e.severity, raw.substr(header)});
+    out.push_back({seq, id, e.severity, raw.substr(AlertPayloadOffset(id.size()))});
     bytes += e.length;
   }
   return out;
