@@ -263,7 +263,8 @@ struct cs_name_shapes {
  *
  * cs_fd_slots: how many watched_fds entries hash to each slot. Every insert adds one before
  * the entry exists and every successful delete subtracts one after it is gone (cs_watch_fd and
- * cs_unwatch_fd in bpf/helpers/common.bpf.h, Probes::WatchSocket/UnwatchFd), so a zero slot proves that no (tgid, fd) of it
+ * cs_unwatch_fd in bpf/helpers/common.bpf.h, KernelTables::WatchSocket/Unwatch in
+ * agent/src/loader/kernel_tables.cpp), so a zero slot proves that no (tgid, fd) of it
  * is watched and the read/write/close of an unwatched fd skips its hash lookup.
  *
  * cs_cred_inode_bits: a bit per slot of (dev, inode) present in cred_inodes, set by user space

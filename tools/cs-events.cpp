@@ -17,6 +17,7 @@
 
 #include "common/log.h"
 #include "credsentry_abi.h"
+#include "loader/host.h"
 #include "loader/probes.h"
 
 namespace {
@@ -217,7 +218,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "cs-events: --cred-file %s: %s\n", path.c_str(), std::strerror(errno));
       return 1;
     }
-    if (auto s = (*probes)->WatchCredentialInode(KernelDev(st.st_dev), st.st_ino, id); !s) {
+    if (auto s = (*probes)->tables().WatchInode(KernelDev(st.st_dev), st.st_ino, id); !s) {
       std::fprintf(stderr, "cs-events: %s\n", s.message().c_str());
       return 1;
     }
@@ -229,8 +230,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "cs-events: --cred-name %s: expected PARENT/NAME\n", spec.c_str());
       return 1;
     }
-    if (auto s = (*probes)->WatchCredentialName(spec.substr(0, slash), spec.substr(slash + 1), id);
-        !s) {
+    auto s = (*probes)->tables().WatchName(spec.substr(0, slash), spec.substr(slash + 1), id);
+    if (!s) {
       std::fprintf(stderr, "cs-events: %s\n", s.message().c_str());
       return 1;
     }

@@ -12,8 +12,6 @@
 #include <fstream>
 #include <sstream>
 
-#include "loader/probes.h"
-
 namespace credsentry::loader {
 
 uint64_t KernelDev(dev_t user_dev) {

@@ -1,6 +1,9 @@
 // Facts about the host the probes need: tracefs, cgroup v2 directories, device numbers.
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -22,5 +25,8 @@ Status CheckCgroupV2Dir(const std::string& path);
 
 // Where the cgroup v2 hierarchy is mounted ("" when none), from /proc/self/mounts.
 std::string CgroupV2Mount();
+
+// st_dev from stat(2) -> the kernel's s_dev encoding used in cs_inode_key.
+uint64_t KernelDev(dev_t user_dev);
 
 }  // namespace credsentry::loader

@@ -2,12 +2,9 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -19,7 +16,6 @@
 #include "loader/counters.h"
 #include "loader/host.h"
 #include "loader/libbpf_log.h"
-#include "loader/name_shapes.h"
 #include "loader/ring_reader.h"
 #include "loader/skeleton.h"
 #include "loader/tls_libraries.h"
@@ -66,7 +62,6 @@ struct Probes::State {
   std::unique_ptr<RingReader> rings;
   std::vector<std::string> tls_libraries;  // hooked
   std::vector<std::string> tls_failed;     // found, but the host refused their uprobes
-  cs_name_shapes name_shapes{};            // what cred_name_shapes holds
 
   Status Attach(bpf_program* prog, bpf_link* link, std::string_view what) {
     if (!link) {
@@ -87,7 +82,7 @@ struct Probes::State {
   std::vector<std::pair<std::string, std::function<std::map<std::string, uint64_t>()>>>
       counter_sources;
   std::set<std::pair<uint64_t, uint64_t>> hooked_inodes;  // (st_dev, st_ino) of hooked files
-  Status FillScope(const std::vector<std::string>& cgroups);
+  std::unique_ptr<KernelTables> tables;  // over skel's maps, so gone before it
 };
 
 Status Probes::State::AttachTracepoints() {
@@ -192,20 +187,6 @@ Status Probes::State::AttachUprobeAt(bpf_program* prog, const std::string& path,
   return Status::Ok();
 }
 
-Status Probes::State::FillScope(const std::vector<std::string>& cgroups) {
-  int map_fd = bpf_map__fd(skel->maps.scope_cgroups);
-  for (uint32_t i = 0; i < cgroups.size(); ++i) {
-    int fd = open(cgroups[i].c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return Error{"--cgroup " + cgroups[i] + ": " + Errno(errno)};
-    // The map takes its own reference on the cgroup, so the fd can be closed right after.
-    int err = bpf_map_update_elem(map_fd, &i, &fd, BPF_ANY);
-    int saved = errno;
-    close(fd);
-    if (err) return Error{"--cgroup " + cgroups[i] + ": adding to the scope map: " + Errno(saved)};
-  }
-  return Status::Ok();
-}
-
 Result<std::unique_ptr<Probes>> Probes::Open(const ProbeOptions& options) {
   RouteLibbpf();
   if (auto s = CheckRingSize("control", options.control_ringbuf_bytes); !s)
@@ -268,7 +249,8 @@ Result<std::unique_ptr<Probes>> Probes::Open(const ProbeOptions& options) {
       }
     }
   }
-  if (auto s = state->FillScope(options.cgroup_paths); !s) return Error{s.message()};
+  state->tables = std::make_unique<KernelTables>(*skel);
+  if (auto s = state->tables->FillScope(options.cgroup_paths); !s) return Error{s.message()};
   if (auto s = state->AttachTracepoints(); !s) return Error{s.message()};
 
   std::set<std::string> libs;
@@ -319,113 +301,7 @@ Result<int> Probes::Poll(int timeout_ms,
   return state_->rings->Poll(timeout_ms, sink);
 }
 
-Status Probes::WatchCredentialInode(uint64_t kernel_dev, uint64_t ino, uint32_t cred_id) {
-  cs_inode_key key{.dev = kernel_dev, .ino = ino};
-  // The open path looks an inode up only when its bit is set, so the bit goes first.
-  uint32_t bit = cs_cred_inode_bit(kernel_dev, ino);
-  std::atomic_ref<__u64>(state_->skel->bss->cs_cred_inode_bits[bit / 64])
-      .fetch_or(__u64{1} << (bit % 64), std::memory_order_release);
-  if (bpf_map__update_elem(state_->skel->maps.cred_inodes, &key, sizeof key, &cred_id,
-                           sizeof cred_id, BPF_ANY)) {
-    return Error{"watching credential inode " + std::to_string(ino) + ": " + Errno(errno) +
-                 (errno == E2BIG ? " (the credential file table is full)" : "")};
-  }
-  return Status::Ok();
-}
-
-Status Probes::WatchCredentialName(std::string_view parent, std::string_view name,
-                                   uint32_t cred_id) {
-  if (name.empty() || name.find('/') != std::string_view::npos ||
-      parent.find('/') != std::string_view::npos) {
-    return Error{"credential file name '" + std::string(parent) + "', '" + std::string(name) +
-                 "': expected a parent directory name and a file name, without '/'"};
-  }
-  cs_name_key key{};
-  // Same truncation as bpf_probe_read_kernel_str into the key: at most size-1 bytes + NUL.
-  std::memcpy(key.parent, parent.data(), std::min(parent.size(), sizeof key.parent - 1));
-  std::memcpy(key.name, name.data(), std::min(name.size(), sizeof key.name - 1));
-  if (bpf_map__update_elem(state_->skel->maps.cred_names, &key, sizeof key, &cred_id,
-                           sizeof cred_id, BPF_ANY)) {
-    return Error{"watching credential file name " + std::string(parent) + "/" + std::string(name) +
-                 ": " + Errno(errno) +
-                 (errno == E2BIG ? " (the credential file table is full)" : "")};
-  }
-  // The open path only copies and looks up names whose lengths are in this matrix.
-  AddNameShape(state_->name_shapes, parent.size(), name.size());
-  if (!name.empty()) AddNameLead(state_->name_shapes, name.size(), name.front());
-  return WriteNameShapes();
-}
-
-namespace {
-template <class Key>
-Status ClearMap(bpf_map* map, const char* what) {
-  Key next{};
-  // Deleting while iterating restarts from the first key each time, so no key is skipped.
-  while (bpf_map__get_next_key(map, nullptr, &next, sizeof next) == 0) {
-    if (bpf_map__delete_elem(map, &next, sizeof next, 0) && errno != ENOENT) {
-      return Error{std::string("clearing ") + what + ": " + Errno(errno)};
-    }
-  }
-  return Status::Ok();
-}
-}  // namespace
-
-Status Probes::ClearCredentialWatches() {
-  if (auto s = ClearMap<cs_inode_key>(state_->skel->maps.cred_inodes, "cred_inodes"); !s) return s;
-  for (__u64& word : state_->skel->bss->cs_cred_inode_bits) {
-    std::atomic_ref<__u64>(word).store(0, std::memory_order_release);
-  }
-  if (auto s = ClearMap<cs_name_key>(state_->skel->maps.cred_names, "cred_names"); !s) return s;
-  state_->name_shapes = {};
-  return WriteNameShapes();
-}
-
-Status Probes::WriteNameShapes() {
-  uint32_t zero = 0;
-  if (bpf_map__update_elem(state_->skel->maps.cred_name_shapes, &zero, sizeof zero,
-                           &state_->name_shapes, sizeof state_->name_shapes, BPF_ANY)) {
-    return Error{"updating cred_name_shapes: " + Errno(errno)};
-  }
-  return Status::Ok();
-}
-
-Status Probes::WatchSocket(uint32_t pid, int fd, uint8_t fd_kind, uint8_t sock_state) {
-  if (fd < 0 || (fd_kind != CS_FD_SOCK_TCP && fd_kind != CS_FD_SOCK_UDP) ||
-      sock_state > CS_SOCK_TLS) {
-    return Error{"WatchSocket(pid " + std::to_string(pid) + ", fd " + std::to_string(fd) +
-                 "): kind must be TCP or UDP and state UNKNOWN, PLAIN or TLS"};
-  }
-  cs_fd_key key{.pid = pid, .fd = fd};
-  cs_fd_state value{};
-  value.kind = fd_kind;
-  value.sock_state = sock_state;
-  // The same counting as cs_watch_fd in bpf/helpers/common.bpf.h: the slot counts each entry
-  // once, raised before the entry exists. A socket already watched (the kernel saw its connect)
-  // keeps its entry.
-  std::atomic_ref<uint32_t> slot(state_->skel->bss->cs_fd_slots[cs_fd_slot(pid, fd)]);
-  slot.fetch_add(1, std::memory_order_acq_rel);
-  if (bpf_map__update_elem(state_->skel->maps.watched_fds, &key, sizeof key, &value, sizeof value,
-                           BPF_NOEXIST) == 0) {
-    return Status::Ok();
-  }
-  int err = errno;
-  slot.fetch_sub(1, std::memory_order_acq_rel);
-  if (err == EEXIST) return Status::Ok();
-  return Error{"watching socket fd " + std::to_string(fd) + " of pid " + std::to_string(pid) +
-               ": " + Errno(err)};
-}
-
-Status Probes::UnwatchFd(uint32_t pid, int fd) {
-  cs_fd_key key{.pid = pid, .fd = fd};
-  if (bpf_map__delete_elem(state_->skel->maps.watched_fds, &key, sizeof key, 0) == 0) {
-    std::atomic_ref<uint32_t>(state_->skel->bss->cs_fd_slots[cs_fd_slot(pid, fd)])
-        .fetch_sub(1, std::memory_order_acq_rel);
-    return Status::Ok();
-  }
-  if (errno == ENOENT) return Status::Ok();
-  return Error{"unwatching fd " + std::to_string(fd) + " of pid " + std::to_string(pid) + ": " +
-               Errno(errno)};
-}
+KernelTables& Probes::tables() { return *state_->tables; }
 
 std::map<std::string, uint64_t> Probes::Counters() const {
   std::map<std::string, uint64_t> out;
@@ -442,14 +318,10 @@ std::map<std::string, uint64_t> Probes::Counters() const {
   }
   out.emplace("tls_libraries_hooked", state_->tls_libraries.size());
   out.emplace("tls_libraries_failed", state_->tls_failed.size());
-  // How much of the watched-fd gate is in use (credsentry_abi.h, cs_fd_slots). It follows the
-  // watched fds down as they close; a figure that only grows would mean lost accounting, and
-  // read/write/close then pay the hash lookup more often (never a missed fd).
-  uint64_t in_use = 0;
-  for (__u32& slot : state_->skel->bss->cs_fd_slots) {
-    in_use += std::atomic_ref<__u32>(slot).load(std::memory_order_relaxed) != 0;
-  }
-  out.emplace("watched_fd_slots_in_use", in_use);
+  // How much of the watched-fd gate is in use. It follows the watched fds down as they close; a
+  // figure that only grows would mean lost accounting, and read/write/close then pay the hash
+  // lookup more often (never a missed fd).
+  out.emplace("watched_fd_slots_in_use", state_->tables->WatchedFdSlotsInUse());
   for (const auto& [prefix, source] : state_->counter_sources) {
     for (const auto& [k, v] : source()) out.emplace(prefix + k, v);
   }

@@ -1,8 +1,7 @@
 // The kernel half of the agent, seen from user space: loads the probes (bpf/*.bpf.c), scopes
-// them to --cgroup, attaches every program, and hands ring-buffer records to the decoder.
+// them to --cgroup, attaches every program, and hands ring-buffer records to the decoder. What
+// user space writes into the probes' tables goes through KernelTables (kernel_tables.h).
 #pragma once
-
-#include <sys/types.h>
 
 #include <cstdint>
 #include <functional>
@@ -16,6 +15,7 @@
 
 #include "common/result.h"
 #include "loader/exe_attach.h"
+#include "loader/kernel_tables.h"
 
 namespace credsentry::loader {
 
@@ -50,12 +50,8 @@ class Probes : public UprobeAttacher {
 
   // Consumes both ring buffers; calls sink(record bytes) per record. Returns records consumed.
   Result<int> Poll(int timeout_ms, const std::function<void(std::span<const uint8_t>)>& sink);
-  Status WatchCredentialInode(uint64_t kernel_dev, uint64_t ino, uint32_t cred_id);
-  // Names longer than CS_DENTRY_NAME_MAX-1 bytes are truncated exactly as the kernel side does.
-  Status WatchCredentialName(std::string_view parent, std::string_view name, uint32_t cred_id);
-  Status ClearCredentialWatches();  // before re-filling on rule reload
-  Status WatchSocket(uint32_t pid, int fd, uint8_t fd_kind, uint8_t sock_state);  // pre-existing
-  Status UnwatchFd(uint32_t pid, int fd);  // user space cleans up after exit
+  // The tables user space feeds the loaded programs (credential files, watched sockets).
+  KernelTables& tables();
   // Every cs_counter by name, summed over CPUs, plus "tls_libraries_hooked" and
   // "tls_libraries_failed" (user-space state, so metrics show a host that refused uprobes).
   std::map<std::string, uint64_t> Counters() const;
@@ -81,11 +77,7 @@ class Probes : public UprobeAttacher {
 
  private:
   explicit Probes(std::unique_ptr<State> state);
-  Status WriteNameShapes();  // State::name_shapes -> the cred_name_shapes map
   std::unique_ptr<State> state_;
 };
-
-// st_dev from stat(2) -> the kernel's s_dev encoding used in cs_inode_key.
-uint64_t KernelDev(dev_t user_dev);
 
 }  // namespace credsentry::loader

@@ -4,18 +4,18 @@
 
 #include "common/log.h"
 #include "config/credential_files.h"
-#include "loader/probes.h"
+#include "loader/host.h"
 
 namespace credsentry::pipeline {
 
-Result<CredentialWatchCount> WatchCredentialFiles(loader::Probes& probes,
+Result<CredentialWatchCount> WatchCredentialFiles(loader::CredentialFileTable& table,
                                                   const catalogue::RuleSet& rules) {
-  if (auto st = probes.ClearCredentialWatches(); !st) return Error{st.message()};
+  if (auto st = table.Clear(); !st) return Error{st.message()};
   CredentialWatchCount count;
   for (const auto& p : config::ExpandCredentialPaths(rules)) {
     struct stat sb;
     if (stat(p.path.c_str(), &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
-    auto st = probes.WatchCredentialInode(loader::KernelDev(sb.st_dev), sb.st_ino, p.file_index + 1);
+    auto st = table.WatchInode(loader::KernelDev(sb.st_dev), sb.st_ino, p.file_index + 1);
     if (!st) {
       spdlog::warn("cannot watch {}: {}", p.path, st.message());
       continue;
@@ -23,7 +23,7 @@ Result<CredentialWatchCount> WatchCredentialFiles(loader::Probes& probes,
     ++count.inodes;
   }
   for (const auto& k : config::CredentialNameKeys(rules)) {
-    auto st = probes.WatchCredentialName(k.parent, k.name, k.file_index + 1);
+    auto st = table.WatchName(k.parent, k.name, k.file_index + 1);
     if (!st) {
       spdlog::warn("cannot watch name {}/{}: {}", k.parent, k.name, st.message());
       continue;

@@ -7,10 +7,8 @@
 
 #include "common/result.h"
 #include "catalogue/rules.h"
+#include "loader/kernel_tables.h"
 
-namespace credsentry::loader {
-class Probes;
-}
 
 namespace credsentry::pipeline {
 
@@ -20,7 +18,8 @@ struct CredentialWatchCount {
 };
 
 // Replaces every credential watch with the ones `rules` describes. cred_id = file index + 1.
-Result<CredentialWatchCount> WatchCredentialFiles(loader::Probes& probes,
+// A watch the table refuses is logged and left out of the count.
+Result<CredentialWatchCount> WatchCredentialFiles(loader::CredentialFileTable& table,
                                                   const catalogue::RuleSet& rules);
 
 }  // namespace credsentry::pipeline

@@ -15,7 +15,6 @@
 
 #include "common/log.h"
 #include "common/unique_fd.h"
-#include "credsentry_abi.h"
 #include "catalogue/rules.h"
 #include "loader/exe_attach.h"
 #include "loader/go_tls.h"
@@ -109,15 +108,15 @@ std::map<std::string, uint64_t> FlatCounters(const loader::Probes& probes, const
 
 class ProbesControl : public KernelControl {
  public:
-  explicit ProbesControl(loader::Probes& p) : probes_(p) {}
-  void UnwatchFd(uint32_t pid, int32_t fd) override { probes_.UnwatchFd(pid, fd); }
+  explicit ProbesControl(loader::WatchedFdTable& fds) : fds_(fds) {}
+  void UnwatchFd(uint32_t pid, int32_t fd) override { fds_.Unwatch(pid, fd); }
   void OnExec(uint32_t pid, const std::string& filename, uint64_t exec_mono_ns) override {
     if (exe_attacher_) exe_attacher_->OnExec(pid, filename, exec_mono_ns);
   }
   void SetExeAttacher(loader::ExeAttacher* a) { exe_attacher_ = a; }
 
  private:
-  loader::Probes& probes_;
+  loader::WatchedFdTable& fds_;
   loader::ExeAttacher* exe_attacher_ = nullptr;
 };
 
@@ -228,7 +227,7 @@ int RunDaemon(const config::AgentConfig& cfg) {
     return 1;
   }
   loader::Probes& kernel = **probes;
-  auto watched = WatchCredentialFiles(kernel, (*db)->rules());
+  auto watched = WatchCredentialFiles(kernel.tables(), (*db)->rules());
   if (!watched) {
     spdlog::critical("credential files: {}", watched.message());
     return 1;
@@ -256,7 +255,7 @@ int RunDaemon(const config::AgentConfig& cfg) {
   }
 
   // 4. State from /proc, so processes and sockets that predate the agent are known.
-  ProbesControl control(kernel);
+  ProbesControl control(kernel.tables());
   if (attach_on_exec) control.SetExeAttacher(&exe_attacher);
   std::vector<report::AlertSink*> sink_ptrs;
   for (auto& s : sinks) sink_ptrs.push_back(s.get());
@@ -273,7 +272,8 @@ int RunDaemon(const config::AgentConfig& cfg) {
   pipeline.processes().LoadFromProc();
   // Only processes in scope are in the table, so only their sockets are looked at.
   for (const auto& s : pipeline.connections().LoadFromProc(*scope, pipeline.processes().Pids())) {
-    kernel.WatchSocket(s.pid, s.fd, s.udp ? CS_FD_SOCK_UDP : CS_FD_SOCK_TCP, CS_SOCK_UNKNOWN);
+    kernel.tables().WatchSocket(s.pid, s.fd,
+                                s.udp ? loader::SocketKind::kUdp : loader::SocketKind::kTcp);
   }
 
   std::vector<std::string> features{"tracepoints", "uprobes"};
@@ -315,7 +315,7 @@ int RunDaemon(const config::AgentConfig& cfg) {
         pipeline.SwapRules(*fresh);
         rules_version = (*fresh)->rules().digest;
         db = std::move(fresh);
-        auto w = WatchCredentialFiles(kernel, (*db)->rules());
+        auto w = WatchCredentialFiles(kernel.tables(), (*db)->rules());
         if (collector) {
           collector->SetAgentInfo(rules_version, features);
           if (scope->whole_host()) collector->SetInventory(BuildInventory(*db, *fp));

@@ -8,8 +8,6 @@
 #include <sstream>
 #include <string>
 
-#include "loader/probes.h"
-
 namespace credsentry::loader {
 namespace {
 
