@@ -6,7 +6,8 @@
 //   - secret-shaped context: the value after a secret-looking option, header or assignment name
 //     (--password X, Authorization: Bearer X, token=X, FOO_API_KEY=X, "secret": "X"), the password
 //     of URL userinfo (https://user:X@host/);
-//   - random-looking tokens of 20 or more characters (LooksRandom describes the test).
+//   - random-looking tokens of 20 or more characters (report/random_token.h describes the test).
+// The last two need no known value and live in report/secret_shapes.h.
 // Paths, host names, flags and words stay readable: they are what makes an alert useful.
 #pragma once
 
@@ -32,23 +33,6 @@ struct HiddenValue {
   std::string_view value;
   size_t prefix = 0;
 };
-
-// Tokens shorter than this are never judged random: short words and numbers stay.
-inline constexpr size_t kMinRandomTokenChars = 20;
-
-// True when `token` (no whitespace) looks machine-generated rather than written: at least
-// kMinRandomTokenChars long, mixing two of lower case, upper case and digits, and either holding a
-// run of 20 hex digits that mixes digits and letters (hashes, hex keys: a git commit id is hidden
-// too, which costs little) or scoring high on "choppiness": pieces of one or two characters between
-// case and digit changes, and letter pairs that identifiers and English words do not contain.
-// Written names (CMakeFiles, libpython3.11.so, x86_64-linux-gnu, MyVeryLongDirectoryName) score
-// low; base62, base64 and hex keys score high.
-bool LooksRandom(std::string_view token);
-
-// The shape rules alone (no values): secret-named options, headers and assignments, URL passwords,
-// and random-looking tokens (judged per '/'-separated segment in paths and URLs, so a path is never
-// one token). Each hidden value becomes its preview with no prefix ("…Xa9f").
-std::string RedactSecretShapes(std::string_view text);
 
 // The one way text leaves memory: catalogue matches, learned values and `also` are replaced by
 // their previews, then the shape rules run. Learned values are bounded; a value past the bound is

@@ -18,6 +18,8 @@
 #include "report/alert_json.h"
 #include "report/alert_proto.h"
 #include "report/collector_sink.h"
+#include "report/random_token.h"
+#include "report/secret_shapes.h"
 #include "report/spool.h"
 #include "match/matcher.h"
 
