@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/counters.h"
 #include "common/result.h"
 #include "catalogue/rules.h"
 
@@ -72,14 +73,17 @@ struct KnownValueLimits {
   uint64_t min_rebuild_interval_ns = 250ull * 1000 * 1000;  // at most four rebuilds a second
 };
 
+#define CREDSENTRY_KNOWN_VALUE_COUNTERS(X)                                \
+  X(learned, "values added to the learned set")                           \
+  X(already_known, "values offered again: already in the set")            \
+  X(dropped_full, "values not kept: the set was at max_values")           \
+  X(dropped_size, "values not kept: shorter than min or longer than max") \
+  X(rebuilds, "known-value databases compiled")                           \
+  X(rebuild_errors, "rebuilds that failed: the previous database stays")  \
+  X(rebuilds_deferred, "changes that waited for the rebuild rate limit")
+
 struct KnownValueCounters {
-  uint64_t learned = 0;
-  uint64_t already_known = 0;
-  uint64_t dropped_full = 0;      // the set was at max_values
-  uint64_t dropped_size = 0;      // shorter than min or longer than max
-  uint64_t rebuilds = 0;
-  uint64_t rebuild_errors = 0;
-  uint64_t rebuilds_deferred = 0;  // a change waited for the rate limit
+  CREDSENTRY_COUNTER_MEMBERS(CREDSENTRY_KNOWN_VALUE_COUNTERS, KnownValueCounters)
 };
 
 // The learned set (pipeline thread only). Changes are coalesced: Current() rebuilds the database

@@ -318,13 +318,8 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
   out["streams_evicted"] = streams_.evicted();
   out["known_secrets"] = known_secrets_.size();
   out["secrets_held"] = held_.size();
-  const auto& kv = known_values_->counters();
   out["known_values"] = known_values_->size();
-  out["known_values_dropped_full"] = kv.dropped_full;
-  out["known_values_dropped_size"] = kv.dropped_size;
-  out["known_value_rebuilds"] = kv.rebuilds;
-  out["known_value_rebuild_errors"] = kv.rebuild_errors;
-  out["known_value_rebuilds_deferred"] = kv.rebuilds_deferred;
+  ExportCounters(known_values_->counters(), kKnownValuesPrefix, out);
   out["redaction_values"] = redactor_.size();
   out["redaction_values_dropped"] = redactor_.dropped();
   out["dns_cache_entries"] = dns_.cache().size();

@@ -40,10 +40,12 @@ struct PipelineCounters {
 };
 
 // What the pipeline exports: its own counters by name, the matcher totals as matcher_<name>,
-// the stream decoders' as decoder_<name>, and the DNS-message decoder's and the DNS tracker's
-// (detect/dns_tracker.h) as dns_<name>.
+// the stream decoders' as decoder_<name>, the DNS-message decoder's and the DNS tracker's
+// (detect/dns_tracker.h) as dns_<name>, and the learned set's (match/known_values.h) as
+// known_values_<name>.
 inline constexpr const char* kMatcherPrefix = "matcher_";
 inline constexpr const char* kDecoderPrefix = "decoder_";
 inline constexpr const char* kDnsDecoderPrefix = "dns_";
+inline constexpr const char* kKnownValuesPrefix = "known_values_";
 
 }  // namespace credsentry::pipeline

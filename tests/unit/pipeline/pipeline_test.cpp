@@ -335,6 +335,8 @@ const std::vector<std::string> kDecoderCounterNames = {
     CREDSENTRY_DECODER_COUNTERS(CREDSENTRY_TEST_NAME_)};
 const std::vector<std::string> kDnsAnswerCounterNames = {
     CREDSENTRY_DNS_ANSWER_COUNTERS(CREDSENTRY_TEST_NAME_)};
+const std::vector<std::string> kKnownValueCounterNames = {
+    CREDSENTRY_KNOWN_VALUE_COUNTERS(CREDSENTRY_TEST_NAME_)};
 #undef CREDSENTRY_TEST_NAME_
 
 // Counters() is the `pipeline` object of --stats-file: every declared counter must be there.
@@ -352,9 +354,11 @@ TEST_F(PipelineTest, EveryDeclaredCounterIsExported) {
   expect(kDecoderCounterNames, kDecoderPrefix);
   expect(kDecoderCounterNames, kDnsDecoderPrefix);
   expect(kDnsAnswerCounterNames, kDnsDecoderPrefix);
+  expect(kKnownValueCounterNames, kKnownValuesPrefix);
   for (const char* name : {"matcher_hits_dropped", "matcher_scan_errors",
                            "matcher_encoded_prefix_dropped", "decoder_opaque_bytes",
-                           "decoded_units_evicted", "decoder_requests", "dns_parse_errors"}) {
+                           "decoded_units_evicted", "decoder_requests", "dns_parse_errors",
+                           "known_values_dropped_full", "known_values_rebuilds"}) {
     EXPECT_TRUE(c.contains(name)) << name;
   }
 }
