@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <fstream>
-#include <optional>
 #include <random>
 #include <sstream>
 
@@ -13,6 +12,7 @@
 #include "common/pem.h"
 #include "credsentry/v1/collector.grpc.pb.h"
 #include "report/alert_proto.h"
+#include "report/alert_stream.h"
 
 namespace credsentry::report {
 namespace {
@@ -34,17 +34,8 @@ struct CollectorSink::Impl {
   std::unique_ptr<v1::Collector::Stub> stub;  // used by the sender thread only
   uint64_t started_ns = WallNs();
 
-  // The alert stream (sender thread only): opened on demand, closed on any failure.
-  std::unique_ptr<grpc::ClientContext> stream_ctx;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::AlertBatch, v1::AlertAck>> stream;
+  std::unique_ptr<AlertStream> stream;  // made by Start(); used by the sender thread only
   uint64_t next_batch_id = 0;
-  // A collector that accepts a batch and never answers must not stall the sender forever: the
-  // watchdog cancels the stream when an ack is later than rpc_timeout_ms.
-  std::mutex watch_mu;
-  std::condition_variable watch_cv;
-  std::optional<std::chrono::steady_clock::time_point> ack_deadline;
-  bool watch_stop = false;
-  std::thread watchdog;
 
   std::mutex mu;
   std::condition_variable cv;
@@ -63,10 +54,6 @@ struct CollectorSink::Impl {
 
   void Reconnect();
   void Run();
-  bool OpenStream();
-  void CloseStream(const char* why);
-  bool ExchangeBatch(const v1::AlertBatch& batch, v1::AlertAck* ack);
-  void WatchAcks();
   bool SendAlerts();
   bool SendHeartbeat();
   bool SendInventory();
@@ -106,7 +93,7 @@ bool CollectorSink::Impl::SendAlerts() {
   if (batch.alerts_size() == 0) return true;  // everything read was corrupt and is gone
   batch.set_batch_id(++next_batch_id);
   v1::AlertAck ack;
-  if (!ExchangeBatch(batch, &ack)) {
+  if (!stream->Exchange(*stub, batch, &ack)) {
     ++send_failures;
     return false;
   }
@@ -132,80 +119,6 @@ bool CollectorSink::Impl::SendAlerts() {
   }
   pending_cache = spool->pending();
   return true;
-}
-
-// Starts the call on `stream_ctx` (made by the caller, so the watchdog can cancel a connect).
-bool CollectorSink::Impl::OpenStream() {
-  stream = stub->StreamAlerts(stream_ctx.get());
-  if (!stream) {
-    spdlog::debug("collector {}: cannot open the alert stream", opts.address);
-    return false;
-  }
-  return true;
-}
-
-// Ends the stream and logs the collector's reason (its Finish status) at debug level: outages
-// are normal, and the counters say how many sends failed.
-void CollectorSink::Impl::CloseStream(const char* why) {
-  if (stream) {
-    stream_ctx->TryCancel();  // Finish() would otherwise wait for a collector that may be hung
-    grpc::Status st = stream->Finish();
-    spdlog::debug("collector {}: alert stream closed ({}): {}", opts.address, why,
-                  st.error_message());
-  }
-  stream.reset();
-  stream_ctx.reset();
-}
-
-// One batch out, its ack back, on the open stream (opened here when needed). Opening (a
-// connect), writing (flow control) and the ack together get rpc_timeout_ms from the watchdog.
-bool CollectorSink::Impl::ExchangeBatch(const v1::AlertBatch& batch, v1::AlertAck* ack) {
-  if (!stream) stream_ctx = std::make_unique<grpc::ClientContext>();
-  {
-    std::lock_guard lock(watch_mu);
-    ack_deadline =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.rpc_timeout_ms);
-  }
-  watch_cv.notify_one();
-  bool ok = (stream || OpenStream()) && stream->Write(batch) && stream->Read(ack);
-  {
-    std::lock_guard lock(watch_mu);
-    ack_deadline.reset();
-  }
-  if (!ok) {
-    CloseStream("no ack");
-    return false;
-  }
-  if (ack->batch_id() != batch.batch_id()) {
-    // Acks come back in order, one per batch: anything else is a collector bug. Drop the stream
-    // and resend; ids keep the resend harmless.
-    spdlog::warn("collector {} answered batch {} with the ack of batch {}", opts.address,
-                 batch.batch_id(), ack->batch_id());
-    CloseStream("ack out of order");
-    return false;
-  }
-  return true;
-}
-
-void CollectorSink::Impl::WatchAcks() {
-  std::unique_lock lock(watch_mu);
-  while (!watch_stop) {
-    if (!ack_deadline) {
-      watch_cv.wait(lock);
-      continue;
-    }
-    auto deadline = *ack_deadline;
-    if (watch_cv.wait_until(lock, deadline) == std::cv_status::timeout && ack_deadline &&
-        *ack_deadline == deadline) {
-      // Still blocked in the exchange on the sender thread: cancelling makes its open, Write or
-      // Read return. The context lives until CloseStream, which the sender runs only after the
-      // deadline is cleared under watch_mu.
-      spdlog::warn("collector {}: no ack within {} ms, reconnecting", opts.address,
-                   opts.rpc_timeout_ms);
-      stream_ctx->TryCancel();
-      ack_deadline.reset();
-    }
-  }
 }
 
 bool CollectorSink::Impl::SendHeartbeat() {
@@ -272,7 +185,7 @@ bool CollectorSink::Impl::SendInventory() {
 // TRANSIENT_FAILURE after the collector comes back (the subchannel goes IDLE and nobody asks it
 // to connect), so after a failure we start over; our own jittered backoff paces the attempts.
 void CollectorSink::Impl::Reconnect() {
-  CloseStream("reconnecting");
+  stream->Close("reconnecting");
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   stub = v1::Collector::NewStub(grpc::CreateCustomChannel(opts.address, creds, args));
@@ -380,9 +293,9 @@ void CollectorSink::Start() {
   if (impl_->sender.joinable()) return;
   impl_->creds = impl_->insecure ? grpc::InsecureChannelCredentials()
                                  : grpc::SslCredentials(impl_->ssl);
+  impl_->stream = std::make_unique<AlertStream>(impl_->opts.address, impl_->opts.rpc_timeout_ms);
   impl_->Reconnect();
   Impl* raw = impl_.get();
-  raw->watchdog = std::thread([raw] { raw->WatchAcks(); });
   raw->sender = std::thread([raw] { raw->Run(); });
 }
 
@@ -396,13 +309,7 @@ CollectorSink::~CollectorSink() {
   impl_->cv.notify_all();
   if (!impl_->sender.joinable()) return;  // never started
   impl_->sender.join();
-  impl_->CloseStream("agent stopping");
-  {
-    std::lock_guard lock(impl_->watch_mu);
-    impl_->watch_stop = true;
-  }
-  impl_->watch_cv.notify_all();
-  impl_->watchdog.join();
+  impl_->stream.reset();  // closes the call, stops its watchdog
 }
 
 Status CollectorSink::Write(const alert::Alert& alert) {
