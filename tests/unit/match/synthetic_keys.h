@@ -66,7 +66,7 @@ class KeyGenerator {
       return plain("github_pat_" + Alnum(22) + "_" + Alnum(59));
     }
     if (kind == "groq-api-key") return plain("gsk_" + Alnum(52));
-    if (kind == "xai-api-key") return plain("xai-" + Alnum(80));
+    if (kind == "xai-api-key") return plain("xai-" + Alnum(40) + "_" + Chars(kWord, 39));
     if (kind == "perplexity-api-key") return plain("pplx-" + Alnum(48));
     if (kind == "openrouter-api-key") return plain("sk-or-v1-" + Hex(64));
     if (kind == "replicate-api-token") return plain("r8_" + Alnum(37));
@@ -225,6 +225,8 @@ class KeyGenerator {
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
   static constexpr std::string_view kToken =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+  static constexpr std::string_view kWord =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
   static constexpr std::string_view kLetters =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
   static constexpr std::string_view kDigits = "0123456789";
