@@ -59,29 +59,36 @@ bool RandomAlnum(std::string_view v) {
   return digit && upper && lower && Entropy(v);
 }
 
-// Registry "auth" values are base64("user:secret"): decoded, printable, one colon with both
-// sides non-empty. Random base64 decodes to binary and fails.
-bool BasicAuthPair(std::string_view v) {
+// Decodes base64 (standard alphabet, or url-safe when `url`); trailing '=' padding is ignored.
+// False on any other byte.
+bool DecodeBase64(std::string_view v, bool url, std::string* out) {
   while (!v.empty() && v.back() == '=') v.remove_suffix(1);
-  if (v.size() < 8 || v.size() > 4096) return false;
-  std::string out;
   uint32_t acc = 0;
   int bits = 0;
   for (char c : v) {
-    int d = c >= 'A' && c <= 'Z'   ? c - 'A'
-            : c >= 'a' && c <= 'z' ? c - 'a' + 26
-            : c >= '0' && c <= '9' ? c - '0' + 52
-            : c == '+'             ? 62
-            : c == '/'             ? 63
-                                   : -1;
+    int d = c >= 'A' && c <= 'Z'     ? c - 'A'
+            : c >= 'a' && c <= 'z'   ? c - 'a' + 26
+            : c >= '0' && c <= '9'   ? c - '0' + 52
+            : c == (url ? '-' : '+') ? 62
+            : c == (url ? '_' : '/') ? 63
+                                     : -1;
     if (d < 0) return false;
     acc = (acc << 6) | static_cast<uint32_t>(d);
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+      out->push_back(static_cast<char>((acc >> bits) & 0xFF));
     }
   }
+  return true;
+}
+
+// Registry "auth" values are base64("user:secret"): decoded, printable, one colon with both
+// sides non-empty. Random base64 decodes to binary and fails.
+bool BasicAuthPair(std::string_view v) {
+  if (v.size() < 8 || v.size() > 4096) return false;
+  std::string out;
+  if (!DecodeBase64(v, /*url=*/false, &out) || out.size() < 6) return false;
   for (unsigned char c : out) {
     if (c < 0x20 || c > 0x7e) return false;
   }
@@ -90,11 +97,47 @@ bool BasicAuthPair(std::string_view v) {
          NotPlaceholder(out.substr(colon + 1));
 }
 
+// GitHub Actions OIDC tokens are JWTs like many others; what makes one is its issuer. The
+// payload is decoded and its "iss" claim must be https://token.actions.githubusercontent.com,
+// or that URL with an enterprise slug after it (GitHub Enterprise Cloud's custom issuer). A
+// JWT that merely mentions the host in another claim is not one.
+bool GithubActionsOidcIssuer(std::string_view v) {
+  size_t first = v.find('.');
+  size_t second = first == std::string_view::npos ? first : v.find('.', first + 1);
+  if (second == std::string_view::npos || v.find('.', second + 1) != std::string_view::npos) {
+    return false;
+  }
+  std::string payload;
+  if (!DecodeBase64(v.substr(first + 1, second - first - 1), /*url=*/true, &payload)) {
+    return false;
+  }
+  constexpr std::string_view kIssuer = "https://token.actions.githubusercontent.com";
+  for (size_t at = payload.find("\"iss\""); at != std::string::npos;
+       at = payload.find("\"iss\"", at + 1)) {
+    size_t i = at + 5;
+    while (i < payload.size() && payload[i] == ' ') ++i;
+    if (i >= payload.size() || payload[i] != ':') continue;
+    ++i;
+    while (i < payload.size() && payload[i] == ' ') ++i;
+    if (i >= payload.size() || payload[i] != '"') continue;
+    std::string_view value(payload);
+    value = value.substr(i + 1);
+    size_t end = value.find('"');
+    if (end == std::string_view::npos) return false;
+    value = value.substr(0, end);
+    if (value == kIssuer) return true;
+    return value.size() > kIssuer.size() + 1 && value.starts_with(kIssuer) &&
+           value[kIssuer.size()] == '/' &&
+           value.find('/', kIssuer.size() + 1) == std::string_view::npos;
+  }
+  return false;
+}
+
 struct Named {
   std::string_view name;
   Validator fn;
 };
-constexpr std::array<Named, 8> kValidators{{
+constexpr std::array<Named, 9> kValidators{{
     {"openai-marker", OpenAiMarker},
     {"github-checksum", GithubTokenChecksum},
     {"crc32-base62-checksum", GithubTokenChecksum},  // npm adopted GitHub's scheme
@@ -103,6 +146,7 @@ constexpr std::array<Named, 8> kValidators{{
     {"not-placeholder", NotPlaceholder},
     {"random-alnum", RandomAlnum},
     {"basic-auth-pair", BasicAuthPair},
+    {"github-actions-oidc-issuer", GithubActionsOidcIssuer},
 }};
 
 }  // namespace

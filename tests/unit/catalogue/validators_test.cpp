@@ -74,5 +74,28 @@ TEST(Validators, BasicAuthPairDecodesToUserColonSecret) {
   EXPECT_FALSE(v(testing::KeyGenerator::Base64Of("user:your_password")));  // placeholder
 }
 
+TEST(Validators, GithubActionsOidcIssuerReadsTheIssClaim) {
+  auto v = FindValidator("github-actions-oidc-issuer");
+  ASSERT_NE(v, nullptr);
+  testing::KeyGenerator gen;
+  EXPECT_TRUE(v(gen.GithubActionsOidcToken()));
+  EXPECT_TRUE(v(gen.GithubActionsOidcToken("https://token.actions.githubusercontent.com/acme")));
+  EXPECT_FALSE(v(gen.GithubActionsOidcToken("https://gitlab.example.com")));
+  EXPECT_FALSE(v(gen.GithubActionsOidcToken("https://token.actions.githubusercontent.com.evil")));
+  EXPECT_FALSE(v(gen.GithubActionsOidcToken("https://token.actions.githubusercontent.com/a/b")));
+  // The host in another claim does not make the issuer.
+  auto b64 = [](std::string_view s) { return testing::KeyGenerator::Base64UrlOf(s); };
+  std::string sig = gen.Token(64);
+  EXPECT_FALSE(v(b64("{\"alg\":\"RS256\"}") + "." +
+                 b64("{\"aud\":\"https://token.actions.githubusercontent.com\",\"iss\":\"x\"}") +
+                 "." + sig));
+  // Spaces around the colon are still JSON.
+  EXPECT_TRUE(v(b64("{\"alg\":\"RS256\"}") + "." +
+                b64("{\"iss\" : \"https://token.actions.githubusercontent.com\"}") + "." + sig));
+  EXPECT_FALSE(v("not.a-jwt"));
+  EXPECT_FALSE(v(b64("{}") + "." + b64("{}") + "." + sig + "." + sig));  // four segments
+  EXPECT_FALSE(v(b64("{}") + ".$$$$." + sig));                              // not base64url
+}
+
 }  // namespace
 }  // namespace credsentry::catalogue

@@ -186,6 +186,21 @@ class KeyGenerator {
   // A routable GitLab token: glpat- + base64url payload + .01. + 9 base36 characters.
   std::string GitlabRoutable() { return "glpat-" + Token(40) + ".01." + Base36(9); }
 
+  // An Actions OIDC ID token as a job receives it; `issuer` replaces the Actions issuer to
+  // make a lookalike, `pad` shifts the claims through the three base64 alignments.
+  std::string GithubActionsOidcToken(
+      std::string_view issuer = "https://token.actions.githubusercontent.com", size_t pad = 0) {
+    std::string header = "{\"typ\":\"JWT\",\"alg\":\"RS256\",\"x5t\":\"" + Token(27) +
+                         "\",\"kid\":\"" + Hex(40) + "\"}";
+    std::string payload = "{\"jti\":\"" + Hex(8 + pad) +
+                          "\",\"sub\":\"repo:octo-org/octo-repo:ref:refs/heads/main\"," +
+                          "\"aud\":\"sts.amazonaws.com\",\"ref\":\"refs/heads/main\"," +
+                          "\"repository\":\"octo-org/octo-repo\",\"run_id\":\"" + Digits(10) +
+                          "\",\"iss\":\"" + std::string(issuer) + "\",\"nbf\":" + Digits(10) +
+                          ",\"exp\":" + Digits(10) + ",\"iat\":" + Digits(10) + "}";
+    return Base64UrlOf(header) + "." + Base64UrlOf(payload) + "." + Token(342);
+  }
+
   std::string Digits(size_t n) { return Chars(kDigits, n); }
 
   static std::string Base64Of(std::string_view bytes, bool url = false, bool pad = true) {
