@@ -48,6 +48,7 @@ class KeyGenerator {
     if (kind == "openai-admin-key") return plain("sk-admin-" + Token(58) + "T3BlbkFJ" + Token(58));
     if (kind == "anthropic-api-key") return plain("sk-ant-api03-" + Token(93) + "AA");
     if (kind == "anthropic-admin-key") return plain("sk-ant-admin01-" + Token(93) + "AA");
+    if (kind == "anthropic-oauth-token") return plain("sk-ant-oat01-" + Token(95) + "AA");
     if (kind == "huggingface-token") return plain("hf_" + Chars(kLetters, 34));
     if (kind == "databricks-token") return plain("dapi" + Hex(32));
     if (kind == "google-api-key") return plain("AIza" + Token(35));
@@ -69,7 +70,7 @@ class KeyGenerator {
     if (kind == "xai-api-key") return plain("xai-" + Alnum(40) + "_" + Chars(kWord, 39));
     if (kind == "perplexity-api-key") return plain("pplx-" + Alnum(48));
     if (kind == "openrouter-api-key") return plain("sk-or-v1-" + Hex(64));
-    if (kind == "replicate-api-token") return plain("r8_" + Alnum(37));
+    if (kind == "replicate-api-token") return plain("r8_" + Token(37));
     if (kind == "langsmith-api-key") return plain("lsv2_pt_" + Hex(32) + "_" + Hex(10));
     if (kind == "gitlab-personal-access-token") return plain("glpat-" + Token(20));
     if (kind == "npm-access-token") return plain(Github("npm_"));
@@ -94,7 +95,7 @@ class KeyGenerator {
     if (kind == "fireworks-api-key") return plain("fw_" + Alnum(10) + "7Qd" + Alnum(11));
     if (kind == "pinecone-api-key") return plain("pcsk_" + Alnum(6) + "_" + Alnum(63));
     if (kind == "wandb-api-key") return context("WANDB_API_KEY=", Hex(40));
-    if (kind == "wandb-v1-api-key") return plain("wandb_v1_" + Token(77));
+    if (kind == "wandb-v1-api-key") return plain("wandb_v1_" + Chars(kWord, 77));
     if (kind == "aws-bedrock-api-key") {
       return plain("ABSK" + Base64Of("BedrockAPIKey-" + Alnum(4) + "-at-" + Digits(12) + ":" +
                                      Base64(40)));
@@ -121,6 +122,14 @@ class KeyGenerator {
       return context("{\"auths\":{\"registry.example\":{\"auth\": \"",
                      Base64Of("builder:" + Alnum(24)));
     }
+    if (kind == "nvidia-api-key") return plain("nvapi-" + Token(64));
+    if (kind == "cerebras-api-key") return plain("csk-" + Chars(kLowerAlnum, 48));
+    if (kind == "elevenlabs-api-key") return plain("sk_" + Hex(48));
+    if (kind == "vercel-ai-gateway-key") return plain("vck_" + Token(56));
+    if (kind == "azure-ai-services-key") return plain(AzureAiServicesKey());
+    if (kind == "github-actions-oidc-token") return plain(GithubActionsOidcToken());
+    if (kind == "gitlab-pipeline-trigger-token") return plain("glptt-" + Hex(40));
+    if (kind == "gitlab-runner-registration-token") return plain("GR1348941" + Token(20));
     if (kind == "private-key") {
       std::string body;
       for (int line = 0; line < 25; ++line) body += "\n" + Base64(64);
@@ -180,11 +189,41 @@ class KeyGenerator {
             "gitlab-other-token",
             "github-installation-token-jwt",
             "docker-hub-access-token",
-            "docker-config-auth"};
+            "docker-config-auth",
+            "anthropic-oauth-token",
+            "nvidia-api-key",
+            "cerebras-api-key",
+            "elevenlabs-api-key",
+            "vercel-ai-gateway-key",
+            "azure-ai-services-key",
+            "github-actions-oidc-token",
+            "gitlab-pipeline-trigger-token",
+            "gitlab-runner-registration-token"};
   }
 
-  // A routable GitLab token: glpat- + base64url payload + .01. + 9 base36 characters.
+  // A routable GitLab token: glpat- + base64url payload + .01. + 9 base36 characters, or
+  // (unversioned) the payload + . + 9 base36 characters.
   std::string GitlabRoutable() { return "glpat-" + Token(40) + ".01." + Base36(9); }
+  std::string GitlabRoutableUnversioned(std::string_view prefix = "glpat-") {
+    return std::string(prefix) + Token(40) + "." + Base36(9);
+  }
+
+  // A short-term Bedrock key: bedrock-api-key- + base64 of a presigned bedrock URL (261 bytes:
+  // no padding, so the value is the whole text).
+  std::string BedrockShortTerm() {
+    return "bedrock-api-key-" +
+           Base64Of("bedrock.amazonaws.com/?Action=CallWithBearerToken&X-Amz-Algorithm=AWS4-HMAC-"
+                    "SHA256&X-Amz-Credential=ASIA" +
+                    Chars("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16) + "%2F20260101%2Fus-east-1%2F" +
+                    "bedrock%2Faws4_request&X-Amz-Signature=" + Hex(64) + "&Version=123");
+  }
+
+  // Microsoft's common annotated key layout with the Cognitive Services signature: 52 random,
+  // JQQJ99, year and month, 16 reserved, ACOG, 4 checksum (random here: not verified).
+  std::string AzureAiServicesKey(std::string_view signature = "ACOG") {
+    return Alnum(52) + "JQQJ99" + Chars("AB", 1) + Chars("ABCDEFGHIJKL", 1) + Alnum(16) +
+           std::string(signature) + Alnum(4);
+  }
 
   // An Actions OIDC ID token as a job receives it; `issuer` replaces the Actions issuer to
   // make a lookalike, `pad` shifts the claims through the three base64 alignments.
@@ -242,6 +281,7 @@ class KeyGenerator {
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
   static constexpr std::string_view kWord =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
+  static constexpr std::string_view kLowerAlnum = "abcdefghijklmnopqrstuvwxyz0123456789";
   static constexpr std::string_view kLetters =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
   static constexpr std::string_view kDigits = "0123456789";
