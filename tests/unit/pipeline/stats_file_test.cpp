@@ -1,0 +1,66 @@
+#include "pipeline/stats_file.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "../config/temp_dir.h"
+
+namespace credsentry::pipeline {
+namespace {
+
+class CountingSink : public report::AlertSink {
+ public:
+  std::string Name() const override { return "file"; }
+  Status Write(const alert::Alert&) override { return Status::Ok(); }
+  std::map<std::string, uint64_t> Counters() const override { return {{"written", 7}}; }
+};
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(StatsFile, HoldsTheRulesVersionAndEachComponentsCounters) {
+  std::vector<std::unique_ptr<report::AlertSink>> sinks;
+  sinks.push_back(std::make_unique<CountingSink>());
+  auto doc = StatsDocument("sha256:abc", {{"ringbuf_drops", 2}}, {{"alerts", 1}}, sinks);
+  EXPECT_EQ(doc["rules_version"], "sha256:abc");
+  EXPECT_EQ(doc["kernel"]["ringbuf_drops"], 2);
+  EXPECT_EQ(doc["pipeline"]["alerts"], 1);
+  EXPECT_EQ(doc["sinks"]["file"]["written"], 7);
+}
+
+TEST(StatsFile, ReplacesTheFileWholeAndLeavesNoTemporaryBehind) {
+  testing::TempDir dir;
+  const std::string path = dir.Write("stats.json", "{\"old\": true}\n");
+  std::vector<std::unique_ptr<report::AlertSink>> sinks;
+  WriteStatsFile(path, StatsDocument("v1", {{"events", 5}}, {}, sinks));
+  auto written = nlohmann::json::parse(ReadAll(path));
+  EXPECT_EQ(written["rules_version"], "v1");
+  EXPECT_EQ(written["kernel"]["events"], 5);
+  EXPECT_FALSE(written.contains("old"));
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+}
+
+TEST(StatsFile, AnUnwritableDirectoryIsNotFatal) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/missing/stats.json";
+  WriteStatsFile(path, nlohmann::json{{"rules_version", "v1"}});
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(StatsFile, HeartbeatsNameKernelCountersApart) {
+  auto flat = FlatCounters({{"events", 5}}, {{"events", 9}, {"alerts", 1}});
+  EXPECT_EQ(flat, (CounterMap{{"kernel_events", 5}, {"events", 9}, {"alerts", 1}}));
+  StatsSnapshot snapshot;
+  snapshot.Set(flat);
+  EXPECT_EQ(snapshot.Get(), flat);
+}
+
+}  // namespace
+}  // namespace credsentry::pipeline
