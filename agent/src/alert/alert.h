@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "alert/destination.h"
 #include "alert/severity.h"
 
 namespace credsentry::alert {
@@ -63,22 +64,22 @@ struct TargetProcessInfo {
   KubePodInfo pod;
 };
 
+// Where the bytes that carried the secret were seen.
+enum class FoundIn : uint8_t {
+  kNone,         // not an egress (process-credential-access)
+  kTlsWrite,     // plaintext handed to a TLS library
+  kSocketWrite,  // a plain TCP socket write
+  kUdpWrite,     // a UDP datagram
+  kProvenance,   // no value matched: the sender was tainted by a credential-file read
+};
+
 struct SecretInfo {
   std::string type;         // rule id, e.g. "openai-project-key"
   std::string provider;     // e.g. "openai"
   std::string name;         // human name of the credential kind
   std::string redacted;     // e.g. "sk-ant-…Xa9f"
   std::string fingerprint;  // keyed hash, e.g. "hmac-sha256:1f2e…"
-  std::string found_in;     // "tls-write", "socket-write", "credential-file", ...
-};
-
-struct DestinationInfo {
-  std::string host;    // best name: SNI, then DNS name of the IP, else empty
-  std::string ip;
-  uint16_t port = 0;
-  std::string transport;          // "tls", "tcp", "udp"
-  std::string name_source;        // "sni", "dns", "ip"
-  std::vector<std::string> expected;  // where this credential may go; empty = never leaves
+  FoundIn found_in = FoundIn::kNone;
 };
 
 struct CredentialReadEvidence {
@@ -103,7 +104,7 @@ struct Alert {
   std::string host;     // this machine's hostname
   ProcessInfo process;
   SecretInfo secret;
-  DestinationInfo destination;
+  Destination destination;
   Evidence evidence;
   CiInfo ci;
   TargetProcessInfo target;

@@ -60,31 +60,71 @@ Result<Event> DecodeExec(std::span<const uint8_t> record) {
   return Event{std::move(out)};
 }
 
+Capture ToCapture(const cs_data_event& e, std::span<const uint8_t> record) {
+  return {record.subspan(sizeof(cs_data_event), e.len), e.total_len, e.offset,
+          (e.chunk_flags & CS_CHUNK_TRUNCATED) != 0, (e.chunk_flags & CS_CHUNK_LAST) != 0};
+}
+
+SocketState ToSocketState(uint8_t s) {
+  switch (s) {
+    case CS_SOCK_PLAIN: return SocketState::kPlain;
+    case CS_SOCK_TLS: return SocketState::kTls;
+    default: return SocketState::kUnknown;
+  }
+}
+
+TlsLibrary ToTlsLibrary(uint8_t lib) {
+  switch (lib) {
+    case CS_TLS_OPENSSL: return TlsLibrary::kOpenSsl;
+    case CS_TLS_GNUTLS: return TlsLibrary::kGnuTls;
+    case CS_TLS_GO: return TlsLibrary::kGo;
+    default: return TlsLibrary::kUnknown;
+  }
+}
+
+FdKind ToFdKind(uint8_t kind) {
+  switch (kind) {
+    case CS_FD_CRED_FILE: return FdKind::kCredentialFile;
+    case CS_FD_SOCK_TCP: return FdKind::kTcpSocket;
+    case CS_FD_SOCK_UDP: return FdKind::kUdpSocket;
+    default: return FdKind::kOther;
+  }
+}
+
+// One record layout (cs_data_event) carries four kinds of capture: the record type and the
+// direction say which.
 Result<Event> DecodePayload(std::span<const uint8_t> record) {
   auto e = Load<cs_data_event>(record);
   if (!e) return Short("payload");
   if (e->len > CS_CHUNK_MAX || sizeof(cs_data_event) + e->len > record.size()) {
     return Error{"payload length " + std::to_string(e->len) + " exceeds record"};
   }
-  Payload out{ToHeader(e->hdr)};
-  out.fd = e->fd;
-  out.direction = e->direction;
-  out.fd_kind = e->fd_kind;
-  out.tls_lib = e->tls_lib;
-  out.sock_state = e->sock_state;
-  out.ssl = e->ssl;
-  out.total_len = e->total_len;
-  out.offset = e->offset;
-  out.flags = e->chunk_flags;
+  const Capture capture = ToCapture(*e, record);
+  switch (e->hdr.type) {
+    case CS_EV_CRED_READ:
+      return Event{CredentialRead{ToHeader(e->hdr), e->fd, capture}};
+    case CS_EV_TLS_DATA:
+      return Event{TlsWrite{ToHeader(e->hdr), e->fd, e->ssl, ToTlsLibrary(e->tls_lib), capture}};
+    default:
+      break;
+  }
+  if (e->direction == CS_DIR_INGRESS) {
+    // A socket the kernel did not mark TCP is a datagram socket.
+    return Event{DnsAnswer{ToHeader(e->hdr), e->fd,
+                           e->fd_kind == CS_FD_SOCK_TCP ? SocketTransport::kTcp
+                                                        : SocketTransport::kUdp,
+                           capture}};
+  }
+  SocketWrite out{ToHeader(e->hdr), e->fd};
+  // A socket the kernel did not mark UDP is a stream socket.
+  out.transport = e->fd_kind == CS_FD_SOCK_UDP ? SocketTransport::kUdp : SocketTransport::kTcp;
+  out.state = ToSocketState(e->sock_state);
   if (e->family != 0) out.explicit_destination = MakeSocketAddress(e->family, e->port, e->addr);
-  out.data = record.subspan(sizeof(cs_data_event), e->len);
+  out.capture = capture;
   return Event{std::move(out)};
 }
 
 }  // namespace
-
-bool Payload::truncated() const { return flags & CS_CHUNK_TRUNCATED; }
-bool Payload::last_chunk() const { return flags & CS_CHUNK_LAST; }
 
 Result<Event> Decode(std::span<const uint8_t> record) {
   auto hdr = Load<cs_event_header>(record);
@@ -136,7 +176,7 @@ Result<Event> Decode(std::span<const uint8_t> record) {
     case CS_EV_CLOSE: {
       auto e = Load<cs_close_event>(record);
       if (!e) return Short("close");
-      return Event{FdClose{ToHeader(e->hdr), e->fd, e->fd_kind}};
+      return Event{FdClose{ToHeader(e->hdr), e->fd, ToFdKind(e->fd_kind)}};
     }
     case CS_EV_PROC_ACCESS: {
       auto e = Load<cs_proc_access_event>(record);
@@ -172,6 +212,18 @@ const char* EventTypeName(uint16_t type) {
 
 const EventHeader& HeaderOf(const Event& event) {
   return std::visit([](const auto& e) -> const EventHeader& { return e.header; }, event);
+}
+
+const Capture* CaptureOf(const Event& event) {
+  return std::visit(
+      [](const auto& e) -> const Capture* {
+        if constexpr (requires { e.capture; }) {
+          return &e.capture;
+        } else {
+          return nullptr;
+        }
+      },
+      event);
 }
 
 }  // namespace credsentry::decode

@@ -58,24 +58,57 @@ struct CredentialOpen {
   uint64_t stdout_pipe = 0;  // pipefs inode of the opener's fd 1; 0 = not a pipe
 };
 
-// Bytes captured from a call: a credential-file read, a plain socket write, or a TLS write.
-// `data` points into the ring buffer and is valid only while the record is being handled.
-struct Payload {
+// The kernel's view of a socket, as the typed events carry it.
+enum class SocketTransport : uint8_t { kTcp, kUdp };
+// What the kernel saw of a socket's first bytes: after a TLS handshake it copies the ClientHello
+// and nothing more.
+enum class SocketState : uint8_t { kUnknown, kPlain, kTls };
+enum class TlsLibrary : uint8_t { kUnknown, kOpenSsl, kGnuTls, kGo };
+enum class FdKind : uint8_t { kOther, kCredentialFile, kTcpSocket, kUdpSocket };
+
+// One chunk of the bytes a call moved. A call larger than a record is cut into chunks, and one
+// larger than the capture bound is cut short. `data` points into the ring buffer and is valid
+// only while the record is being handled.
+struct Capture {
+  std::span<const uint8_t> data;
+  uint64_t total_len = 0;   // bytes the call moved
+  uint64_t offset = 0;      // of this chunk within the call
+  bool truncated = false;   // the call moved more than was captured
+  bool last_chunk = false;  // no more chunks of this call follow
+};
+
+// Bytes read from an open credential file.
+struct CredentialRead {
   EventHeader header;
   int32_t fd = -1;
-  uint8_t direction = 0;
-  uint8_t fd_kind = 0;
-  uint8_t tls_lib = 0;
-  uint8_t sock_state = 0;
-  uint64_t ssl = 0;
-  uint64_t total_len = 0;
-  uint64_t offset = 0;
-  uint32_t flags = 0;
-  std::optional<SocketAddress> explicit_destination;  // sendto() address
-  std::span<const uint8_t> data;
+  Capture capture;
+};
 
-  bool truncated() const;
-  bool last_chunk() const;
+// Plaintext written to a socket (write, sendto, sendmsg, writev).
+struct SocketWrite {
+  EventHeader header;
+  int32_t fd = -1;
+  SocketTransport transport = SocketTransport::kTcp;
+  SocketState state = SocketState::kUnknown;
+  std::optional<SocketAddress> explicit_destination;  // sendto() address
+  Capture capture;
+};
+
+// A message received on a DNS socket (the kernel copies receives of those only).
+struct DnsAnswer {
+  EventHeader header;
+  int32_t fd = -1;
+  SocketTransport transport = SocketTransport::kUdp;
+  Capture capture;
+};
+
+// Plaintext handed to a TLS library before encryption.
+struct TlsWrite {
+  EventHeader header;
+  int32_t fd = -1;  // the socket when the kernel knew it; -1 otherwise
+  uint64_t ssl = 0;
+  TlsLibrary library = TlsLibrary::kUnknown;
+  Capture capture;
 };
 
 struct Connect {
@@ -101,7 +134,7 @@ struct TlsFd {
 struct FdClose {
   EventHeader header;
   int32_t fd = -1;
-  uint8_t fd_kind = 0;
+  FdKind kind = FdKind::kOther;
 };
 
 // Another process's /proc/<pid>/environ or /proc/<pid>/mem was opened (CS_EV_PROC_ACCESS).
@@ -114,8 +147,9 @@ struct ProcessAccess {
   What what = What::kEnviron;
 };
 
-using Event = std::variant<ProcessExec, ProcessFork, ProcessExit, CredentialOpen, Payload,
-                           Connect, TlsSni, TlsFd, FdClose, ProcessAccess>;
+using Event = std::variant<ProcessExec, ProcessFork, ProcessExit, CredentialOpen, CredentialRead,
+                           SocketWrite, DnsAnswer, TlsWrite, Connect, TlsSni, TlsFd, FdClose,
+                           ProcessAccess>;
 
 // Validates sizes, the ABI version and every length field before building the event: a short,
 // corrupt or future-version record is an error value, never a crash.
@@ -123,5 +157,7 @@ Result<Event> Decode(std::span<const uint8_t> record);
 
 const char* EventTypeName(uint16_t type);
 const EventHeader& HeaderOf(const Event& event);
+// The captured bytes of a credential read, socket write, DNS answer or TLS write; null otherwise.
+const Capture* CaptureOf(const Event& event);
 
 }  // namespace credsentry::decode

@@ -17,14 +17,17 @@ std::string HostWithoutPort(const std::string& authority) {
 
 }  // namespace
 
-Destination DestinationResolver::Resolve(const stream::StreamKey& key,
-                                         const stream::StreamContext& ctx,
-                                         const stream::decoders::ConnectionFacts* facts) {
-  Destination d;
+ResolvedDestination DestinationResolver::Resolve(const stream::StreamKey& key,
+                                                 const stream::StreamContext& ctx,
+                                                 const stream::decoders::ConnectionFacts* facts) {
+  using alert::NameSource;
+  using alert::Transport;
+  ResolvedDestination resolved;
+  alert::Destination& d = resolved.where;
   int32_t fd = ctx.fd;
   std::string tls_sni;
   if (key.origin == stream::StreamOrigin::kTls) {
-    d.transport = "tls";
+    d.transport = Transport::kTls;
     if (const auto* t = connections_.FindTls(ctx.pid, ctx.ssl)) {
       tls_sni = t->sni;
       if (fd < 0) fd = t->fd;
@@ -46,28 +49,30 @@ Destination DestinationResolver::Resolve(const stream::StreamKey& key,
         d.ip = c->peer.ip;
         d.port = c->peer.port;
       }
-      if (d.transport.empty()) d.transport = c->udp ? "udp" : "tcp";
+      if (d.transport == Transport::kUnknown) {
+        d.transport = c->udp ? Transport::kUdp : Transport::kTcp;
+      }
       if (tls_sni.empty()) tls_sni = c->sni;
     }
   }
-  if (d.ip.empty() && !ctx.dest_ip.empty()) {  // the connection is gone: use what was known
-    d.ip = ctx.dest_ip;
-    d.port = ctx.dest_port;
-    if (d.transport.empty()) d.transport = ctx.dest_transport;
+  if (d.ip.empty() && !ctx.dest.ip.empty()) {  // the connection is gone: use what was known
+    d.ip = ctx.dest.ip;
+    d.port = ctx.dest.port;
+    if (d.transport == Transport::kUnknown) d.transport = ctx.dest.transport;
   }
-  if (tls_sni.empty() && ctx.dest_name_source == "sni") tls_sni = ctx.dest_host;
-  if (d.transport.empty()) d.transport = "tcp";
+  if (tls_sni.empty() && ctx.dest.name_source == NameSource::kSni) tls_sni = ctx.dest.host;
+  if (d.transport == Transport::kUnknown) d.transport = Transport::kTcp;
   if (!tls_sni.empty()) {
     d.host = tls_sni;
-    d.name_source = "sni";
+    d.name_source = NameSource::kSni;
   } else if (std::string dns = DnsNameOf(d.ip, conn, ctx); !dns.empty()) {
     d.host = dns;
-    d.name_source = "dns";
+    d.name_source = NameSource::kDns;
   } else if (!d.ip.empty()) {
-    d.name_source = "ip";
+    d.name_source = NameSource::kIp;
   }
   if (d.unknown()) {
-    d.unknown_why = fd < 0 ? "the TLS write could not be tied to a socket"
+    resolved.unknown_why = fd < 0 ? "the TLS write could not be tied to a socket"
                            : "socket fd " + std::to_string(fd) + " has no connection the agent saw";
   }
   // What the request claims is evidence: a note when it disagrees or cannot be checked.
@@ -76,26 +81,27 @@ Destination DestinationResolver::Resolve(const stream::StreamKey& key,
       if (claim->empty()) continue;
       std::string host = HostWithoutPort(*claim);
       if (!d.host.empty() && !catalogue::HostMatchesGlob(host, d.host)) {
-        d.notes.push_back("request claims host " + *claim + " but the connection goes to " + d.host);
+        resolved.notes.push_back("request claims host " + *claim +
+                                 " but the connection goes to " + d.host);
       } else if (d.host.empty()) {
-        d.notes.push_back("request claims host " + *claim + " (unverified: no SNI or DNS name)");
+        resolved.notes.push_back("request claims host " + *claim + " (unverified: no SNI or DNS name)");
       }
     }
   }
-  return d;
+  return resolved;
 }
 
 void DestinationResolver::Remember(const stream::StreamKey& key, stream::StreamContext& ctx) {
-  if (!ctx.dest_ip.empty() && !ctx.dest_host.empty()) return;  // complete: nothing to learn
-  Destination d = Resolve(key, ctx, nullptr);
+  if (!ctx.dest.ip.empty() && !ctx.dest.host.empty()) return;  // complete: nothing to learn
+  const alert::Destination d = Resolve(key, ctx, nullptr).where;
   if (!d.host.empty()) {
-    ctx.dest_host = d.host;
-    ctx.dest_name_source = d.name_source;
+    ctx.dest.host = d.host;
+    ctx.dest.name_source = d.name_source;
   }
   if (!d.ip.empty()) {
-    ctx.dest_ip = d.ip;
-    ctx.dest_port = d.port;
-    ctx.dest_transport = d.transport;
+    ctx.dest.ip = d.ip;
+    ctx.dest.port = d.port;
+    ctx.dest.transport = d.transport;
   }
 }
 
@@ -110,7 +116,9 @@ uint16_t DestinationResolver::PeerPort(const stream::StreamContext& ctx) {
 std::string DestinationResolver::DnsNameOf(const std::string& ip, state::Connection* conn,
                                            const stream::StreamContext& ctx) {
   if (conn && !conn->dns_name.empty()) return conn->dns_name;
-  if (ctx.dest_name_source == "dns" && (ip.empty() || ip == ctx.dest_ip)) return ctx.dest_host;
+  if (ctx.dest.name_source == alert::NameSource::kDns && (ip.empty() || ip == ctx.dest.ip)) {
+    return ctx.dest.host;
+  }
   if (ip.empty()) return "";
   auto name = dns_.NameOf(ip, ctx.last_mono_ns);
   if (!name) return "";

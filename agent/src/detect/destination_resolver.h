@@ -21,8 +21,8 @@ class DestinationResolver {
   // The destination of `key`'s stream as far as it is known now; `facts` (may be null) adds the
   // request's claims as notes. A memory-BIO TLS object (node) is tied here to the socket whose
   // ClientHello named the same host, and a connection keeps the DNS name found for it.
-  Destination Resolve(const stream::StreamKey& key, const stream::StreamContext& ctx,
-                      const stream::decoders::ConnectionFacts* facts);
+  ResolvedDestination Resolve(const stream::StreamKey& key, const stream::StreamContext& ctx,
+                              const stream::decoders::ConnectionFacts* facts);
   // Copies into `ctx` what is known of its destination, so that a match flushed after the
   // connection is gone still names it.
   void Remember(const stream::StreamKey& key, stream::StreamContext& ctx);
@@ -31,7 +31,7 @@ class DestinationResolver {
   // Enough is known to judge: a name for TLS (SNI or DNS), an address for plain sockets. A TLS
   // connection is named by its SNI, which comes after the connect: an address alone would judge
   // a key sent to api.openai.com against 127.0.0.1.
-  static bool Settled(const stream::StreamKey& key, const Destination& d) {
+  static bool Settled(const stream::StreamKey& key, const alert::Destination& d) {
     return key.origin == stream::StreamOrigin::kTls ? !d.host.empty() : !d.unknown();
   }
 

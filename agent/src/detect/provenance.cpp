@@ -7,11 +7,11 @@
 namespace credsentry::detect {
 namespace {
 
-std::string DestinationKey(const Destination& d) {
+std::string DestinationKey(const alert::Destination& d) {
   return (d.host.empty() ? d.ip : d.host) + ":" + std::to_string(d.port);
 }
 
-bool Allowed(const std::vector<std::string>& globs, const Destination& dest) {
+bool Allowed(const std::vector<std::string>& globs, const alert::Destination& dest) {
   if (dest.host.empty()) return false;  // an IP alone never proves a legitimate service
   return std::any_of(globs.begin(), globs.end(),
                      [&](const std::string& g) { return catalogue::HostMatchesGlob(dest.host, g); });
@@ -19,8 +19,19 @@ bool Allowed(const std::vector<std::string>& globs, const Destination& dest) {
 
 }  // namespace
 
+std::vector<state::CredentialRead> CredentialReadsWithin(const state::ProcessTable& procs,
+                                                         uint32_t pid, uint64_t now_mono_ns,
+                                                         uint64_t window_ns) {
+  return procs.CredentialReadsInLineage(pid, now_mono_ns > window_ns ? now_mono_ns - window_ns : 0);
+}
+
 ProvenanceTracker::ProvenanceTracker(ProvenanceOptions options)
     : options_(options), reported_(options.taint_ns, options.max_reported) {}
+
+bool ProvenanceTracker::Tainted(const state::ProcessTable& procs, uint32_t pid,
+                                uint64_t now_mono_ns) const {
+  return !CredentialReadsWithin(procs, pid, now_mono_ns, options_.taint_ns).empty();
+}
 
 std::vector<std::string> ExpectedDestinationsOfFile(const catalogue::RuleSet& rules,
                                                     uint32_t cred_id) {
@@ -36,10 +47,9 @@ std::vector<std::string> ExpectedDestinationsOfFile(const catalogue::RuleSet& ru
 
 std::vector<state::CredentialRead> ProvenanceTracker::UnexpectedReads(
     const state::ProcessTable& procs, const catalogue::RuleSet& rules, uint32_t pid,
-    const Destination& dest, uint64_t now_mono_ns) const {
-  const uint64_t since = now_mono_ns > options_.taint_ns ? now_mono_ns - options_.taint_ns : 0;
+    const alert::Destination& dest, uint64_t now_mono_ns) const {
   std::vector<state::CredentialRead> out;
-  for (auto& read : procs.CredentialReadsInLineage(pid, since)) {
+  for (auto& read : CredentialReadsWithin(procs, pid, now_mono_ns, options_.taint_ns)) {
     if (!Allowed(ExpectedDestinationsOfFile(rules, read.cred_id), dest)) {
       out.push_back(std::move(read));
     }
@@ -47,11 +57,12 @@ std::vector<state::CredentialRead> ProvenanceTracker::UnexpectedReads(
   return out;
 }
 
-bool ProvenanceTracker::FirstReport(uint32_t pid, const Destination& dest, uint64_t now_mono_ns) {
+bool ProvenanceTracker::FirstReport(uint32_t pid, const alert::Destination& dest,
+                                    uint64_t now_mono_ns) {
   return reported_.FirstTime(std::to_string(pid) + "|" + DestinationKey(dest), now_mono_ns);
 }
 
-bool ProvenanceTracker::Defer(uint32_t pid, const Destination& dest, alert::Alert alert,
+bool ProvenanceTracker::Defer(uint32_t pid, const alert::Destination& dest, alert::Alert alert,
                               uint64_t now_mono_ns) {
   if (pending_.size() >= options_.max_pending) {
     ++pending_dropped_;
@@ -62,7 +73,8 @@ bool ProvenanceTracker::Defer(uint32_t pid, const Destination& dest, alert::Aler
   return true;
 }
 
-void ProvenanceTracker::Covered(uint32_t pid, const Destination& dest, uint64_t now_mono_ns) {
+void ProvenanceTracker::Covered(uint32_t pid, const alert::Destination& dest,
+                                uint64_t now_mono_ns) {
   const std::string key = std::to_string(pid) + "|" + DestinationKey(dest);
   if (pending_.erase(key)) ++covered_;
   reported_.FirstTime(key, now_mono_ns);  // marks it: no tainted-egress for it later
@@ -86,21 +98,19 @@ std::vector<alert::Alert> ProvenanceTracker::TakeDue(uint64_t now_mono_ns, bool 
 
 alert::Alert TaintedEgressAlert(const std::string& comm, uint32_t pid,
                                  const std::vector<state::CredentialRead>& reads,
-                                 const catalogue::RuleSet& rules, const Destination& dest) {
+                                 const catalogue::RuleSet& rules,
+                                 const ResolvedDestination& resolved) {
+  const alert::Destination& dest = resolved.where;
   alert::Alert a;
   a.id = alert::NewAlertId();
   a.kind = "tainted-egress";
   a.severity = alert::Severity::kHigh;
-  a.destination.host = dest.host;
-  a.destination.ip = dest.ip;
-  a.destination.port = dest.port;
-  a.destination.transport = dest.transport;
-  a.destination.name_source = dest.name_source;
   const state::CredentialRead& first = reads.front();
   if (first.cred_id != 0 && first.cred_id <= rules.files.size()) {
     a.secret.type = rules.files[first.cred_id - 1].id;  // the file's id: no value was matched
   }
-  a.secret.found_in = "provenance";
+  a.secret.found_in = alert::FoundIn::kProvenance;
+  a.destination = dest;
   a.destination.expected = ExpectedDestinationsOfFile(rules, first.cred_id);
   const std::string where = dest.host.empty() ? dest.ip : dest.host;
   a.summary = comm + " (pid " + std::to_string(pid) + ") sent data to " + where + ":" +
@@ -108,7 +118,7 @@ alert::Alert TaintedEgressAlert(const std::string& comm, uint32_t pid,
               (first.pid == pid ? "reading "
                                 : first.comm + " (pid " + std::to_string(first.pid) + ") read ") +
               first.path;
-  a.evidence.notes = dest.notes;
+  a.evidence.notes = resolved.notes;
   if (first.via_pipe) {
     a.evidence.notes.push_back(first.comm + " (pid " + std::to_string(first.pid) + ") read " +
                                first.path + " and its output reached this process's stdin " +

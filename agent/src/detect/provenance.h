@@ -25,27 +25,37 @@ struct ProvenanceOptions {
   size_t max_pending = 1024;
 };
 
+// Credential reads by `pid` or its ancestors in the `window_ns` before `now_mono_ns`.
+std::vector<state::CredentialRead> CredentialReadsWithin(const state::ProcessTable& procs,
+                                                         uint32_t pid, uint64_t now_mono_ns,
+                                                         uint64_t window_ns);
+
 class ProvenanceTracker {
  public:
   explicit ProvenanceTracker(ProvenanceOptions options = {});
+
+  // Someone in `pid`'s lineage read a credential file within the taint window: the cheap test
+  // before a destination is resolved.
+  bool Tainted(const state::ProcessTable& procs, uint32_t pid, uint64_t now_mono_ns) const;
 
   // Credential reads by `pid` or its ancestors within the taint window whose file does not
   // allow `dest` (no kind of that file lists a matching destination), newest first. Empty when
   // the process is not tainted or the destination is expected.
   std::vector<state::CredentialRead> UnexpectedReads(const state::ProcessTable& procs,
                                                      const catalogue::RuleSet& rules, uint32_t pid,
-                                                     const Destination& dest,
+                                                     const alert::Destination& dest,
                                                      uint64_t now_mono_ns) const;
   // True the first time (pid, destination) is seen within the taint window: one alert per
   // process and destination, however many writes follow.
-  bool FirstReport(uint32_t pid, const Destination& dest, uint64_t now_mono_ns);
+  bool FirstReport(uint32_t pid, const alert::Destination& dest, uint64_t now_mono_ns);
 
   // Holds `alert` until report_delay_ns after `now`; false (and counted) when the pending
   // table is full.
-  bool Defer(uint32_t pid, const Destination& dest, alert::Alert alert, uint64_t now_mono_ns);
+  bool Defer(uint32_t pid, const alert::Destination& dest, alert::Alert alert,
+             uint64_t now_mono_ns);
   // A secret alert covered this (process, destination): drop its pending alert, and do not
   // raise one later either.
-  void Covered(uint32_t pid, const Destination& dest, uint64_t now_mono_ns);
+  void Covered(uint32_t pid, const alert::Destination& dest, uint64_t now_mono_ns);
   // Pending alerts due at `now` (all of them when `all`), oldest first.
   std::vector<alert::Alert> TakeDue(uint64_t now_mono_ns, bool all = false);
   uint64_t pending_dropped() const { return pending_dropped_; }
@@ -72,6 +82,6 @@ std::vector<std::string> ExpectedDestinationsOfFile(const catalogue::RuleSet& ru
 // The "tainted-egress" alert (process context is filled by the caller).
 alert::Alert TaintedEgressAlert(const std::string& comm, uint32_t pid,
                                  const std::vector<state::CredentialRead>& reads,
-                                 const catalogue::RuleSet& rules, const Destination& dest);
+                                 const catalogue::RuleSet& rules, const ResolvedDestination& dest);
 
 }  // namespace credsentry::detect

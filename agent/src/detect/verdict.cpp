@@ -4,14 +4,15 @@
 
 namespace credsentry::detect {
 
-Verdict Judge(const catalogue::CredentialKind& kind, const Destination& dest) {
+Verdict Judge(const catalogue::CredentialKind& kind, const alert::Destination& dest,
+              const std::string& unknown_why) {
   const std::string where = !dest.host.empty() ? dest.host : (!dest.ip.empty() ? dest.ip : "an unknown peer");
   if (kind.never_sent) {
     return {true, false,
             kind.name + " sent to " + where + "; this credential never legitimately leaves the host"};
   }
   if (dest.unknown()) {
-    std::string why = dest.unknown_why.empty() ? "no connection was seen" : dest.unknown_why;
+    std::string why = unknown_why.empty() ? "no connection was seen" : unknown_why;
     return {true, true,
             kind.name + " sent to a destination the agent could not determine (" + why + ")"};
   }

@@ -9,22 +9,17 @@
 #include <unordered_map>
 #include <vector>
 
-#include "catalogue/rules.h"
 #include "alert/alert.h"
+#include "catalogue/rules.h"
 
 namespace credsentry::detect {
 
-struct Destination {
-  std::string host;         // best name known for the peer; may be empty
-  std::string name_source;  // "sni", "dns", "ip"
-  std::string ip;
-  uint16_t port = 0;
-  std::string transport;    // "tls", "tcp", "udp"
-  std::vector<std::string> notes;
+// What the resolver found out about a stream's destination.
+struct ResolvedDestination {
+  alert::Destination where;
+  std::vector<std::string> notes;  // the request's claims where they disagree or cannot be checked
   // No IP and no name: why the bytes could not be tied to a peer (for the finding's summary).
   std::string unknown_why;
-
-  bool unknown() const { return host.empty() && ip.empty(); }
 };
 
 struct Verdict {
@@ -36,7 +31,9 @@ struct Verdict {
   std::string reason;  // one sentence for the alert summary
 };
 
-Verdict Judge(const catalogue::CredentialKind& kind, const Destination& dest);
+// `unknown_why` explains an unknown destination in the finding's summary.
+Verdict Judge(const catalogue::CredentialKind& kind, const alert::Destination& dest,
+              const std::string& unknown_why = "");
 
 // Suppresses repeats of the same (process, secret, destination) within a window, so a client
 // retrying a request raises one alert, not fifty. Bounded: the oldest key is forgotten first.

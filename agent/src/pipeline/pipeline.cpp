@@ -1,40 +1,29 @@
 #include "pipeline/pipeline.h"
 
-#include <sys/socket.h>
-
-#include <nlohmann/json.hpp>
-
-#include "common/clock.h"
 #include "common/log.h"
-#include "pipeline/internal.h"
-#include "credsentry_abi.h"
+#include "pipeline/event_trace.h"
+#include "stream/decoders/tls_client_hello.h"
 
 namespace credsentry::pipeline {
-using internal::FdKey;
-
 Pipeline::Pipeline(PipelineOptions options, const state::Scope& scope,
                    std::shared_ptr<const match::MatcherDatabase> db,
                    const report::Fingerprinter& fp, std::vector<report::AlertSink*> sinks,
                    KernelControl* kernel)
     : options_(std::move(options)),
-      scope_(scope),
       db_(std::move(db)),
       fingerprinter_(fp),
       sinks_(std::move(sinks)),
       kernel_(kernel),
       processes_(scope),
       provenance_(options_.provenance),
-      streams_(4096),
+      learner_(options_.max_known_secrets, db_, fp),
+      alerts_(options_.hostname, options_.credential_read_window_ns, processes_, learner_, db_),
+      egress_(4096, db_, learner_.known_values(),
+              [this](const stream::StreamKey& key, const stream::StreamContext& ctx,
+                     const match::SecretMatch& m) { OnSecret(key, ctx, m); }),
       dedup_(options_.dedup_window_ns, options_.dedup_max_keys),
       held_(options_.max_held_secrets, options_.destination_hold_ns) {
-  mono_to_wall_ns_ = WallClockNs() - MonotonicNs();
-  if (db_) InspectEnvironmentsWith(db_->rules());
-  streams_.SetCloseHook([this](const stream::StreamKey& key, stream::Stream& s) {
-    s.matcher->Close([&](const match::SecretMatch& m) { OnSecret(key, s.ctx, m); });
-    for (auto& [unit, us] : s.units) CloseUnit(key, s, us);
-    s.units.clear();
-    AddStreamCounters(s);
-  });
+  if (db_) InspectEnvironments();
 }
 
 void Pipeline::Handle(std::span<const uint8_t> record) {
@@ -47,11 +36,14 @@ void Pipeline::Handle(std::span<const uint8_t> record) {
     }
     return;
   }
-  if (trace_) Trace(*event);
+  if (trace_) TraceEvent(*event, learner_, trace_);
   Dispatch(*event);
 }
 
 void Pipeline::Dispatch(const decode::Event& event) {
+  if (const decode::Capture* c = decode::CaptureOf(event); c && c->truncated) {
+    ++counters_.payload_truncated;
+  }
   std::visit(
       [this](const auto& e) {
         using T = std::decay_t<decltype(e)>;
@@ -64,18 +56,20 @@ void Pipeline::Dispatch(const decode::Event& event) {
           OnExit(e);
         } else if constexpr (std::is_same_v<T, decode::CredentialOpen>) {
           OnCredentialOpen(e);
-        } else if constexpr (std::is_same_v<T, decode::Payload>) {
-          if (e.truncated()) ++counters_.payload_truncated;
-          switch (e.header.type) {
-            case CS_EV_CRED_READ: OnCredentialRead(e); break;
-            case CS_EV_SOCK_DATA: OnSocketData(e); break;
-            case CS_EV_TLS_DATA: OnTlsData(e); break;
-          }
+        } else if constexpr (std::is_same_v<T, decode::CredentialRead>) {
+          OnCredentialRead(e);
+        } else if constexpr (std::is_same_v<T, decode::SocketWrite>) {
+          OnSocketWrite(e);
+        } else if constexpr (std::is_same_v<T, decode::DnsAnswer>) {
+          dns_.OnReceived(e.header.pid, e.fd, e.transport == decode::SocketTransport::kTcp,
+                          e.capture.truncated, e.capture.data, e.header.ts_ns);
+        } else if constexpr (std::is_same_v<T, decode::TlsWrite>) {
+          OnTlsWrite(e);
         } else if constexpr (std::is_same_v<T, decode::Connect>) {
           processes_.Ensure(e.header);
           connections_.OnConnect(e);
           // A reused fd number is a new connection: forget the old stream.
-          streams_.Close({e.header.pid, stream::StreamOrigin::kSocket, static_cast<uint32_t>(e.fd)});
+          egress_.Close({e.header.pid, stream::StreamOrigin::kSocket, static_cast<uint32_t>(e.fd)});
         } else if constexpr (std::is_same_v<T, decode::TlsSni>) {
           connections_.OnTlsSni(e.header.pid, e.ssl, e.name, e.header.ts_ns);
         } else if constexpr (std::is_same_v<T, decode::TlsFd>) {
@@ -97,164 +91,78 @@ void Pipeline::WriteAlert(const alert::Alert& alert) {
   for (auto* sink : sinks_) {
     if (!sink->Write(alert).ok()) ++counters_.alert_sink_errors;
   }
-  spdlog::warn("ALERT {} {}: {}", alert.id, alert.kind, alert.summary);
+  // The alert's own fields: they went through the redactor, the stream context did not.
+  if (alert.secret.redacted.empty()) {
+    spdlog::warn("ALERT {} {}: {}", alert.id, alert.kind, alert.summary);
+  } else {
+    const alert::Destination& d = alert.destination;
+    spdlog::warn("ALERT {} {}: {} (pid {} {}) -> {}", alert.id, alert.secret.type,
+                 alert.secret.redacted, alert.process.pid, alert.process.comm,
+                 d.host.empty() ? d.ip : d.host);
+  }
 }
 
-void Pipeline::OnSocketData(const decode::Payload& p) {
-  if (p.direction == CS_DIR_INGRESS) {  // the kernel copies receives of DNS sockets only
-    dns_.OnReceived(p.header.pid, p.fd, p.fd_kind == CS_FD_SOCK_TCP, p.truncated(), p.data,
-                    p.header.ts_ns);
-    return;
-  }
-  if (p.sock_state == CS_SOCK_TLS || stream::decoders::LooksLikeTlsHandshake(p.data)) {
+void Pipeline::OnSocketWrite(const decode::SocketWrite& w) {
+  const stream::StreamKey key{w.header.pid, stream::StreamOrigin::kSocket,
+                              static_cast<uint32_t>(w.fd)};
+  if (w.state == decode::SocketState::kTls ||
+      stream::decoders::LooksLikeTlsHandshake(w.capture.data)) {
     // The ClientHello of a TLS connection (the kernel sends nothing after it): its SNI names
     // the destination even when the TLS library is one we cannot hook.
     ++counters_.tls_client_hellos;
-    if (auto hello = stream::decoders::ParseClientHello(p.data)) {
+    if (auto hello = stream::decoders::ParseClientHello(w.capture.data)) {
       std::string alpn = hello->alpn.empty() ? "" : hello->alpn.front();
-      connections_.SetSocketSni(p.header.pid, p.fd, hello->sni, alpn);
+      connections_.SetSocketSni(w.header.pid, w.fd, hello->sni, alpn);
     } else {
       ++counters_.tls_client_hellos_unparsed;
     }
     // A TLS stack we cannot hook (Java, rustls) shows nothing but this: provenance still can.
     stream::StreamContext hello_ctx;
-    hello_ctx.pid = p.header.pid;
-    hello_ctx.comm = p.header.comm;
-    hello_ctx.fd = p.fd;
-    hello_ctx.last_mono_ns = p.header.ts_ns;
-    processes_.Ensure(p.header);
-    CheckTaintedEgress({p.header.pid, stream::StreamOrigin::kSocket, static_cast<uint32_t>(p.fd)},
-                       hello_ctx);
+    hello_ctx.pid = w.header.pid;
+    hello_ctx.comm = w.header.comm;
+    hello_ctx.fd = w.fd;
+    hello_ctx.last_mono_ns = w.header.ts_ns;
+    processes_.Ensure(w.header);
+    CheckTaintedEgress(key, hello_ctx);
     return;
   }
-  FeedStream({p.header.pid, stream::StreamOrigin::kSocket, static_cast<uint32_t>(p.fd)}, p,
-             p.fd_kind == CS_FD_SOCK_UDP ? "udp-write" : "socket-write");
+  const bool udp = w.transport == decode::SocketTransport::kUdp;
+  stream::StreamWrite write = stream::StreamWrite::Of(
+      w.header, w.fd, 0, udp ? alert::FoundIn::kUdpWrite : alert::FoundIn::kSocketWrite, w.capture);
+  write.explicit_destination = w.explicit_destination;
+  FeedStream(w.header, key, write, w.capture.data);
 }
 
-void Pipeline::OnTlsData(const decode::Payload& p) {
-  if (p.fd >= 0) connections_.OnTlsFd(p.header.pid, p.ssl, p.fd, p.header.ts_ns);
-  FeedStream({p.header.pid, stream::StreamOrigin::kTls, p.ssl}, p, "tls-write");
+void Pipeline::OnTlsWrite(const decode::TlsWrite& w) {
+  if (w.fd >= 0) connections_.OnTlsFd(w.header.pid, w.ssl, w.fd, w.header.ts_ns);
+  FeedStream(w.header, {w.header.pid, stream::StreamOrigin::kTls, w.ssl},
+             stream::StreamWrite::Of(w.header, w.fd, w.ssl, alert::FoundIn::kTlsWrite, w.capture),
+             w.capture.data);
 }
 
-void Pipeline::FeedStream(const stream::StreamKey& key, const decode::Payload& p,
-                          const char* found_in) {
-  processes_.Ensure(p.header);
-  stream::Stream& s = streams_.Get(key, db_);
-  if (!s.matcher->has_known_values()) s.matcher->SetKnownValues(known_values_);
-  auto& ctx = s.ctx;
-  ctx.pid = p.header.pid;
-  ctx.tid = p.header.tid;
-  ctx.comm = p.header.comm;
-  ctx.origin = key.origin;
-  ctx.found_in = found_in;
-  if (key.origin == stream::StreamOrigin::kTls) {
-    ctx.ssl = p.ssl;
-    if (p.fd >= 0) ctx.fd = p.fd;
-  } else {
-    ctx.fd = p.fd;
-  }
-  if (p.explicit_destination) ctx.explicit_destination = p.explicit_destination;
-  ctx.last_mono_ns = p.header.ts_ns;
-  ctx.bytes += p.data.size();
-  if (p.truncated() && p.last_chunk()) ++ctx.gaps;
+void Pipeline::FeedStream(const decode::EventHeader& h, const stream::StreamKey& key,
+                          const stream::StreamWrite& w, std::span<const uint8_t> bytes) {
+  processes_.Ensure(h);
+  stream::StreamContext& ctx = egress_.Record(key, w);
   destinations_.Remember(key, ctx);
-  if (p.fd_kind != CS_FD_SOCK_UDP) CheckTaintedEgress(key, ctx);
-  counters_.bytes_matched += p.data.size();
-  s.matcher->Feed(p.data, [&](const match::SecretMatch& m) { OnSecret(key, ctx, m); });
-  auto on_chunk = [&](const stream::decoders::DecodedChunk& c) { FeedUnit(key, s, c); };
-  if (p.fd_kind == CS_FD_SOCK_UDP) {
-    // Each datagram is a whole message; DNS queries may smuggle a key in their labels.
-    if (destinations_.PeerPort(ctx) == 53) {
-      stream::decoders::EmitDnsMessage(p.data, stream::decoders::DnsTransport::kUdp, ++s.unit_seq,
-                                       dns_counters_, on_chunk);
-    }
+  if (w.found_in == alert::FoundIn::kUdpWrite) {
+    egress_.Scan(key, bytes,
+                 destinations_.PeerPort(ctx) == 53 ? stream::Framing::kDnsDatagram
+                                                   : stream::Framing::kDatagram);
     return;
   }
-  s.decoder->Feed(p.data, on_chunk);
-}
-
-void Pipeline::FeedUnit(const stream::StreamKey& key, stream::Stream& s,
-                        const stream::decoders::DecodedChunk& c) {
-  if (c.layer == "raw") return;  // undecoded bytes: the stream's own matcher already saw them
-  stream::UnitKey uk{std::string(c.layer), c.unit_id};
-  auto it = s.units.find(uk);
-  if (it == s.units.end()) {
-    if (s.units.size() >= stream::Stream::kMaxOpenUnits) {
-      auto oldest = s.units.begin();
-      for (auto u = s.units.begin(); u != s.units.end(); ++u) {
-        if (u->second.opened_seq < oldest->second.opened_seq) oldest = u;
-      }
-      CloseUnit(key, s, oldest->second);
-      s.units.erase(oldest);
-      ++counters_.decoded_units_evicted;
-    }
-    stream::UnitStream us;
-    us.matcher = std::make_unique<match::MatchStream>(db_);
-    us.matcher->SetKnownValues(known_values_);
-    if (c.decoding) us.decoding = *c.decoding;
-    us.opened_seq = ++s.unit_seq;
-    it = s.units.emplace(std::move(uk), std::move(us)).first;
-  }
-  counters_.bytes_decoded += c.bytes.size();
-  stream::UnitStream& us = it->second;
-  us.matcher->Feed(c.bytes, [&](const match::SecretMatch& m) { OnUnitSecret(key, s, us, m); });
-  if (c.unit_end) {
-    CloseUnit(key, s, us);
-    s.units.erase(it);
-  }
-}
-
-void Pipeline::CloseUnit(const stream::StreamKey& key, stream::Stream& s, stream::UnitStream& us) {
-  us.matcher->Close([&](const match::SecretMatch& m) { OnUnitSecret(key, s, us, m); });
-  match_totals_ += us.matcher->counters();
-}
-
-void Pipeline::OnUnitSecret(const stream::StreamKey& key, stream::Stream& s,
-                            const stream::UnitStream& us, const match::SecretMatch& m) {
-  match::SecretMatch decoded = m;
-  decoded.decoding = us.decoding;
-  decoded.decoding.insert(decoded.decoding.end(), m.decoding.begin(), m.decoding.end());
-  OnSecret(key, s.ctx, decoded);
-}
-
-// The one place a closed stream's counters join the totals (its units' matchers joined them
-// in CloseUnit).
-void Pipeline::AddStreamCounters(const stream::Stream& s) {
-  match_totals_ += s.matcher->counters();
-  decoder_totals_ += s.decoder->counters();
-  if (s.decoder->facts().mid_stream) ++counters_.streams_seen_mid_stream;
-}
-
-const stream::decoders::ConnectionFacts* Pipeline::CurrentFacts(const stream::StreamKey& key) {
-  stream::Stream* s = streams_.Find(key);
-  return s && s->decoder ? &s->decoder->facts() : nullptr;
-}
-
-void Pipeline::Tick(uint64_t now_mono_ns) {
-  if (held_.empty()) return;
-  held_.Expire(now_mono_ns, false, [&](HeldSecret& h) {
-    JudgeSecret(h.ctx, h.match, destinations_.Resolve(h.key, h.ctx, &h.facts));
-  });
-}
-
-void Pipeline::RetryHeld(uint32_t pid) {
-  held_.Retry(pid, [&](HeldSecret& h) {
-    detect::Destination dest = destinations_.Resolve(h.key, h.ctx, &h.facts);
-    if (!detect::DestinationResolver::Settled(h.key, dest)) return false;
-    ++counters_.secrets_held_then_resolved;
-    JudgeSecret(h.ctx, h.match, dest);
-    return true;
-  });
+  CheckTaintedEgress(key, ctx);
+  egress_.Scan(key, bytes, stream::Framing::kStream);
 }
 
 void Pipeline::OnClose(const decode::FdClose& e) {
-  credential_fds_.erase(FdKey(e.header.pid, e.fd));
+  learner_.OnClose(e.header.pid, e.fd);
   dns_.ForgetSocket(e.header.pid, e.fd);
   const uint32_t pid = e.header.pid;
   const int32_t fd = e.fd;
   // Flush the streams while the connection is still known, then forget it.
-  streams_.CloseIf([&](const stream::StreamKey& k, const stream::Stream& s) {
-    return k.pid == pid && s.ctx.fd == fd;
+  egress_.CloseIf([&](const stream::StreamKey& k, const stream::StreamContext& ctx) {
+    return k.pid == pid && ctx.fd == fd;
   });
   connections_.OnClose(pid, fd);
 }
@@ -264,7 +172,8 @@ void Pipeline::OnExit(const decode::ProcessExit& e) {
   const uint32_t pid = e.header.pid;
   dns_.ForgetProcess(pid);
   // Its streams are complete: flush end-of-stream matches now, while the process is known.
-  streams_.CloseIf([&](const stream::StreamKey& k, const stream::Stream&) { return k.pid == pid; });
+  egress_.CloseIf(
+      [&](const stream::StreamKey& k, const stream::StreamContext&) { return k.pid == pid; });
 }
 
 void Pipeline::Housekeeping(uint64_t now_mono_ns) {
@@ -273,55 +182,48 @@ void Pipeline::Housekeeping(uint64_t now_mono_ns) {
     for (int32_t fd : connections_.ForgetProcess(pid)) {
       if (kernel_) kernel_->UnwatchFd(pid, fd);
     }
-    for (auto it = credential_fds_.begin(); it != credential_fds_.end();) {
-      if ((it->first >> 32) == pid) {
-        if (kernel_) kernel_->UnwatchFd(pid, static_cast<int32_t>(it->first & 0xffffffffu));
-        it = credential_fds_.erase(it);
-      } else {
-        ++it;
-      }
+    for (int32_t fd : learner_.ForgetProcess(pid)) {
+      if (kernel_) kernel_->UnwatchFd(pid, fd);
     }
   }
   // Idle streams: a connection silent for a minute is flushed and forgotten.
   const uint64_t idle_ns = 60ull * 1000 * 1000 * 1000;
-  streams_.CloseIf([&](const stream::StreamKey&, const stream::Stream& s) {
-    return s.ctx.last_mono_ns + idle_ns < now_mono_ns;
+  egress_.CloseIf([&](const stream::StreamKey&, const stream::StreamContext& ctx) {
+    return ctx.last_mono_ns + idle_ns < now_mono_ns;
   });
 }
 
 void Pipeline::SwapRules(std::shared_ptr<const match::MatcherDatabase> db) {
   Drain();
   db_ = std::move(db);
-  if (db_) InspectEnvironmentsWith(db_->rules());
+  learner_.SetDatabase(db_);
+  alerts_.SetDatabase(db_);
+  egress_.SetDatabase(db_);
+  if (db_) InspectEnvironments();
 }
 
 void Pipeline::Drain() {
-  streams_.CloseIf([](const stream::StreamKey&, const stream::Stream&) { return true; });
-  held_.Expire(0, true, [&](HeldSecret& h) {
-    JudgeSecret(h.ctx, h.match, destinations_.Resolve(h.key, h.ctx, &h.facts));
-  });
+  egress_.CloseAll();
+  held_.Expire(0, true, [&](HeldSecret& h) { JudgeHeld(h); });
   for (const auto& alert : provenance_.TakeDue(0, true)) WriteAlert(alert);
 }
 
 std::map<std::string, uint64_t> Pipeline::Counters() const {
   std::map<std::string, uint64_t> out;
   ExportCounters(counters_, "", out);
-  ExportCounters(match_totals_, kMatcherPrefix, out);
-  ExportCounters(decoder_totals_, kDecoderPrefix, out);
-  ExportCounters(dns_counters_, kDnsDecoderPrefix, out);
+  ExportCounters(egress_.counters(), "", out);
+  ExportCounters(egress_.match_totals(), kMatcherPrefix, out);
+  ExportCounters(egress_.decoder_totals(), kDecoderPrefix, out);
+  ExportCounters(egress_.dns_counters(), kDnsDecoderPrefix, out);
   ExportCounters(dns_.counters(), kDnsDecoderPrefix, out);
+  learner_.ExportCounters(out);
   out["processes"] = processes_.size();
   out["processes_evicted"] = processes_.evicted();
   out["connections"] = connections_.size();
   out["connections_evicted"] = connections_.evicted();
-  out["streams"] = streams_.size();
-  out["streams_evicted"] = streams_.evicted();
-  out["known_secrets"] = known_secrets_.size();
+  out["streams"] = egress_.size();
+  out["streams_evicted"] = egress_.evicted();
   out["secrets_held"] = held_.size();
-  out["known_values"] = known_values_->size();
-  ExportCounters(known_values_->counters(), kKnownValuesPrefix, out);
-  out["redaction_values"] = redactor_.size();
-  out["redaction_values_dropped"] = redactor_.dropped();
   out["dns_cache_entries"] = dns_.cache().size();
   out["dns_cache_evicted"] = dns_.cache().evicted();
   out["dns_cache_expired"] = dns_.cache().expired();
@@ -333,31 +235,6 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
   out["environ_unreadable"] = processes_.environ_unreadable();
   out["environ_truncated"] = processes_.environ_truncated();
   return out;
-}
-
-void Pipeline::Trace(const decode::Event& event) {
-  const auto& h = decode::HeaderOf(event);
-  nlohmann::json j{{"type", decode::EventTypeName(h.type)}, {"pid", h.pid}, {"tid", h.tid},
-                   {"uid", h.uid}, {"comm", RedactSecretsIn(h.comm)}};
-  if (const auto* p = std::get_if<decode::Payload>(&event)) {
-    j["fd"] = p->fd;
-    j["len"] = p->data.size();
-    j["total_len"] = p->total_len;
-    if (p->ssl) j["ssl"] = p->ssl;
-  } else if (const auto* c = std::get_if<decode::Connect>(&event)) {
-    j["fd"] = c->fd;
-    j["ip"] = c->peer.ip;
-    j["port"] = c->peer.port;
-  } else if (const auto* o = std::get_if<decode::CredentialOpen>(&event)) {
-    j["fd"] = o->fd;
-    j["path"] = RedactSecretsIn(o->path);
-  } else if (const auto* s = std::get_if<decode::TlsSni>(&event)) {
-    j["sni"] = RedactSecretsIn(s->name);
-  }
-  std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  line.push_back('\n');
-  std::fwrite(line.data(), 1, line.size(), trace_);
-  std::fflush(trace_);
 }
 
 }  // namespace credsentry::pipeline

@@ -1,6 +1,8 @@
 // The agent's data flow after the kernel: decode -> state -> streams -> detect -> report. One
-// thread drives it: the loop in pipeline/daemon.cpp hands every ring-buffer record
-// to Handle(). Everything it keeps is bounded and everything it drops is counted.
+// thread drives it: the loop in pipeline/daemon.cpp hands every ring-buffer record to Handle(),
+// which routes each typed event to the rooms that own its state: the process and connection
+// tables, the DNS tracker, the credential learner, the egress streams, the destination resolver
+// and the alert builder. Everything they keep is bounded and everything they drop is counted.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +11,6 @@
 #include <memory>
 #include <span>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "decode/events.h"
@@ -17,16 +18,16 @@
 #include "detect/dns_tracker.h"
 #include "detect/provenance.h"
 #include "detect/verdict.h"
+#include "match/matcher.h"
+#include "pipeline/alert_builder.h"
+#include "pipeline/credential_learner.h"
 #include "pipeline/held_secrets.h"
 #include "pipeline/pipeline_counters.h"
 #include "report/fingerprint.h"
 #include "report/sink.h"
-#include "report/text_redaction.h"
 #include "state/connection_table.h"
-#include "state/dns_cache.h"
 #include "state/process_table.h"
-#include "match/matcher.h"
-#include "stream/stream_table.h"
+#include "stream/egress_streams.h"
 
 namespace credsentry::pipeline {
 
@@ -54,13 +55,6 @@ struct PipelineOptions {
   detect::ProvenanceOptions provenance;  // taint window after a credential-file read
 };
 
-// The process that read a secret from a credential file (for evidence on its egress).
-struct SecretReader {
-  uint32_t pid = 0;  // 0: not read by a process we saw (the inventory found it on disk)
-  std::string comm;
-  uint64_t mono_ns = 0;
-};
-
 class Pipeline {
  public:
   Pipeline(PipelineOptions options, const state::Scope& scope,
@@ -74,13 +68,17 @@ class Pipeline {
   // A secret known to be stored in `path` (from the inventory, or a read by `reader`): its
   // egress names the file, and the reader when that is another process (cat | curl).
   void AddKnownSecret(const std::string& fingerprint, const std::string& path,
-                      SecretReader reader = {});
+                      SecretReader reader = {}) {
+    learner_.AddKnownSecret(fingerprint, path, std::move(reader));
+  }
   // A secret value learned on this host (a credential variable in a process's environment):
   // its egress names `source`. The value stays in memory; known-value matching hooks in here.
   // `kind`: the catalogue kind whose env list names the variable (then the value is matched as
   // a literal in every stream, judged by that kind's destinations); null: fingerprint only.
   void LearnSecret(const std::string& value, const std::string& source,
-                   const catalogue::CredentialKind* kind = nullptr);
+                   const catalogue::CredentialKind* kind = nullptr) {
+    learner_.LearnSecret(value, source, kind);
+  }
   // Expires exited processes and idle streams. Call about once a second.
   void Housekeeping(uint64_t now_mono_ns);
   // Judges the secrets whose destination hold ran out. Call on every loop turn (cheap when none).
@@ -97,53 +95,34 @@ class Pipeline {
   void SetTrace(std::FILE* trace) { trace_ = trace; }
 
  private:
-  struct KnownSecret {
-    std::string path;  // credential file it was read from
-    SecretReader reader;
-  };
-
   void Dispatch(const decode::Event& event);
   void OnCredentialOpen(const decode::CredentialOpen& e);
-  void OnCredentialRead(const decode::Payload& p);
-  void OnSocketData(const decode::Payload& p);
-  void OnTlsData(const decode::Payload& p);
+  void OnCredentialRead(const decode::CredentialRead& r);
+  void OnSocketWrite(const decode::SocketWrite& w);
+  void OnTlsWrite(const decode::TlsWrite& w);
   void OnClose(const decode::FdClose& e);
   void OnExit(const decode::ProcessExit& e);
   void OnProcessAccess(const decode::ProcessAccess& e);
-  void InspectEnvironmentsWith(const catalogue::RuleSet& rules);
-  void WriteAlert(const alert::Alert& alert);
+  void InspectEnvironments();
+  // The write joins its stream, which is matched; TCP and TLS egress is checked for taint.
+  void FeedStream(const decode::EventHeader& h, const stream::StreamKey& key,
+                  const stream::StreamWrite& w, std::span<const uint8_t> bytes);
   // Provenance: egress of a process tainted by a credential-file read to where that credential
   // is not expected raises "tainted-egress" once per (process, destination).
   void CheckTaintedEgress(const stream::StreamKey& key, const stream::StreamContext& ctx);
-  void FeedStream(const stream::StreamKey& key, const decode::Payload& p, const char* found_in);
-  void FeedUnit(const stream::StreamKey& key, stream::Stream& s,
-                const stream::decoders::DecodedChunk& c);
-  void CloseUnit(const stream::StreamKey& key, stream::Stream& s, stream::UnitStream& us);
-  void OnUnitSecret(const stream::StreamKey& key, stream::Stream& s, const stream::UnitStream& us,
-                    const match::SecretMatch& m);
-  void AddStreamCounters(const stream::Stream& s);
-  const stream::decoders::ConnectionFacts* CurrentFacts(const stream::StreamKey& key);
+  // A secret matched in a stream: judged now, or held until its destination is known.
   void OnSecret(const stream::StreamKey& key, const stream::StreamContext& ctx,
                 const match::SecretMatch& m);
   // The verdict on a secret and, when it is misuse, its alert. `dest` has no IP and no name
   // only when the hold ran out: then the finding says the destination is unknown, and why.
   void JudgeSecret(const stream::StreamContext& ctx, const match::SecretMatch& m,
-                   const detect::Destination& dest);
+                   const detect::ResolvedDestination& dest);
   // Held secrets of `pid` whose destination is known now are judged.
   void RetryHeld(uint32_t pid);
-  alert::Alert BuildAlert(const stream::StreamContext& ctx, const catalogue::CredentialKind& kind,
-                           const match::SecretMatch& m, const detect::Destination& dest,
-                           const std::string& reason, const std::string& fingerprint);
-  // Every text an alert, log or trace line carries goes through here (report/text_redaction.h):
-  // catalogue formats, learned values, `also` (the secret an alert is about) and secret shapes.
-  std::string RedactSecretsIn(std::string_view text, report::HiddenValue also = {}) const {
-    return redactor_.Redact(text, db_, std::span(&also, 1));
-  }
-  void Trace(const decode::Event& event);
-  uint64_t WallNs(uint64_t mono_ns) const { return mono_ns + mono_to_wall_ns_; }
+  void JudgeHeld(HeldSecret& h);
+  void WriteAlert(const alert::Alert& alert);
 
   PipelineOptions options_;
-  const state::Scope& scope_;
   std::shared_ptr<const match::MatcherDatabase> db_;
   const report::Fingerprinter& fingerprinter_;
   std::vector<report::AlertSink*> sinks_;
@@ -153,24 +132,13 @@ class Pipeline {
   state::ConnectionTable connections_;
   detect::DnsTracker dns_;  // names of peers, from the DNS answers processes received
   detect::DestinationResolver destinations_{connections_, dns_};
-  stream::StreamTable streams_;
+  CredentialLearner learner_;
+  AlertBuilder alerts_;
+  stream::EgressStreams egress_;
   detect::Deduplicator dedup_;
   HeldSecrets held_;
-  // (pid, fd) of open credential files -> path, so reads can name the file.
-  std::unordered_map<uint64_t, std::string> credential_fds_;
-  // Fingerprints of secrets learned from credential-file reads -> where they were stored.
-  std::unordered_map<std::string, KnownSecret> known_secrets_;
   PipelineCounters counters_;
-  // Totals of closed streams and units (exported as matcher_* and decoder_*).
-  match::MatchCounters match_totals_;
-  stream::decoders::DecoderCounters decoder_totals_;
-  stream::decoders::DecoderCounters dns_counters_;  // DNS messages in UDP writes (dns_*)
   std::FILE* trace_ = nullptr;
-  uint64_t mono_to_wall_ns_ = 0;
-  // Values read from credential files, matched as literals in every stream.
-  std::shared_ptr<match::KnownValues> known_values_ = std::make_shared<match::KnownValues>();
-  // Every secret value learned on this host, so that no output shows one (bounded).
-  report::TextRedactor redactor_;
 };
 
 }  // namespace credsentry::pipeline

@@ -1,6 +1,6 @@
-// The pipeline's own counters, named once, and the totals of the per-stream matcher and
-// decoder counters, added in when a stream (or a decoded unit) closes. Pipeline::Counters()
-// exports all of them through ForEach, so each one reaches --stats-file under `pipeline`.
+// The pipeline's own counters, named once. Pipeline::Counters() exports them through ForEach,
+// with those of its collaborators (egress streams, the credential learner, the DNS tracker), so
+// each one reaches --stats-file under `pipeline`.
 #pragma once
 
 #include "common/counters.h"
@@ -18,10 +18,6 @@ namespace credsentry::pipeline {
   X(alerts_suppressed_duplicate, "alerts the deduplicator held back")                         \
   X(tls_client_hellos, "ClientHellos seen in plain socket writes")                            \
   X(tls_client_hellos_unparsed, "ClientHellos that did not parse")                            \
-  X(bytes_matched, "captured bytes fed to stream matchers")                                   \
-  X(bytes_decoded, "decoded bytes fed to unit matchers")                                      \
-  X(decoded_units_evicted, "decoded units closed early at Stream::kMaxOpenUnits")             \
-  X(streams_seen_mid_stream, "streams whose first bytes were not a protocol start")           \
   X(secret_matches, "secrets matched in any stream")                                          \
   X(secrets_held_for_destination, "secrets waiting for their destination to be known")        \
   X(secrets_hold_full, "secrets judged with what was known: the hold was full")               \
@@ -30,8 +26,6 @@ namespace credsentry::pipeline {
   X(verdicts_destination_unknown, "secrets judged without a known destination")               \
   X(credential_opens, "credential files opened")                                              \
   X(credential_reads, "reads of credential files")                                            \
-  X(known_secrets_dropped, "credential-file secrets not kept (table full)")                   \
-  X(secrets_learned_from_environments, "credential values learned from process environments") \
   X(process_accesses, "reads of another process's memory or environment")                     \
   X(tainted_egress_dropped, "tainted-egress alerts not deferred (pending table full)")
 

@@ -4,6 +4,8 @@
 
 #include <ctime>
 
+#include "report/alert_names.h"
+
 namespace credsentry::report {
 
 std::string IsoTime(uint64_t wall_ns) {
@@ -78,13 +80,13 @@ nlohmann::json AlertToJson(const alert::Alert& a) {
         {"name", a.secret.name},
         {"redacted", a.secret.redacted},
         {"fingerprint", a.secret.fingerprint},
-        {"found_in", a.secret.found_in}}},
+        {"found_in", std::string(FoundInName(a.secret.found_in))}}},
       {"destination",
        {{"host", a.destination.host},
         {"ip", a.destination.ip},
         {"port", a.destination.port},
-        {"transport", a.destination.transport},
-        {"name_source", a.destination.name_source},
+        {"transport", std::string(TransportName(a.destination.transport))},
+        {"name_source", std::string(NameSourceName(a.destination.name_source))},
         {"expected", a.destination.expected}}},
       {"evidence",
        {{"credential_reads", reads},

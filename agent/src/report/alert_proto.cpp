@@ -1,6 +1,7 @@
 #include "report/alert_proto.h"
 
 #include "credsentry/v1/alert.pb.h"
+#include "report/alert_names.h"
 
 namespace credsentry::report {
 namespace {
@@ -65,13 +66,13 @@ void ToProto(const alert::Alert& a, v1::Alert* out) {
   s->set_name(a.secret.name);
   s->set_redacted(a.secret.redacted);
   s->set_fingerprint(a.secret.fingerprint);
-  s->set_found_in(a.secret.found_in);
+  s->set_found_in(std::string(FoundInName(a.secret.found_in)));
   auto* d = out->mutable_destination();
   d->set_host(a.destination.host);
   d->set_ip(a.destination.ip);
   d->set_port(a.destination.port);
-  d->set_transport(a.destination.transport);
-  d->set_name_source(a.destination.name_source);
+  d->set_transport(std::string(TransportName(a.destination.transport)));
+  d->set_name_source(std::string(NameSourceName(a.destination.name_source)));
   for (const auto& e : a.destination.expected) d->add_expected(e);
   auto* ev = out->mutable_evidence();
   for (const auto& r : a.evidence.credential_reads) {

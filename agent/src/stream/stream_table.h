@@ -14,6 +14,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "alert/alert.h"
 #include "decode/events.h"
 #include "stream/decoders/decoders.h"
 #include "match/matcher.h"
@@ -42,15 +43,14 @@ struct StreamContext {
   int32_t fd = -1;       // socket fd; for TLS the fd seen with the SSL object (-1 if unknown)
   uint64_t ssl = 0;
   StreamOrigin origin = StreamOrigin::kSocket;
-  const char* found_in = "";
+  alert::FoundIn found_in = alert::FoundIn::kNone;
   std::optional<decode::SocketAddress> explicit_destination;
   uint64_t last_mono_ns = 0;
   uint64_t bytes = 0;
   uint64_t gaps = 0;     // truncated captures inside this stream
   // Where the stream goes, remembered while the connection is known: a match flushed when the
   // stream closes (after the socket, and its connection record, are gone) still names it.
-  std::string dest_host, dest_name_source, dest_ip, dest_transport;
-  uint16_t dest_port = 0;
+  alert::Destination dest;
 };
 
 // A decoded unit (one header, one body, one DNS name) gets its own match stream, so a value

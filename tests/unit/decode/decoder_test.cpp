@@ -50,7 +50,7 @@ TEST(Decoder, ExecSplitsArgv) {
   EXPECT_EQ(x.stdout_pipe, 0u);
 }
 
-TEST(Decoder, PayloadCarriesDataAndDestination) {
+TEST(Decoder, SocketWriteCarriesDataAndDestination) {
   cs_data_event e{};
   e.hdr = Header(CS_EV_SOCK_DATA);
   e.fd = 5;
@@ -64,13 +64,14 @@ TEST(Decoder, PayloadCarriesDataAndDestination) {
   std::memcpy(rec.data() + sizeof e, "abcd", 4);
   auto ev = Decode(rec);
   ASSERT_TRUE(ev.ok()) << ev.message();
-  const auto& p = std::get<Payload>(*ev);
-  EXPECT_EQ(std::string(p.data.begin(), p.data.end()), "abcd");
+  const auto& p = std::get<SocketWrite>(*ev);
+  EXPECT_EQ(p.fd, 5);
+  EXPECT_EQ(std::string(p.capture.data.begin(), p.capture.data.end()), "abcd");
   ASSERT_TRUE(p.explicit_destination.has_value());
   EXPECT_EQ(p.explicit_destination->ip, "127.0.0.53");
   EXPECT_EQ(p.explicit_destination->port, 53);
-  EXPECT_TRUE(p.last_chunk());
-  EXPECT_FALSE(p.truncated());
+  EXPECT_TRUE(p.capture.last_chunk);
+  EXPECT_FALSE(p.capture.truncated);
 
   // A plain write's record names its socket's peer: all 16 bytes of an IPv6 one.
   e.family = AF_INET6;
@@ -78,10 +79,93 @@ TEST(Decoder, PayloadCarriesDataAndDestination) {
   inet_pton(AF_INET6, "fd00:c5::1", e.addr);
   auto v6 = Decode(Bytes(e, 4));
   ASSERT_TRUE(v6.ok()) << v6.message();
-  const auto& to_v6 = std::get<Payload>(*v6).explicit_destination;
+  const auto& to_v6 = std::get<SocketWrite>(*v6).explicit_destination;
   ASSERT_TRUE(to_v6.has_value());
   EXPECT_EQ(to_v6->ip, "fd00:c5::1");
   EXPECT_EQ(to_v6->port, 80);
+}
+
+// The socket's kind and state reach the pipeline as enums, the direction as the event's type.
+TEST(Decoder, SocketRecordsBecomeTypedWritesAndDnsAnswers) {
+  cs_data_event e{};
+  e.hdr = Header(CS_EV_SOCK_DATA);
+  e.fd = 6;
+  e.fd_kind = CS_FD_SOCK_UDP;
+  e.sock_state = CS_SOCK_TLS;
+  e.total_len = 9000;
+  e.chunk_flags = CS_CHUNK_TRUNCATED;
+  auto ev = Decode(Bytes(e));
+  ASSERT_TRUE(ev.ok()) << ev.message();
+  const auto& w = std::get<SocketWrite>(*ev);
+  EXPECT_EQ(w.transport, SocketTransport::kUdp);
+  EXPECT_EQ(w.state, SocketState::kTls);
+  EXPECT_FALSE(w.explicit_destination.has_value());
+  EXPECT_TRUE(w.capture.truncated);
+  EXPECT_FALSE(w.capture.last_chunk);
+  EXPECT_EQ(w.capture.total_len, 9000u);
+  EXPECT_EQ(CaptureOf(*ev), &w.capture);
+
+  e.fd_kind = CS_FD_SOCK_TCP;
+  e.sock_state = CS_SOCK_PLAIN;
+  ev = Decode(Bytes(e));
+  ASSERT_TRUE(ev.ok()) << ev.message();
+  EXPECT_EQ(std::get<SocketWrite>(*ev).transport, SocketTransport::kTcp);
+  EXPECT_EQ(std::get<SocketWrite>(*ev).state, SocketState::kPlain);
+
+  e.direction = CS_DIR_INGRESS;  // the kernel copies receives of DNS sockets only
+  ev = Decode(Bytes(e));
+  ASSERT_TRUE(ev.ok()) << ev.message();
+  const auto& answer = std::get<DnsAnswer>(*ev);
+  EXPECT_EQ(answer.fd, 6);
+  EXPECT_EQ(answer.transport, SocketTransport::kTcp);
+  e.fd_kind = CS_FD_SOCK_UDP;
+  ev = Decode(Bytes(e));
+  ASSERT_TRUE(ev.ok()) << ev.message();
+  EXPECT_EQ(std::get<DnsAnswer>(*ev).transport, SocketTransport::kUdp);
+}
+
+TEST(Decoder, TlsAndCredentialRecordsBecomeTypedEvents) {
+  cs_data_event e{};
+  e.hdr = Header(CS_EV_TLS_DATA);
+  e.fd = -1;
+  e.ssl = 0xabc;
+  e.tls_lib = CS_TLS_GO;
+  e.direction = CS_DIR_INGRESS;  // a TLS record is a write, whatever the field says
+  e.len = 2;
+  e.chunk_flags = CS_CHUNK_LAST;
+  auto rec = Bytes(e, 2);
+  std::memcpy(rec.data() + sizeof e, "hi", 2);
+  auto ev = Decode(rec);
+  ASSERT_TRUE(ev.ok()) << ev.message();
+  const auto& t = std::get<TlsWrite>(*ev);
+  EXPECT_EQ(t.ssl, 0xabcu);
+  EXPECT_EQ(t.fd, -1);
+  EXPECT_EQ(t.library, TlsLibrary::kGo);
+  EXPECT_EQ(std::string(t.capture.data.begin(), t.capture.data.end()), "hi");
+  e.tls_lib = 99;
+  e.len = 0;
+  ev = Decode(Bytes(e));
+  ASSERT_TRUE(ev.ok()) << ev.message();
+  EXPECT_EQ(std::get<TlsWrite>(*ev).library, TlsLibrary::kUnknown);
+
+  e.hdr = Header(CS_EV_CRED_READ);
+  e.fd = 3;
+  e.offset = 16384;
+  ev = Decode(Bytes(e));
+  ASSERT_TRUE(ev.ok()) << ev.message();
+  const auto& r = std::get<CredentialRead>(*ev);
+  EXPECT_EQ(r.fd, 3);
+  EXPECT_EQ(r.capture.offset, 16384u);
+  EXPECT_TRUE(r.capture.last_chunk);
+
+  cs_close_event c{};
+  c.hdr = Header(CS_EV_CLOSE);
+  c.fd = 3;
+  c.fd_kind = CS_FD_CRED_FILE;
+  ev = Decode(Bytes(c));
+  ASSERT_TRUE(ev.ok()) << ev.message();
+  EXPECT_EQ(std::get<FdClose>(*ev).kind, FdKind::kCredentialFile);
+  EXPECT_EQ(CaptureOf(*ev), nullptr);
 }
 
 TEST(Decoder, RejectsLengthBeyondRecord) {

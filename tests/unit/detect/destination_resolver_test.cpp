@@ -49,36 +49,36 @@ TEST_F(DestinationResolverTest, TlsIsNamedBySniNotByTheHostItClaims) {
   stream::decoders::ConnectionFacts facts;
   facts.http_host = "api.openai.com";
   const stream::StreamKey key{10, stream::StreamOrigin::kTls, 0xa};
-  Destination d = resolver_.Resolve(key, Ctx(10, -1, 0xa), &facts);
-  EXPECT_EQ(d.host, "exfil.test");
-  EXPECT_EQ(d.name_source, "sni");
-  EXPECT_EQ(d.ip, "127.0.0.1");
-  EXPECT_EQ(d.port, 8443);
-  EXPECT_EQ(d.transport, "tls");
-  ASSERT_EQ(d.notes.size(), 1u);
-  EXPECT_NE(d.notes[0].find("claims host api.openai.com"), std::string::npos) << d.notes[0];
-  EXPECT_TRUE(DestinationResolver::Settled(key, d));
+  ResolvedDestination r = resolver_.Resolve(key, Ctx(10, -1, 0xa), &facts);
+  EXPECT_EQ(r.where.host, "exfil.test");
+  EXPECT_EQ(r.where.name_source, alert::NameSource::kSni);
+  EXPECT_EQ(r.where.ip, "127.0.0.1");
+  EXPECT_EQ(r.where.port, 8443);
+  EXPECT_EQ(r.where.transport, alert::Transport::kTls);
+  ASSERT_EQ(r.notes.size(), 1u);
+  EXPECT_NE(r.notes[0].find("claims host api.openai.com"), std::string::npos) << r.notes[0];
+  EXPECT_TRUE(DestinationResolver::Settled(key, r.where));
 }
 
 TEST_F(DestinationResolverTest, AnAddressAloneDoesNotSettleATlsDestination) {
   Connect(11, 5, "127.0.0.1", 443);
   const stream::StreamKey key{11, stream::StreamOrigin::kTls, 0xb};
-  Destination d = resolver_.Resolve(key, Ctx(11, 5, 0xb), nullptr);
-  EXPECT_EQ(d.ip, "127.0.0.1");
-  EXPECT_TRUE(d.host.empty());
-  EXPECT_FALSE(DestinationResolver::Settled(key, d));
+  ResolvedDestination r = resolver_.Resolve(key, Ctx(11, 5, 0xb), nullptr);
+  EXPECT_EQ(r.where.ip, "127.0.0.1");
+  EXPECT_TRUE(r.where.host.empty());
+  EXPECT_FALSE(DestinationResolver::Settled(key, r.where));
   const stream::StreamKey plain{11, stream::StreamOrigin::kSocket, 5};
-  EXPECT_TRUE(DestinationResolver::Settled(plain, resolver_.Resolve(plain, Ctx(11, 5), nullptr)));
+  EXPECT_TRUE(DestinationResolver::Settled(plain, resolver_.Resolve(plain, Ctx(11, 5), nullptr).where));
 }
 
 TEST_F(DestinationResolverTest, UnknownDestinationSaysWhy) {
   const stream::StreamKey tls{12, stream::StreamOrigin::kTls, 0xc};
-  Destination d = resolver_.Resolve(tls, Ctx(12, -1, 0xc), nullptr);
-  EXPECT_TRUE(d.unknown());
-  EXPECT_EQ(d.unknown_why, "the TLS write could not be tied to a socket");
+  ResolvedDestination r = resolver_.Resolve(tls, Ctx(12, -1, 0xc), nullptr);
+  EXPECT_TRUE(r.where.unknown());
+  EXPECT_EQ(r.unknown_why, "the TLS write could not be tied to a socket");
   const stream::StreamKey sock{12, stream::StreamOrigin::kSocket, 7};
-  d = resolver_.Resolve(sock, Ctx(12, 7), nullptr);
-  EXPECT_EQ(d.unknown_why, "socket fd 7 has no connection the agent saw");
+  r = resolver_.Resolve(sock, Ctx(12, 7), nullptr);
+  EXPECT_EQ(r.unknown_why, "socket fd 7 has no connection the agent saw");
 }
 
 TEST_F(DestinationResolverTest, PlainPeerIsNamedByTheDnsAnswerItCameFromWithinItsTtl) {
@@ -86,15 +86,15 @@ TEST_F(DestinationResolverTest, PlainPeerIsNamedByTheDnsAnswerItCameFromWithinIt
   dns_.OnReceived(13, 3, false, false, Bytes(answer), now_);
   Connect(13, 4, "127.0.0.9", 80);
   const stream::StreamKey key{13, stream::StreamOrigin::kSocket, 4};
-  Destination d = resolver_.Resolve(key, Ctx(13, 4), nullptr);
-  EXPECT_EQ(d.host, "exfil-dns.test");
-  EXPECT_EQ(d.name_source, "dns");
+  ResolvedDestination r = resolver_.Resolve(key, Ctx(13, 4), nullptr);
+  EXPECT_EQ(r.where.host, "exfil-dns.test");
+  EXPECT_EQ(r.where.name_source, alert::NameSource::kDns);
   EXPECT_EQ(resolver_.PeerPort(Ctx(13, 4)), 80);
   now_ += 2 * 3600 * kSecond;  // past any clamped TTL: a new connection gets the bare address
   Connect(13, 6, "127.0.0.9", 80);
-  d = resolver_.Resolve({13, stream::StreamOrigin::kSocket, 6}, Ctx(13, 6), nullptr);
-  EXPECT_EQ(d.host, "");
-  EXPECT_EQ(d.name_source, "ip");
+  r = resolver_.Resolve({13, stream::StreamOrigin::kSocket, 6}, Ctx(13, 6), nullptr);
+  EXPECT_EQ(r.where.host, "");
+  EXPECT_EQ(r.where.name_source, alert::NameSource::kIp);
 }
 
 TEST_F(DestinationResolverTest, RememberedDestinationOutlivesTheConnection) {
@@ -103,9 +103,9 @@ TEST_F(DestinationResolverTest, RememberedDestinationOutlivesTheConnection) {
   stream::StreamContext ctx = Ctx(14, 5);
   resolver_.Remember(key, ctx);
   connections_.OnClose(14, 5);
-  Destination d = resolver_.Resolve(key, ctx, nullptr);
-  EXPECT_EQ(d.ip, "127.0.0.5");
-  EXPECT_EQ(d.port, 8080);
+  ResolvedDestination r = resolver_.Resolve(key, ctx, nullptr);
+  EXPECT_EQ(r.where.ip, "127.0.0.5");
+  EXPECT_EQ(r.where.port, 8080);
 }
 
 TEST(DnsTracker, TcpAnswersAreReassembledAndGapsCounted) {

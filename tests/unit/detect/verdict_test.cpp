@@ -5,6 +5,9 @@
 namespace credsentry::detect {
 namespace {
 
+using N = alert::NameSource;
+using T = alert::Transport;
+
 catalogue::CredentialKind OpenAi() {
   catalogue::CredentialKind k;
   k.id = "openai-project-key";
@@ -14,20 +17,20 @@ catalogue::CredentialKind OpenAi() {
 }
 
 TEST(Judge, ExpectedHostIsQuiet) {
-  EXPECT_FALSE(Judge(OpenAi(), {"api.openai.com", "sni", "127.0.0.1", 443, "tls"}).alert);
-  EXPECT_FALSE(Judge(OpenAi(), {"API.OpenAI.com.", "sni", "", 443, "tls"}).alert);
-  EXPECT_FALSE(Judge(OpenAi(), {"x.openai.azure.com", "sni", "", 443, "tls"}).alert);
+  EXPECT_FALSE(Judge(OpenAi(), {"api.openai.com", "127.0.0.1", 443, T::kTls, N::kSni}).alert);
+  EXPECT_FALSE(Judge(OpenAi(), {"API.OpenAI.com.", "", 443, T::kTls, N::kSni}).alert);
+  EXPECT_FALSE(Judge(OpenAi(), {"x.openai.azure.com", "", 443, T::kTls, N::kSni}).alert);
 }
 
 TEST(Judge, UnexpectedHostOrBareIpAlerts) {
-  auto v = Judge(OpenAi(), {"exfil.test", "sni", "127.0.0.1", 443, "tls"});
+  auto v = Judge(OpenAi(), {"exfil.test", "127.0.0.1", 443, T::kTls, N::kSni});
   EXPECT_TRUE(v.alert);
   EXPECT_NE(v.reason.find("exfil.test"), std::string::npos);
-  v = Judge(OpenAi(), {"", "ip", "127.0.0.1", 8080, "tcp"});
+  v = Judge(OpenAi(), {"", "127.0.0.1", 8080, T::kTcp, N::kIp});
   EXPECT_TRUE(v.alert);
   EXPECT_NE(v.reason.find("127.0.0.1"), std::string::npos);
   // A look-alike suffix is not the provider.
-  EXPECT_TRUE(Judge(OpenAi(), {"api.openai.com.evil.test", "sni", "", 443, "tls"}).alert);
+  EXPECT_TRUE(Judge(OpenAi(), {"api.openai.com.evil.test", "", 443, T::kTls, N::kSni}).alert);
 }
 
 // A gateway allowed by address matches however the rule writes it; the destination's text is
@@ -35,19 +38,29 @@ TEST(Judge, UnexpectedHostOrBareIpAlerts) {
 TEST(Judge, AddressAllowListMatchesAnyWrittenForm) {
   catalogue::CredentialKind k = OpenAi();
   k.destinations = {"FD00:C5:0::1", "[::1]", "::ffff:10.0.0.5"};
-  EXPECT_FALSE(Judge(k, {"", "ip", "fd00:c5::1", 443, "tcp"}).alert);
-  EXPECT_FALSE(Judge(k, {"", "ip", "::1", 443, "tcp"}).alert);
-  EXPECT_FALSE(Judge(k, {"", "ip", "10.0.0.5", 443, "tcp"}).alert);
-  EXPECT_TRUE(Judge(k, {"", "ip", "fd00:c5::2", 443, "tcp"}).alert);
+  EXPECT_FALSE(Judge(k, {"", "fd00:c5::1", 443, T::kTcp, N::kIp}).alert);
+  EXPECT_FALSE(Judge(k, {"", "::1", 443, T::kTcp, N::kIp}).alert);
+  EXPECT_FALSE(Judge(k, {"", "10.0.0.5", 443, T::kTcp, N::kIp}).alert);
+  EXPECT_TRUE(Judge(k, {"", "fd00:c5::2", 443, T::kTcp, N::kIp}).alert);
 }
 
 TEST(Judge, NeverSentKindsAlwaysAlert) {
   catalogue::CredentialKind k;
   k.name = "AWS secret access key";
   k.never_sent = true;
-  auto v = Judge(k, {"sts.amazonaws.com", "sni", "", 443, "tls"});
+  auto v = Judge(k, {"sts.amazonaws.com", "", 443, T::kTls, N::kSni});
   EXPECT_TRUE(v.alert);
   EXPECT_NE(v.reason.find("never"), std::string::npos);
+}
+
+// An unknown destination is a finding of its own, with the resolver's reason in its summary.
+TEST(Judge, UnknownDestinationSaysWhyAndIsMarked) {
+  auto v = Judge(OpenAi(), alert::Destination{}, "the TLS write could not be tied to a socket");
+  EXPECT_TRUE(v.alert);
+  EXPECT_TRUE(v.destination_unknown);
+  EXPECT_NE(v.reason.find("could not be tied to a socket"), std::string::npos) << v.reason;
+  EXPECT_NE(Judge(OpenAi(), alert::Destination{}).reason.find("no connection was seen"),
+            std::string::npos);
 }
 
 TEST(Deduplicator, SuppressesWithinWindowOnly) {

@@ -10,6 +10,7 @@
 #include "pipeline/pipeline.h"
 #include "pipeline_fixture.h"
 #include "report/alert_json.h"
+#include "report/alert_names.h"
 #include "../stream/decoders/dns_message_builder.h"
 
 namespace credsentry::pipeline {
@@ -93,7 +94,7 @@ class DnsDestinationTest : public ::testing::Test {
     ASSERT_EQ(sink_.alerts.size(), 1u);
     const auto& d = sink_.alerts[0].destination;
     EXPECT_EQ(d.host, host);
-    EXPECT_EQ(d.name_source, source);
+    EXPECT_EQ(report::NameSourceName(d.name_source), source);
     EXPECT_EQ(d.ip, ip);
     EXPECT_EQ(d.port, port);
   }
@@ -173,7 +174,7 @@ TEST_F(DnsDestinationTest, ExpiredAnswerLeavesTheBareAddress) {
   Sent(202, 4, Post("exfil-dns.test", OpenAiKey()));
   ASSERT_EQ(sink_.alerts.size(), 1u);
   EXPECT_EQ(sink_.alerts[0].destination.host, "");
-  EXPECT_EQ(sink_.alerts[0].destination.name_source, "ip");
+  EXPECT_EQ(report::NameSourceName(sink_.alerts[0].destination.name_source), "ip");
   EXPECT_EQ(pipeline_->Counters()["dns_cache_expired"], 1u);
 }
 
@@ -197,7 +198,7 @@ TEST_F(DnsDestinationTest, SniStillComesFirst) {
   pipeline_->Handle(Record(e, req));
   ASSERT_EQ(sink_.alerts.size(), 1u);
   EXPECT_EQ(sink_.alerts[0].destination.host, "exfil.test");
-  EXPECT_EQ(sink_.alerts[0].destination.name_source, "sni");
+  EXPECT_EQ(report::NameSourceName(sink_.alerts[0].destination.name_source), "sni");
 }
 
 TEST_F(DnsDestinationTest, BrokenAnswersAreCountedAndTeachNothing) {
@@ -213,7 +214,7 @@ TEST_F(DnsDestinationTest, BrokenAnswersAreCountedAndTeachNothing) {
   Connect(204, 4, "127.0.0.12", 8080);
   Sent(204, 4, Post("x", OpenAiKey()));
   ASSERT_EQ(sink_.alerts.size(), 1u);
-  EXPECT_EQ(sink_.alerts[0].destination.name_source, "ip");
+  EXPECT_EQ(report::NameSourceName(sink_.alerts[0].destination.name_source), "ip");
 }
 
 TEST_F(DnsDestinationTest, TcpAnswerReadInPiecesIsReassembled) {
@@ -230,7 +231,7 @@ TEST_F(DnsDestinationTest, TcpAnswerReadInPiecesIsReassembled) {
   Sent(205, 4, Post("x", OpenAiKey()));
   ASSERT_EQ(sink_.alerts.size(), 1u);
   EXPECT_EQ(sink_.alerts[0].destination.host, "exfil-tcp.test");
-  EXPECT_EQ(sink_.alerts[0].destination.name_source, "dns");
+  EXPECT_EQ(report::NameSourceName(sink_.alerts[0].destination.name_source), "dns");
 }
 
 TEST_F(DnsDestinationTest, TcpAnswerWithAGapIsDroppedAndCounted) {

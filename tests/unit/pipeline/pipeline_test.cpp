@@ -14,6 +14,7 @@
 #include "pipeline_fixture.h"
 #include "../stream/decoders/client_hello_builder.h"
 #include "report/alert_json.h"
+#include "report/alert_names.h"
 
 namespace credsentry::pipeline {
 namespace {
@@ -123,11 +124,11 @@ TEST_F(PipelineTest, TlsKeyToUnexpectedSniAlertsOnceWithoutTheKey) {
   EXPECT_EQ(a.secret.provider, "openai");
   EXPECT_EQ(a.secret.type, "openai-project-key");
   EXPECT_EQ(a.destination.host, "exfil.test");
-  EXPECT_EQ(a.destination.name_source, "sni");
+  EXPECT_EQ(report::NameSourceName(a.destination.name_source), "sni");
   EXPECT_EQ(a.destination.ip, "127.0.0.1");
   EXPECT_EQ(a.destination.port, 8443);
   EXPECT_EQ(a.process.comm, "curl");
-  EXPECT_EQ(a.secret.found_in, "tls-write");
+  EXPECT_EQ(report::FoundInName(a.secret.found_in), "tls-write");
   EXPECT_TRUE(a.secret.redacted.starts_with("sk-proj-"));
   EXPECT_NE(a.process.cmdline.find("Bearer sk-proj-"), std::string::npos);
   EXPECT_FALSE(AnyLineContains(key)) << "raw key in alert JSON";
@@ -154,7 +155,7 @@ TEST_F(PipelineTest, MemoryBioTlsObjectGetsTheAddressOfTheSocketItsClientHelloNa
   ASSERT_EQ(sink_.alerts.size(), 1u);
   const auto& a = sink_.alerts[0];
   EXPECT_EQ(a.destination.host, "exfil.test");
-  EXPECT_EQ(a.destination.name_source, "sni");
+  EXPECT_EQ(report::NameSourceName(a.destination.name_source), "sni");
   EXPECT_EQ(a.destination.ip, "127.0.0.7");
   EXPECT_EQ(a.destination.port, 8443);
 
@@ -199,8 +200,8 @@ TEST_F(PipelineTest, PlainHttpToAnIpAlertsWithTheIp) {
   ASSERT_EQ(sink_.alerts.size(), 1u);
   EXPECT_EQ(sink_.alerts[0].destination.ip, "127.0.0.1");
   EXPECT_EQ(sink_.alerts[0].destination.host, "");
-  EXPECT_EQ(sink_.alerts[0].destination.name_source, "ip");
-  EXPECT_EQ(sink_.alerts[0].secret.found_in, "socket-write");
+  EXPECT_EQ(report::NameSourceName(sink_.alerts[0].destination.name_source), "ip");
+  EXPECT_EQ(report::FoundInName(sink_.alerts[0].secret.found_in), "socket-write");
 }
 
 TEST_F(PipelineTest, KeyAtEndOfStreamFlushesOnClose) {
@@ -329,6 +330,10 @@ TEST_F(PipelineTest, DrainJudgesWhatIsStillHeld) {
 #define CREDSENTRY_TEST_NAME_(name, doc) #name,
 const std::vector<std::string> kPipelineCounterNames = {
     CREDSENTRY_PIPELINE_COUNTERS(CREDSENTRY_TEST_NAME_)};
+const std::vector<std::string> kEgressStreamCounterNames = {
+    CREDSENTRY_EGRESS_STREAM_COUNTERS(CREDSENTRY_TEST_NAME_)};
+const std::vector<std::string> kCredentialLearnerCounterNames = {
+    CREDSENTRY_CREDENTIAL_LEARNER_COUNTERS(CREDSENTRY_TEST_NAME_)};
 const std::vector<std::string> kMatchCounterNames = {
     CREDSENTRY_MATCH_COUNTERS(CREDSENTRY_TEST_NAME_)};
 const std::vector<std::string> kDecoderCounterNames = {
@@ -350,6 +355,8 @@ TEST_F(PipelineTest, EveryDeclaredCounterIsExported) {
     }
   };
   expect(kPipelineCounterNames, "");
+  expect(kEgressStreamCounterNames, "");
+  expect(kCredentialLearnerCounterNames, "");
   expect(kMatchCounterNames, kMatcherPrefix);
   expect(kDecoderCounterNames, kDecoderPrefix);
   expect(kDecoderCounterNames, kDnsDecoderPrefix);

@@ -68,7 +68,8 @@ TEST(AlertJson, PodAppearsOnlyWhenKnown) {
 
 TEST(AlertJson, Ipv6DestinationIsWrittenAsIs) {
   alert::Alert a;
-  a.destination = {"", "fd00:c5::1", 80, "tcp", "ip", {"api.openai.com"}};
+  a.destination = {"", "fd00:c5::1", 80, alert::Transport::kTcp, alert::NameSource::kIp,
+                   {"api.openai.com"}};
   auto j = nlohmann::json::parse(AlertToJsonLine(a));
   EXPECT_EQ(j["destination"]["ip"], "fd00:c5::1");
   EXPECT_EQ(j["destination"]["port"], 80);

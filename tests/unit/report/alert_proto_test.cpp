@@ -19,8 +19,9 @@ alert::Alert FullAlert() {
   a.process = {1234, 1, 1000, "python3", "/usr/bin/python3", "python3 x.py",
                {{1, "systemd", "/sbin/init", "init"}}, "/sys/fs/cgroup/ci", "abc123"};
   a.secret = {"anthropic-api-key", "anthropic", "Anthropic API key", "sk-ant-…Xa9f",
-              "hmac-sha256:1f2e", "tls-write"};
-  a.destination = {"evil.example", "203.0.113.9", 443, "tls", "sni", {"api.anthropic.com"}};
+              "hmac-sha256:1f2e", alert::FoundIn::kTlsWrite};
+  a.destination = {"evil.example", "203.0.113.9", 443, alert::Transport::kTls,
+                   alert::NameSource::kSni, {"api.anthropic.com"}};
   a.evidence.credential_reads = {{"/home/u/.config/anthropic", 1234, "python3", 99}};
   a.evidence.decoding = {"http2", "hpack", "base64"};
   a.evidence.notes = {"Host header api.anthropic.com disagrees with SNI evil.example"};

@@ -33,11 +33,14 @@ struct DecoderLimits {
 // Headers are emitted as "name: value". `bytes` and `decoding` are valid only during the call.
 struct DecodedChunk {
   std::string_view layer;  // "http1.request-line", "http1.header", "http1.body", "h2.header",
-                           // "h2.data", "dns.qname", "<layer>.base64", "raw", ...
+                           // "h2.data", "dns.qname", "<layer>.base64", ...
   uint64_t unit_id;        // request number / h2 stream id / dns message number
   std::span<const uint8_t> bytes;
   bool unit_end;                             // no more bytes for this unit
   const std::vector<std::string>* decoding;  // e.g. {"http1", "chunked", "gzip"}
+  // Bytes no decoder understood (skipped while resyncing), passed on under the layer "raw": the
+  // stream's own matcher has already seen them as they are.
+  bool undecoded = false;
 };
 
 using ChunkSink = std::function<void(const DecodedChunk&)>;

@@ -208,6 +208,16 @@ void EmitUnit(std::string_view layer, uint64_t unit_id, std::string_view bytes,
   sink(chunk);
 }
 
+void EmitUndecoded(std::string_view bytes, const std::vector<std::string>& decoding,
+                   const ChunkSink& sink) {
+  sink(DecodedChunk{"raw",
+                    0,
+                    {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
+                    true,
+                    &decoding,
+                    true});
+}
+
 void EmitDerived(std::string_view text, TextKind kind, std::string_view content_type,
                  uint64_t unit_id, const std::vector<std::string>& decoding,
                  const DerivedContext& ctx) {

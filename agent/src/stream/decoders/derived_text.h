@@ -35,5 +35,8 @@ void EmitDerived(std::string_view text, TextKind kind, std::string_view content_
 // Helper for decoders: emits `bytes` as one whole unit.
 void EmitUnit(std::string_view layer, uint64_t unit_id, std::string_view bytes,
               const std::vector<std::string>& decoding, const ChunkSink& sink);
+// Emits bytes a decoder skipped as one undecoded unit (layer "raw").
+void EmitUndecoded(std::string_view bytes, const std::vector<std::string>& decoding,
+                   const ChunkSink& sink);
 
 }  // namespace credsentry::stream::decoders

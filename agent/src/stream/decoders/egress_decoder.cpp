@@ -86,7 +86,7 @@ void EgressDecoder::Sniff(const ChunkSink& sink) {
     if (boundary > 0) {
       counters_.skipped_bytes += boundary;
       static const std::vector<std::string> kRawDecoding{"raw"};
-      EmitUnit(kLayerRaw, 0, pending_.substr(0, boundary), kRawDecoding, sink);
+      EmitUndecoded(pending_.substr(0, boundary), kRawDecoding, sink);
     }
     StartHttp2(false, bytes.subspan(boundary), sink);
     return;

@@ -98,7 +98,7 @@ void Http1Decoder::Feed(std::span<const uint8_t> bytes, const ChunkSink& sink) {
     // Only a line can be pending here, and one this long is not HTTP: count it and resync.
     ++counters_.parse_errors;
     counters_.skipped_bytes += buf_.size();
-    EmitUnit(kLayerRaw, 0, buf_, decoding_, sink);
+    EmitUndecoded(buf_, decoding_, sink);
     buf_.clear();
     LoseSync(sink);
   }
@@ -296,7 +296,7 @@ bool Http1Decoder::Resync(const ChunkSink& sink) {
     if (ParseRequestLine(candidate, target)) {
       std::string_view skipped = pending.substr(0, nl + 1);
       counters_.skipped_bytes += skipped.size();
-      EmitUnit(kLayerRaw, 0, skipped, decoding_, sink);
+      EmitUndecoded(skipped, decoding_, sink);
       pos_ += nl + 1;
       state_ = State::kRequestLine;
       return true;
@@ -309,7 +309,7 @@ bool Http1Decoder::Resync(const ChunkSink& sink) {
   if (last_nl == std::string_view::npos) return false;
   std::string_view skipped = pending.substr(0, last_nl + 1);
   counters_.skipped_bytes += skipped.size();
-  EmitUnit(kLayerRaw, 0, skipped, decoding_, sink);
+  EmitUndecoded(skipped, decoding_, sink);
   pos_ += last_nl + 1;
   return false;
 }

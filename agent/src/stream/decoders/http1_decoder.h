@@ -19,7 +19,6 @@ namespace credsentry::stream::decoders {
 inline constexpr std::string_view kLayerHttp1RequestLine = "http1.request-line";
 inline constexpr std::string_view kLayerHttp1Header = "http1.header";
 inline constexpr std::string_view kLayerHttp1Body = "http1.body";
-inline constexpr std::string_view kLayerRaw = "raw";
 
 // True when `bytes` begins like an HTTP/1 request line ("GET /", "POST ", ...). With fewer bytes
 // than a method needs it answers for the bytes there are.

@@ -1,0 +1,128 @@
+#include "pipeline/credential_learner.h"
+
+#include <algorithm>
+
+#include "pipeline/pipeline_counters.h"
+#include "state/environ.h"
+
+namespace credsentry::pipeline {
+namespace {
+
+// One key per (process, fd).
+uint64_t FdKey(uint32_t pid, int32_t fd) {
+  return (uint64_t{pid} << 32) | static_cast<uint32_t>(fd);
+}
+
+}  // namespace
+
+CredentialLearner::CredentialLearner(size_t max_known_secrets,
+                                     std::shared_ptr<const match::MatcherDatabase> db,
+                                     const report::Fingerprinter& fingerprinter)
+    : max_known_secrets_(max_known_secrets), db_(std::move(db)), fingerprinter_(fingerprinter) {}
+
+void CredentialLearner::OnOpen(uint32_t pid, int32_t fd, const std::string& path) {
+  credential_fds_[FdKey(pid, fd)] = path;
+}
+
+std::string CredentialLearner::PathOf(uint32_t pid, int32_t fd) const {
+  auto it = credential_fds_.find(FdKey(pid, fd));
+  return it != credential_fds_.end() ? it->second : "";
+}
+
+void CredentialLearner::OnClose(uint32_t pid, int32_t fd) { credential_fds_.erase(FdKey(pid, fd)); }
+
+std::vector<int32_t> CredentialLearner::ForgetProcess(uint32_t pid) {
+  std::vector<int32_t> fds;
+  for (auto it = credential_fds_.begin(); it != credential_fds_.end();) {
+    if ((it->first >> 32) == pid) {
+      fds.push_back(static_cast<int32_t>(it->first & 0xffffffffu));
+      it = credential_fds_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return fds;
+}
+
+void CredentialLearner::LearnFromRead(const std::string& path, const SecretReader& reader,
+                                      std::span<const uint8_t> bytes) {
+  match::MatchStream scan(db_);
+  std::vector<std::pair<std::string, std::string>> format_values;  // (kind id, value)
+  auto learn = [&](const match::SecretMatch& m) {
+    if (!m.value_available) return;
+    Learned(m.value, path, reader);
+    if (m.kind_index < db_->rules().kinds.size()) {
+      format_values.emplace_back(db_->rules().kinds[m.kind_index].id, m.value);
+    }
+  };
+  scan.Feed(bytes, learn);
+  scan.Close(learn);
+  // And every value, format or not, as a literal for all streams (match/known_values.h).
+  std::string_view content(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  for (const auto& value :
+       known_values_->LearnFromCredentialFile(content, path, db_->rules(), format_values)) {
+    Learned(value, path, reader);
+  }
+}
+
+void CredentialLearner::Learned(const std::string& value, const std::string& path,
+                                const SecretReader& reader) {
+  redactor_.Remember(value);
+  AddKnownSecret(fingerprinter_.Of(value), path, reader);
+}
+
+void CredentialLearner::AddKnownSecret(const std::string& fingerprint, const std::string& path,
+                                       SecretReader reader) {
+  if (known_secrets_.size() >= max_known_secrets_) {
+    ++counters_.known_secrets_dropped;
+    return;
+  }
+  known_secrets_[fingerprint] = {path, std::move(reader)};
+}
+
+void CredentialLearner::LearnSecret(const std::string& value, const std::string& source,
+                                    const catalogue::CredentialKind* kind) {
+  const std::string fingerprint = fingerprinter_.Of(value);
+  redactor_.Remember(value);                         // no output may show it, whatever its format
+  if (known_secrets_.contains(fingerprint)) return;  // every exec repeats it: keep the first
+  ++counters_.secrets_learned_from_environments;
+  AddKnownSecret(fingerprint, source);
+  if (kind) known_values_->Learn({value, source, kind->id, kind->destinations, kind->never_sent});
+}
+
+void CredentialLearner::LearnFromEnvironment(const std::string& name, const std::string& value,
+                                             const std::string& comm, uint32_t pid) {
+  const catalogue::CredentialKind* kind = nullptr;
+  for (const auto& k : db_->rules().kinds) {
+    if (std::find(k.env_vars.begin(), k.env_vars.end(), name) != k.env_vars.end()) {
+      kind = &k;
+      break;
+    }
+  }
+  LearnSecret(value,
+              "environment variable " + name + " of " + comm + " (pid " + std::to_string(pid) + ")",
+              kind);
+}
+
+std::unordered_set<std::string> CredentialLearner::CredentialEnvNames() const {
+  std::unordered_set<std::string> names = state::BuiltinCredentialEnvNames();
+  for (const auto& kind : db_->rules().kinds)
+    names.insert(kind.env_vars.begin(), kind.env_vars.end());
+  return names;
+}
+
+const KnownSecret* CredentialLearner::Find(const std::string& fingerprint) const {
+  auto it = known_secrets_.find(fingerprint);
+  return it == known_secrets_.end() ? nullptr : &it->second;
+}
+
+void CredentialLearner::ExportCounters(std::map<std::string, uint64_t>& out) const {
+  credsentry::ExportCounters(counters_, "", out);
+  out["known_secrets"] = known_secrets_.size();
+  out["known_values"] = known_values_->size();
+  credsentry::ExportCounters(known_values_->counters(), kKnownValuesPrefix, out);
+  out["redaction_values"] = redactor_.size();
+  out["redaction_values_dropped"] = redactor_.dropped();
+}
+
+}  // namespace credsentry::pipeline

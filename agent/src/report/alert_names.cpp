@@ -1,0 +1,36 @@
+#include "report/alert_names.h"
+
+namespace credsentry::report {
+
+std::string_view NameSourceName(alert::NameSource s) {
+  switch (s) {
+    case alert::NameSource::kSni: return "sni";
+    case alert::NameSource::kDns: return "dns";
+    case alert::NameSource::kIp: return "ip";
+    case alert::NameSource::kNone: break;
+  }
+  return "";
+}
+
+std::string_view TransportName(alert::Transport t) {
+  switch (t) {
+    case alert::Transport::kTls: return "tls";
+    case alert::Transport::kTcp: return "tcp";
+    case alert::Transport::kUdp: return "udp";
+    case alert::Transport::kUnknown: break;
+  }
+  return "";
+}
+
+std::string_view FoundInName(alert::FoundIn f) {
+  switch (f) {
+    case alert::FoundIn::kTlsWrite: return "tls-write";
+    case alert::FoundIn::kSocketWrite: return "socket-write";
+    case alert::FoundIn::kUdpWrite: return "udp-write";
+    case alert::FoundIn::kProvenance: return "provenance";
+    case alert::FoundIn::kNone: break;
+  }
+  return "";
+}
+
+}  // namespace credsentry::report
