@@ -202,6 +202,7 @@ TEST(ShippedFormats, LookalikesStayQuiet) {
       "tgp_v1_" + gen.Token(30),                                 // Together too short
       gen.Hex(32),                                               // Azure classic key, no context
       "sk-" + gen.Hex(32),                                       // DeepSeek shape, no context
+      "sha256=qaN-fw_" + gen.Alnum(10) + "7Qd" + gen.Alnum(20),  // fw_ inside a base64url digest
   };
   for (const auto& text : lookalikes) {
     auto found = Scan("value: " + text + "\n");
