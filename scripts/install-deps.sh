@@ -25,6 +25,8 @@ packages=(
   postgresql
   # Go crypto/tls capture tests (h7): Go clients built from source in the tests
   golang-go
+  # Prometheus metrics (issue 17): the HTTP server for /metrics, promtool to check the text
+  libcpp-httplib-dev prometheus
 )
 
 missing=()
