@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "correlate/fleet_correlator.h"
-#include "forward/webhook_forwarder.h"
+#include "forward/forwarders.h"
 #include "ingest/collector_service.h"
 #include "query/flags.h"
 #include "query/query_cli.h"
@@ -24,7 +24,8 @@ void OnSignal(int) { g_stop = true; }
 
 constexpr const char* kUsage = R"(usage:
   credsentry-collector serve --listen HOST:PORT --db PATH|postgres://... --ca CA --cert CERT --key KEY
-      [--insecure] [--webhook http://HOST:PORT/PATH] [--syslog] [--heartbeat-timeout 90s]
+      [--insecure] [--webhook URL] [--slack URL] [--splunk URL --splunk-token-file PATH]
+      [--forward-ca PEM] [--syslog] [--heartbeat-timeout 90s]
       [--shared-hosts 3] [--id NAME] [--port-file PATH] [--log-level info]
       [--commit group|per-batch]
   credsentry-collector alerts [--db DB] [--since 1h] [--host H] [--kind K] [--fingerprint F] [--json]
@@ -40,7 +41,8 @@ int Fail(const std::string& msg, int code = 1) {
 int Serve(const std::vector<std::string>& args) {
   auto flags = ParseFlags(args,
                           {"listen", "db", "ca", "cert", "key", "webhook", "heartbeat-timeout",
-                           "shared-hosts", "id", "port-file", "log-level", "sweep-interval", "commit"},
+                           "shared-hosts", "id", "port-file", "log-level", "sweep-interval",
+                           "commit", "slack", "splunk", "splunk-token-file", "forward-ca"},
                           {"insecure", "syslog"});
   if (!flags.ok()) return Fail(flags.message(), 2);
   spdlog::set_level(spdlog::level::from_str(flags->Get("log-level", "info")));
@@ -74,21 +76,18 @@ int Serve(const std::vector<std::string>& args) {
   }
   CollectorService service(**store, id, ingest);
 
-  std::unique_ptr<WebhookForwarder> webhook;
-  if (auto url = flags->Get("webhook"); !url.empty()) {
-    auto parsed = ParseHttpUrl(url);
-    if (!parsed.ok()) return Fail(parsed.message(), 2);
-    webhook = std::make_unique<WebhookForwarder>(*parsed);
-    service.AddObserver(webhook.get());
-  }
-  std::unique_ptr<SyslogForwarder> syslog_fwd;
-  if (flags->Has("syslog")) {
-    syslog_fwd = std::make_unique<SyslogForwarder>();
-    service.AddObserver(syslog_fwd.get());
-  }
+  ForwardSettings forward;
+  forward.webhook_url = flags->Get("webhook");
+  forward.slack_url = flags->Get("slack");
+  forward.splunk_url = flags->Get("splunk");
+  forward.splunk_token_file = flags->Get("splunk-token-file");
+  forward.ca_file = flags->Get("forward-ca");
+  forward.syslog = flags->Has("syslog");
+  auto forwarders = Forwarders::Open(forward);
+  if (!forwarders.ok()) return Fail(forwarders.message(), 2);
+  service.AddObserver(forwarders->get());
   FleetCorrelator correlator(**store, corr, [&](const credsentry::v1::Alert& a) {
-    if (webhook) webhook->OnFreshAlert(a);
-    if (syslog_fwd) syslog_fwd->OnFreshAlert(a);
+    (*forwarders)->OnFreshAlert(a);
   });
   service.AddObserver(&correlator);
 
@@ -120,6 +119,7 @@ int Serve(const std::vector<std::string>& args) {
   spdlog::info("collector stopping");
   (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   for (const auto& [name, value] : service.Counters()) spdlog::info("{} = {}", name, value);
+  for (const auto& [name, value] : (*forwarders)->Counters()) spdlog::info("{} = {}", name, value);
   return 0;
 }
 

@@ -1,7 +1,5 @@
 // The real credsentry-collector over gRPC + mTLS on loopback, queried with its own CLI.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <nlohmann/json.hpp>
 
@@ -159,104 +157,6 @@ TEST(CollectorCli, BadInputGetsAClearErrorAndExitCode) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("cannot read CA certificate '/nonexistent/ca.pem'"), std::string::npos)
       << r.out;
-}
-
-// A one-shot HTTP server on loopback that records POST bodies.
-class WebhookReceiver {
- public:
-  WebhookReceiver() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    listen(fd_, 16);
-    thread_ = std::thread([this] {
-      while (true) {
-        int c = accept(fd_, nullptr, nullptr);
-        if (c < 0) return;
-        std::string req;
-        char buf[4096];
-        ssize_t n;
-        while ((n = recv(c, buf, sizeof buf, 0)) > 0) {
-          req.append(buf, n);
-          auto hdr_end = req.find("\r\n\r\n");
-          if (hdr_end == std::string::npos) continue;
-          auto cl = req.find("Content-Length: ");
-          size_t want = cl == std::string::npos ? 0 : std::stoul(req.substr(cl + 16));
-          if (req.size() >= hdr_end + 4 + want) break;
-        }
-        const char resp[] = "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n";
-        send(c, resp, sizeof resp - 1, MSG_NOSIGNAL);
-        close(c);
-        std::lock_guard lock(mu_);
-        bodies_.push_back(req.substr(req.find("\r\n\r\n") + 4));
-      }
-    });
-  }
-  ~WebhookReceiver() {
-    shutdown(fd_, SHUT_RDWR);
-    close(fd_);
-    thread_.join();
-  }
-  int port() const { return port_; }
-  std::vector<std::string> WaitFor(size_t n) {
-    for (int i = 0; i < 100; ++i) {
-      {
-        std::lock_guard lock(mu_);
-        if (bodies_.size() >= n) return bodies_;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    std::lock_guard lock(mu_);
-    return bodies_;
-  }
-
- private:
-  int fd_ = -1, port_ = 0;
-  std::mutex mu_;
-  std::vector<std::string> bodies_;
-  std::thread thread_;
-};
-
-TEST(CollectorForwarding, NewAlertsAndFleetAlertsArePostedToTheWebhookOnce) {
-  TempDir dir;
-  ASSERT_TRUE(MakePki(dir / "pki"));
-  WebhookReceiver hook;
-  CollectorProcess collector(
-      dir / "c.db", dir / "pki", dir / "c.log",
-      {"--webhook", "http://127.0.0.1:" + std::to_string(hook.port()) + "/hook",
-       "--heartbeat-timeout", "1s", "--sweep-interval", "200ms"});
-  ASSERT_TRUE(collector.Start()) << ReadFile(dir / "c.log");
-  auto stub = MakeStub(collector.address(), dir / "pki", "client");
-  {
-    grpc::ClientContext ctx;
-    v1::Heartbeat hb;
-    hb.set_host("quiet-runner");
-    v1::HeartbeatAck ack;
-    ASSERT_TRUE(stub->SendHeartbeat(&ctx, hb, &ack).ok());
-  }
-  for (int i = 0; i < 2; ++i) {  // the resend must not be forwarded again
-    grpc::ClientContext ctx;
-    v1::AlertBatch batch;
-    *batch.add_alerts() = MakeAlert("fwd-1", "runner-1");
-    v1::AlertAck ack;
-    ASSERT_TRUE(stub->SendAlerts(&ctx, batch, &ack).ok());
-  }
-  auto bodies = hook.WaitFor(2);  // the alert, then the silent-agent alert after ~1 s
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  bodies = hook.WaitFor(2);
-  ASSERT_EQ(bodies.size(), 2u);
-  EXPECT_EQ(nlohmann::json::parse(bodies[0])["id"], "fwd-1");
-  auto silent = nlohmann::json::parse(bodies[1]);
-  EXPECT_EQ(silent["kind"], "fleet-agent-silent");
-  EXPECT_EQ(silent["host"], "quiet-runner");
-  auto stored = Lines(RunCollectorCli("alerts --db " + (dir / "c.db") +
-                                      " --kind fleet-agent-silent --json").out);
-  EXPECT_EQ(stored.size(), 1u);
 }
 
 }  // namespace
