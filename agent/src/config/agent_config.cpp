@@ -8,6 +8,7 @@
 #include <map>
 #include <string_view>
 
+#include "common/metrics_server.h"
 #include "decode/capture_limits.h"
 
 namespace credsentry::config {
@@ -79,6 +80,8 @@ Status LoadAgentConfigFile(const std::string& path, AgentConfig& cfg) {
          return Status::Ok();
        }},
       {"tls_libraries", [&](const YAML::Node& n) { return GetList(path, n, cfg.extra_tls_libraries); }},
+      {"metrics_listen", [&](const YAML::Node& n) { return Get(path, n, cfg.metrics_listen); }},
+      {"metrics_allow_remote", [&](const YAML::Node& n) { return Get(path, n, cfg.metrics_allow_remote); }},
       {"collector", [&](const YAML::Node& n) -> Status {
          if (!n.IsMap()) return Error{Where(path, n) + ": collector: expected a mapping"};
          const std::map<std::string, std::string*> fields = {
@@ -148,6 +151,9 @@ const StringFlag kRunFlags[] = {
      [](AgentConfig& c) -> std::string& { return c.ready_file; }},
     {"--fingerprint-key", "FILE", "key for secret fingerprints (created if missing)",
      [](AgentConfig& c) -> std::string& { return c.fingerprint_key_file; }},
+    {"--metrics-listen", "HOST:PORT", "serve Prometheus /metrics here (loopback only, e.g. "
+     "127.0.0.1:9464)",
+     [](AgentConfig& c) -> std::string& { return c.metrics_listen; }},
 };
 
 // One occurrence of a repeatable flag takes exactly one value: `scan --rules DIR FILE` must
@@ -170,6 +176,7 @@ struct Grammar {
   CLI::Option* cgroups = nullptr;
   CLI::Option* check = nullptr;
   CLI::Option* version = nullptr;
+  CLI::Option* metrics_allow_remote = nullptr;
   CLI::Option* scan_rules = nullptr;
   CLI::Option* scan_fingerprint_key = nullptr;
   std::vector<std::pair<CLI::Option*, StringField>> run_flags;
@@ -200,6 +207,8 @@ struct Grammar {
     check = app.add_flag("--check")->description(
         "report kernel support and what will be used; exit 1 if it cannot run");
     version = app.add_flag("--version")->description("print the version");
+    metrics_allow_remote = app.add_flag("--metrics-allow-remote")->description(
+        "let --metrics-listen take an address that is not loopback");
 
     scan = app.add_subcommand("scan", "scan files or stdin; exit 1 if anything is found, 0 if not");
     scan->get_formatter()->column_width(28);
@@ -295,7 +304,14 @@ Result<CommandLine> ParseCommandLine(int argc, char** argv) {
   for (const auto& [opt, field] : g.run_flags) {
     if (opt->count() > 0) field(c) = field(g.flags);
   }
+  if (g.metrics_allow_remote->count() > 0) c.metrics_allow_remote = true;
   if (c.rules_dirs.empty()) c.rules_dirs = DefaultRulesDirs();
+  if (!c.metrics_listen.empty()) {
+    auto endpoint = metrics::ParseMetricsListen(
+        c.metrics_listen, c.metrics_allow_remote,
+        "--metrics-allow-remote (metrics_allow_remote: true in agent.yaml)");
+    if (!endpoint) return Error{"--metrics-listen " + endpoint.message()};
+  }
   return cl;
 }
 

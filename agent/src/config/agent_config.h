@@ -43,6 +43,10 @@ struct AgentConfig {
   uint32_t taint_window_s = 600;
   std::vector<std::string> extra_tls_libraries;
   CollectorSettings collector;
+  // Prometheus /metrics (HOST:PORT); empty = not served. Loopback only unless
+  // metrics_allow_remote.
+  std::string metrics_listen;
+  bool metrics_allow_remote = false;
 };
 
 // Reads agent.yaml into `cfg` (fields absent from the file keep their values). Unknown keys and

@@ -14,6 +14,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/metrics_server.h"
 #include "loader/exe_attach.h"
 #include "loader/go_tls.h"
 #include "loader/probes.h"
@@ -23,6 +24,7 @@
 #include "pipeline/pipeline.h"
 #include "pipeline/privileges.h"
 #include "pipeline/stats_file.h"
+#include "pipeline/stats_metrics.h"
 #include "state/scope.h"
 
 namespace credsentry::pipeline {
@@ -76,6 +78,7 @@ class Daemon {
   Status AttachProbes();
   Status PrimeState();
   Status DropPrivileges();
+  Status ServeMetrics();
   Status Run();
 
  private:
@@ -103,6 +106,9 @@ class Daemon {
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<std::FILE, FileCloser> trace_;
   std::vector<std::string> features_;  // kernel features as the collector is told them
+  // The server's threads read the page: the server goes first.
+  MetricsPage metrics_page_;
+  std::unique_ptr<metrics::MetricsServer> metrics_server_;
 };
 
 Status Daemon::LoadCatalogue() {
@@ -212,6 +218,23 @@ Status Daemon::DropPrivileges() {
   return Status::Ok();
 }
 
+// --metrics-listen: its threads are born after the capability drop, like the collector's, and
+// the first page is there before the first scrape can come.
+Status Daemon::ServeMetrics() {
+  if (cfg_.metrics_listen.empty()) return Status::Ok();
+  auto endpoint = metrics::ParseMetricsListen(cfg_.metrics_listen, cfg_.metrics_allow_remote,
+                                              "--metrics-allow-remote");
+  if (!endpoint) return Error{"--metrics-listen " + endpoint.message()};
+  metrics_page_.Set(StatsMetrics(StatsDocument(rules_version(), probes_->Counters(),
+                                               pipeline_->Counters(), outputs_->sinks))
+                        .Text());
+  auto server = metrics::MetricsServer::Start(*endpoint, [this] { return metrics_page_.Get(); });
+  if (!server) return server.status();
+  metrics_server_ = std::move(*server);
+  spdlog::info("metrics on http://{}:{}/metrics", endpoint->host, metrics_server_->port());
+  return Status::Ok();
+}
+
 // Ready, the loop until SIGTERM/SIGINT, then the drain: what is already in the ring buffers
 // still gets matched and reported.
 Status Daemon::Run() {
@@ -272,13 +295,16 @@ void Daemon::Reload() {
   NotifySystemd("READY=1");
 }
 
-// The heartbeats' snapshot and --stats-file, from one reading of every counter.
+// The heartbeats' snapshot, --stats-file and the metrics page, from one reading of every
+// counter.
 void Daemon::PublishCounters() {
   auto kernel = probes_->Counters();
   auto pipeline_counters = pipeline_->Counters();
   stats_.Set(FlatCounters(kernel, pipeline_counters));
-  WriteStatsFile(cfg_.stats_file,
-                 StatsDocument(rules_version(), kernel, pipeline_counters, outputs_->sinks));
+  nlohmann::json document =
+      StatsDocument(rules_version(), kernel, pipeline_counters, outputs_->sinks);
+  if (metrics_server_) metrics_page_.Set(StatsMetrics(document).Text());
+  WriteStatsFile(cfg_.stats_file, document);
 }
 
 }  // namespace
@@ -288,7 +314,8 @@ int RunDaemon(const config::AgentConfig& cfg) {
   Daemon daemon(cfg);
   // In order: rules first, so a bad catalogue stops start-up before anything is attached.
   for (auto step : {&Daemon::LoadCatalogue, &Daemon::OpenOutputs, &Daemon::AttachProbes,
-                    &Daemon::PrimeState, &Daemon::DropPrivileges, &Daemon::Run}) {
+                    &Daemon::PrimeState, &Daemon::DropPrivileges, &Daemon::ServeMetrics,
+                    &Daemon::Run}) {
     if (Status s = (daemon.*step)(); !s) {
       spdlog::critical("{}", s.message());
       return 1;

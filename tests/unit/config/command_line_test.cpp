@@ -22,7 +22,8 @@ Result<CommandLine> Parse(std::vector<std::string> args) {
 const std::vector<std::string> kValueFlags = {"--config",      "--rules",          "--cgroup",
                                               "--alerts-file", "--collector",      "--log-file",
                                               "--log-level",   "--stats-file",     "--trace-events",
-                                              "--ready-file",  "--fingerprint-key"};
+                                              "--ready-file",  "--fingerprint-key",
+                                              "--metrics-listen"};
 
 TEST(CommandLine, EveryFlagLandsInItsSetting) {
   testing::TempDir dir;
@@ -132,7 +133,8 @@ TEST(CommandLine, HelpListsEveryFlagAndTheScanCommand) {
   }
   const std::string help = UsageText();
   std::vector<std::string> listed = kValueFlags;
-  listed.insert(listed.end(), {"--check", "--version", "--help", "scan"});
+  listed.insert(listed.end(),
+                {"--check", "--version", "--metrics-allow-remote", "--help", "scan"});
   for (const auto& flag : listed) {
     EXPECT_NE(help.find(flag + " "), std::string::npos) << flag << " missing from:\n" << help;
   }
@@ -199,6 +201,44 @@ TEST(CommandLine, ScanNeedsAPathAndRejectsDaemonFlags) {
   cl = Parse({"scan", "--cgroup", "/a", "file"});
   ASSERT_FALSE(cl.ok());
   EXPECT_NE(cl.message().find("'--cgroup'"), std::string::npos) << cl.message();
+}
+
+TEST(MetricsFlags, OffByDefault) {
+  auto cl = Parse({"--config", "/dev/null"});
+  ASSERT_TRUE(cl) << cl.message();
+  EXPECT_EQ(cl->config.metrics_listen, "");
+  EXPECT_FALSE(cl->config.metrics_allow_remote);
+}
+
+TEST(MetricsFlags, TakesALoopbackAddress) {
+  auto cl = Parse({"--config", "/dev/null", "--metrics-listen", "127.0.0.1:9464"});
+  ASSERT_TRUE(cl) << cl.message();
+  EXPECT_EQ(cl->config.metrics_listen, "127.0.0.1:9464");
+}
+
+TEST(MetricsFlags, RefusesARemoteAddressAndSaysHowToAllowIt) {
+  auto cl = Parse({"--config", "/dev/null", "--metrics-listen", "0.0.0.0:9464"});
+  ASSERT_FALSE(cl);
+  EXPECT_NE(cl.message().find("--metrics-listen '0.0.0.0:9464' is not a loopback address"),
+            std::string::npos)
+      << cl.message();
+  EXPECT_NE(cl.message().find("--metrics-allow-remote"), std::string::npos) << cl.message();
+  cl = Parse({"--config", "/dev/null", "--metrics-listen", "0.0.0.0:9464",
+              "--metrics-allow-remote"});
+  ASSERT_TRUE(cl) << cl.message();
+  EXPECT_TRUE(cl->config.metrics_allow_remote);
+}
+
+TEST(MetricsFlags, AgentYamlKeys) {
+  testing::TempDir dir;
+  auto path = dir.Write("agent.yaml", "metrics_listen: 10.0.0.5:9464\nmetrics_allow_remote: true\n");
+  auto cl = Parse({"--config", path});
+  ASSERT_TRUE(cl) << cl.message();
+  EXPECT_EQ(cl->config.metrics_listen, "10.0.0.5:9464");
+  EXPECT_TRUE(cl->config.metrics_allow_remote);
+  auto bad = dir.Write("bad.yaml", "metrics_listen: 10.0.0.5:9464\n");
+  EXPECT_FALSE(Parse({"--config", bad}));
+  EXPECT_FALSE(Parse({"--config", path, "--metrics-listen", "127.0.0.1:http"}));
 }
 
 }  // namespace
