@@ -7,10 +7,13 @@
 #include <atomic>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "correlate/fleet_correlator.h"
+#include "common/metrics_server.h"
 #include "forward/forwarders.h"
+#include "ingest/collector_metrics.h"
 #include "ingest/collector_service.h"
 #include "query/flags.h"
 #include "query/query_cli.h"
@@ -27,7 +30,7 @@ constexpr const char* kUsage = R"(usage:
       [--insecure] [--webhook URL] [--slack URL] [--splunk URL --splunk-token-file PATH]
       [--forward-ca PEM] [--syslog] [--heartbeat-timeout 90s]
       [--shared-hosts 3] [--id NAME] [--port-file PATH] [--log-level info]
-      [--commit group|per-batch]
+      [--commit group|per-batch] [--metrics-listen HOST:PORT [--metrics-allow-remote]]
   credsentry-collector alerts [--db DB] [--since 1h] [--host H] [--kind K] [--fingerprint F] [--json]
   credsentry-collector hosts [--db DB] [--json]
   credsentry-collector inventory [--db DB] [--host H] [--fingerprint F] [--json]
@@ -42,9 +45,17 @@ int Serve(const std::vector<std::string>& args) {
   auto flags = ParseFlags(args,
                           {"listen", "db", "ca", "cert", "key", "webhook", "heartbeat-timeout",
                            "shared-hosts", "id", "port-file", "log-level", "sweep-interval",
-                           "commit", "slack", "splunk", "splunk-token-file", "forward-ca"},
-                          {"insecure", "syslog"});
+                           "commit", "slack", "splunk", "splunk-token-file", "forward-ca",
+                           "metrics-listen"},
+                          {"insecure", "syslog", "metrics-allow-remote"});
   if (!flags.ok()) return Fail(flags.message(), 2);
+  std::optional<credsentry::metrics::MetricsEndpoint> metrics_at;
+  if (auto addr = flags->Get("metrics-listen"); !addr.empty()) {
+    auto ep = credsentry::metrics::ParseMetricsListen(addr, flags->Has("metrics-allow-remote"),
+                                                      "--metrics-allow-remote");
+    if (!ep.ok()) return Fail("--metrics-listen " + ep.message(), 2);
+    metrics_at = *ep;
+  }
   spdlog::set_level(spdlog::level::from_str(flags->Get("log-level", "info")));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
@@ -103,6 +114,21 @@ int Serve(const std::vector<std::string>& args) {
   correlator.StartSweeper();
   spdlog::info("collector {} listening on port {} ({}, schema v{})", id, port,
                (*store)->db().Dialect(), (*store)->SchemaVersion());
+  // Each scrape copies the counters (atomics, and the committer's and forwarders' locks for a
+  // few integers): no ingest path waits on it for longer than that.
+  std::unique_ptr<credsentry::metrics::MetricsServer> metrics;
+  if (metrics_at) {
+    auto started = credsentry::metrics::MetricsServer::Start(*metrics_at, [&] {
+      std::map<std::string, CounterMap> by_forwarder;
+      for (const auto& f : (*forwarders)->http()) {
+        credsentry::ExportCounters(f->Counters(), "", by_forwarder[f->name()]);
+      }
+      return CollectorMetrics(service.Counters(), service.CommitLatencies(), by_forwarder).Text();
+    });
+    if (!started.ok()) return Fail(started.message());
+    metrics = std::move(*started);
+    spdlog::info("metrics on http://{}:{}/metrics", metrics_at->host, metrics->port());
+  }
   if (auto pf = flags->Get("port-file"); !pf.empty()) {
     // Written after the server listens, so a test that sees the file can connect.
     std::string tmp = pf + ".tmp";

@@ -29,8 +29,10 @@ CollectorService::~CollectorService() = default;
 
 void CollectorService::Ingest(const v1::AlertBatch& batch, v1::AlertAck* ack,
                               std::function<void(grpc::Status)> done) {
+  received_ += batch.alerts_size();
   if (batch.alerts_size() > kMaxBatch) {
     rejected_ += batch.alerts_size();
+    ++batches_oversized_;
     done({grpc::StatusCode::INVALID_ARGUMENT, "batch of " + std::to_string(batch.alerts_size()) +
                                                   " alerts exceeds " + std::to_string(kMaxBatch)});
     return;
@@ -46,6 +48,7 @@ void CollectorService::Ingest(const v1::AlertBatch& batch, v1::AlertAck* ack,
   });
   if (!queued.ok()) {
     ++store_errors_;
+    ++batches_refused_;
     spdlog::warn("alerts from {} refused: {}", batch.agent_host(), queued.message());
     // UNAVAILABLE: the agent keeps the batch in its spool and retries with backoff.
     (*shared_done)({grpc::StatusCode::UNAVAILABLE, queued.message()});
@@ -162,9 +165,16 @@ std::map<std::string, uint64_t> CollectorService::Counters() const {
       {"alerts_stored", stored_},     {"alerts_duplicate", duplicates_},
       {"alerts_rejected", rejected_}, {"store_errors", store_errors_},
       {"heartbeats", heartbeats_},    {"inventories", inventories_},
-      {"alert_streams", streams_}};
+      {"alert_streams", streams_},    {"alerts_received", received_},
+      {"batches_oversized", batches_oversized_}, {"batches_refused", batches_refused_}};
   if (committer_) out.merge(committer_->Counters());
   return out;
+}
+
+metrics::HistogramCounts CollectorService::CommitLatencies() const {
+  if (committer_) return committer_->CommitLatencies();
+  CommitLatency none;
+  return none.Counts();
 }
 
 Result<std::unique_ptr<grpc::Server>> StartServer(const ServerOptions& opts, grpc::Service* service,

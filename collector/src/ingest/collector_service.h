@@ -59,6 +59,8 @@ class CollectorService final : public CollectorServiceBase {
                              v1::InventoryAck* ack) override;
 
   std::map<std::string, uint64_t> Counters() const;
+  // The group committer's commit latencies; empty with --commit per-batch.
+  metrics::HistogramCounts CommitLatencies() const;
 
   // Stores `batch` and calls `done` with the ack (or the gRPC error) once it is durable; `done`
   // may run on this thread or on the commit writer. `batch` must live until `done` runs.
@@ -73,8 +75,8 @@ class CollectorService final : public CollectorServiceBase {
   std::string collector_id_;
   IngestOptions opts_;
   std::vector<IngestObserver*> observers_;
-  std::atomic<uint64_t> stored_{0}, duplicates_{0}, rejected_{0}, store_errors_{0}, heartbeats_{0},
-      inventories_{0}, streams_{0};
+  std::atomic<uint64_t> received_{0}, stored_{0}, duplicates_{0}, rejected_{0}, store_errors_{0},
+      heartbeats_{0}, inventories_{0}, streams_{0}, batches_oversized_{0}, batches_refused_{0};
   std::unique_ptr<GroupCommitter> committer_;  // null when group commit is off
 };
 

@@ -86,9 +86,12 @@ void GroupCommitter::WriterLoop() {
       batches.push_back(p.batch);
       bodies.push_back(&p.bodies);
     }
+    const auto started = std::chrono::steady_clock::now();
     auto outcomes = store_.PutAlertGroup(batches, NowNs(), collector_id_, bodies);
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
     {
       std::lock_guard lock(mu_);
+      latency_.Observe(took.count());
       if (outcomes.ok()) {
         ++groups_;
         committed_alerts_ += alerts;
@@ -115,6 +118,11 @@ std::map<std::string, uint64_t> GroupCommitter::Counters() const {
           {"commit_largest_group", largest_group_},
           {"commit_overload_refused", overload_refused_},
           {"commit_queued_alerts", queued_alerts_}};
+}
+
+metrics::HistogramCounts GroupCommitter::CommitLatencies() const {
+  std::lock_guard lock(mu_);
+  return latency_.Counts();
 }
 
 }  // namespace credsentry::collector

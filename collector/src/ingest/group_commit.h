@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "ingest/commit_latency.h"
 #include "store/alert_store.h"
 
 namespace credsentry::collector {
@@ -48,6 +49,8 @@ class GroupCommitter {
 
   // groups_committed, alerts_committed, largest_group, overload_refused, ...
   std::map<std::string, uint64_t> Counters() const;
+  // Every group's transaction, committed or failed, in seconds.
+  metrics::HistogramCounts CommitLatencies() const;
 
  private:
   struct Pending {
@@ -69,6 +72,7 @@ class GroupCommitter {
   bool stopping_ = false;
   uint64_t groups_ = 0, committed_alerts_ = 0, failed_groups_ = 0, largest_group_ = 0,
            overload_refused_ = 0;
+  CommitLatency latency_;
   std::thread writer_;  // last: starts after every member above exists
 };
 

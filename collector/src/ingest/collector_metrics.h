@@ -1,0 +1,28 @@
+// What `serve --metrics-listen` exports, in Prometheus conventions:
+//   credsentry_collector_alerts_received_total            alerts in batches agents sent
+//   credsentry_collector_alerts_total{outcome=...}         stored, duplicate or rejected
+//   credsentry_collector_batches_refused_total{reason=...} overload (the agent keeps it
+//                                                         spooled) or oversized
+//   credsentry_collector_commit_duration_seconds           histogram, one observation a group
+//   credsentry_collector_commit_queue_alerts               alerts waiting for the writer
+//   credsentry_collector_forwarder_sent_total{forwarder=...}, ..._dropped_total{reason=...}
+// and every other ingest counter as credsentry_collector_<name>_total. Console logins are not
+// exported: there is no console yet.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "common/metrics_text.h"
+
+namespace credsentry::collector {
+
+using CounterMap = std::map<std::string, uint64_t>;
+
+// `ingest`: CollectorService::Counters(); `forwarders`: each forwarder's counters by its name.
+metrics::Exposition CollectorMetrics(const CounterMap& ingest,
+                                     const metrics::HistogramCounts& commit_latency,
+                                     const std::map<std::string, CounterMap>& forwarders);
+
+}  // namespace credsentry::collector
