@@ -26,6 +26,8 @@ if [[ -f $AGENT_RPM ]]; then
   expect_grep "rpm: agent requires libhs.so.5 (auto soname)" '^libhs\.so\.5\(\)\(64bit\)' \
     "$WORK/rpm-agent-requires.txt"
   expect_grep "rpm: agent requires RHEL package hyperscan" '^hyperscan$' "$WORK/rpm-agent-requires.txt"
+  expect_grep "rpm: agent requires cpp-httplib (its /metrics server)" '^cpp-httplib$' \
+    "$WORK/rpm-agent-requires.txt"
   rpm -qp --scripts "$AGENT_RPM" >"$WORK/rpm-agent-scripts.txt" 2>&1
   expect_grep "rpm --scripts: agent postinstall runs the self-check" \
     '^postinstall scriptlet.*' "$WORK/rpm-agent-scripts.txt"
