@@ -1,7 +1,9 @@
 #include "pipeline/stats_file.h"
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <string_view>
 
 #include "common/log.h"
 
@@ -35,9 +37,63 @@ nlohmann::json StatsDocument(const std::string& rules_version, const CounterMap&
   return j;
 }
 
+namespace {
+
+// Counters whose growth means something was lost or refused: kernel drops and truncations,
+// undecodable records, sink failures. Matched by name so a counter added later is covered.
+// A sink's plain "failed" is one too; the kernel's tls_libraries_failed is a gauge of hooks.
+bool IsLossCounter(std::string_view name) {
+  if (name == "failed") return true;
+  for (std::string_view word : {"drop", "truncated", "undecodable", "error", "failure", "_full",
+                                "fault", "skipped", "rejected", "corrupt"}) {
+    if (name.find(word) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+void CollectLosses(const std::string& prefix, const nlohmann::json& counters, CounterMap& out) {
+  if (!counters.is_object()) return;
+  for (const auto& [name, value] : counters.items()) {
+    if (value.is_number_unsigned() && IsLossCounter(name)) {
+      out[prefix + name] = value.get<uint64_t>();
+    }
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> LossSummary::Observe(const nlohmann::json& document, uint64_t now_ns) {
+  if (logged_once_ && now_ns - last_ns_ < kIntervalNs) return std::nullopt;
+  CounterMap losses;
+  CollectLosses("kernel ", document.value("kernel", nlohmann::json::object()), losses);
+  CollectLosses("", document.value("pipeline", nlohmann::json::object()), losses);
+  if (auto sinks = document.find("sinks"); sinks != document.end() && sinks->is_object()) {
+    for (const auto& [sink, counters] : sinks->items()) {
+      CollectLosses(sink + " sink ", counters, losses);
+    }
+  }
+  std::string grown;
+  for (const auto& [name, total] : losses) {
+    uint64_t before = reported_.contains(name) ? reported_[name] : 0;
+    if (total <= before) continue;
+    grown += (grown.empty() ? "" : ", ") + name + " +" + std::to_string(total - before);
+  }
+  if (grown.empty()) return std::nullopt;
+  reported_ = std::move(losses);
+  last_ns_ = now_ns;
+  logged_once_ = true;
+  return "counters: " + grown + " (all counters: --stats-file, --metrics-listen)";
+}
+
 void WriteStatsFile(const std::string& path, const nlohmann::json& document) {
+  // One reader per process: the main loop publishes counters, here and at exit.
+  static LossSummary summary;
+  const auto now = std::chrono::steady_clock::now().time_since_epoch();
+  if (auto line = summary.Observe(document, std::chrono::nanoseconds(now).count())) {
+    spdlog::info("{}", *line);
+  }
   if (path.empty()) {
-    spdlog::info("counters: {}", document.dump());
+    if (spdlog::should_log(spdlog::level::debug)) spdlog::debug("counters: {}", document.dump());
     return;
   }
   const std::string tmp = path + ".tmp";

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,8 +36,24 @@ nlohmann::json StatsDocument(const std::string& rules_version, const CounterMap&
                              const CounterMap& pipeline,
                              const std::vector<std::unique_ptr<report::AlertSink>>& sinks);
 
+// The rare info line about counters: at most once a minute, and only when a counter of lost or
+// refused work (drops, truncations, undecodable records, sink failures) grew since the last one.
+// The full document belongs in --stats-file and the metrics page, not in the terminal.
+class LossSummary {
+ public:
+  static constexpr uint64_t kIntervalNs = 60'000'000'000ull;
+  // "counters: kernel ringbuf_drop_data +12, records_undecodable +1 (...)", or nothing.
+  std::optional<std::string> Observe(const nlohmann::json& document, uint64_t now_ns);
+
+ private:
+  CounterMap reported_;  // totals as of the last line
+  uint64_t last_ns_ = 0;
+  bool logged_once_ = false;
+};
+
 // Replaces `path` whole (written beside it, then renamed), so a reader never sees half a
-// document. An empty path logs the document instead; a failed write is a warning.
+// document. An empty path logs the document at debug instead; a failed write is a warning.
+// Either way a LossSummary line may be logged at info.
 void WriteStatsFile(const std::string& path, const nlohmann::json& document);
 
 }  // namespace credsentry::pipeline

@@ -62,5 +62,34 @@ TEST(StatsFile, HeartbeatsNameKernelCountersApart) {
   EXPECT_EQ(snapshot.Get(), flat);
 }
 
+nlohmann::json Losses(uint64_t ringbuf_drops, uint64_t undecodable, uint64_t sink_failed) {
+  return {{"kernel", {{"ringbuf_drop_data", ringbuf_drops}, {"events", 100}}},
+          {"pipeline", {{"records_undecodable", undecodable}, {"alerts", 3}}},
+          {"sinks", {{"file", {{"written", 3}, {"failed", sink_failed}}}}}};
+}
+
+TEST(LossSummary, SaysNothingWhileNothingIsLost) {
+  LossSummary summary;
+  EXPECT_FALSE(summary.Observe(Losses(0, 0, 0), 1).has_value());
+  EXPECT_FALSE(summary.Observe(Losses(0, 0, 0), 2 * LossSummary::kIntervalNs).has_value());
+}
+
+TEST(LossSummary, NamesWhatGrewAtMostOnceAMinute) {
+  LossSummary summary;
+  auto first = summary.Observe(Losses(12, 0, 1), 1000);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(*first,
+            "counters: file sink failed +1, kernel ringbuf_drop_data +12 (all counters: "
+            "--stats-file, --metrics-listen)");
+  // More drops a second later wait for the minute; then only the growth since is named.
+  EXPECT_FALSE(summary.Observe(Losses(20, 1, 1), 1000 + 1'000'000'000ull).has_value());
+  auto later = summary.Observe(Losses(20, 1, 1), 1000 + LossSummary::kIntervalNs);
+  ASSERT_TRUE(later.has_value());
+  EXPECT_EQ(*later,
+            "counters: kernel ringbuf_drop_data +8, records_undecodable +1 (all counters: "
+            "--stats-file, --metrics-listen)");
+  EXPECT_EQ(later->find("events"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace credsentry::pipeline
