@@ -1,9 +1,11 @@
 #include "config/credential_files.h"
 
 #include <glob.h>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <set>
+#include <string_view>
 #include <utility>
 
 #include "common/log.h"
@@ -52,7 +54,35 @@ std::pair<std::string, std::string> ParentAndName(const std::string& path) {
   return {parent, name};
 }
 
+// Homes that passwd gives system accounts (daemon, bin, sys, nobody, _apt ...): no user keeps
+// credentials there, and watching ~/.netrc under /bin or /dev only adds noise and keys.
+bool IsSystemDirectory(std::string_view home) {
+  static constexpr std::string_view kSystem[] = {
+      "/",           "/bin",     "/sbin",     "/lib",       "/lib64",
+      "/usr",        "/usr/bin", "/usr/sbin", "/usr/games", "/usr/lib",
+      "/usr/local",  "/etc",     "/boot",     "/dev",       "/proc",
+      "/sys",        "/run",     "/tmp",      "/var",       "/var/empty",
+      "/var/run",    "/var/tmp", "/var/mail", "/var/spool", "/var/cache/man",
+      "/nonexistent"};
+  for (auto dir : kSystem) {
+    if (home == dir) return true;
+  }
+  // Pseudo and runtime filesystems and mail or print spools (irc: /run/ircd, lp:
+  // /var/spool/lpd).
+  for (std::string_view prefix :
+       {"/dev/", "/proc/", "/sys/", "/run/", "/var/run/", "/var/spool/", "/nonexistent/"}) {
+    if (home.starts_with(prefix)) return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+bool IsWatchedHome(const std::string& home) {
+  if (IsSystemDirectory(home)) return false;
+  struct stat sb;
+  return stat(home.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode);
+}
 
 std::vector<std::string> UserHomes(const std::string& passwd_path) {
   std::vector<std::string> homes;
@@ -62,6 +92,7 @@ std::vector<std::string> UserHomes(const std::string& passwd_path) {
     if (h.empty() || h[0] != '/' || homes.size() >= kMaxHomes) return;
     if (seen.insert(h).second) homes.push_back(std::move(h));
   };
+  size_t skipped = 0;
   std::ifstream in(passwd_path);
   if (!in)
     spdlog::warn("cannot read {}: credential files are watched under /root only", passwd_path);
@@ -75,7 +106,19 @@ std::vector<std::string> UserHomes(const std::string& passwd_path) {
       if (pos != std::string::npos) ++pos;
     }
     if (pos == std::string::npos) continue;
-    add(line.substr(pos, line.find(':', pos) - pos));
+    std::string home = line.substr(pos, line.find(':', pos) - pos);
+    if (home != "/root" && !IsWatchedHome(home)) {
+      spdlog::debug(
+          "home {} in {} is not watched: missing, not a directory, or a system "
+          "directory",
+          home, passwd_path);
+      ++skipped;
+      continue;
+    }
+    add(std::move(home));
+  }
+  if (skipped > 0) {
+    spdlog::debug("{} homes in {} skipped (missing or system directories)", skipped, passwd_path);
   }
   if (homes.size() >= kMaxHomes) {
     spdlog::warn("{} lists more than {} homes; the rest are not watched", passwd_path, kMaxHomes);
@@ -110,19 +153,26 @@ std::vector<CredentialNameKey> CredentialNameKeys(const catalogue::RuleSet& rule
   std::vector<std::string> homes = UserHomes(passwd_path);
   std::vector<CredentialNameKey> out;
   std::set<std::pair<std::string, std::string>> seen;
+  size_t paths = 0, inode_only = 0;
   for (uint32_t i = 0; i < rules.files.size(); ++i) {
     for (const auto& rule_path : rules.files[i].paths) {
-      if (!IsAnyDirectoryPath(rule_path) &&
-          HasWildcard(rule_path.substr(rule_path.rfind('/') + 1))) {
-        spdlog::info("credential path {} has a wildcard name: matched by inode only", rule_path);
-      }
       const std::string spelled =
           IsAnyDirectoryPath(rule_path) ? rule_path.substr(2) : rule_path;  // "/dir/name"
+      const size_t spellings = Concretize(spelled, homes, /*expand_wildcards=*/false).size();
+      paths += spellings;
+      if (!IsAnyDirectoryPath(rule_path) &&
+          HasWildcard(rule_path.substr(rule_path.rfind('/') + 1))) {
+        spdlog::debug("credential path {} has a wildcard name: matched by inode only", rule_path);
+        inode_only += spellings;
+      }
       for (const auto& p : Concretize(spelled, homes, /*expand_wildcards=*/true)) {
         auto [parent, name] = ParentAndName(p);
         if (parent.size() > kMaxDentryName || name.size() > kMaxDentryName) {
-          spdlog::info("credential path {}: a name is longer than {} bytes, matched by inode only",
-                       p, kMaxDentryName);
+          spdlog::debug(
+              "credential path {}: a name is longer than {} bytes, matched by inode "
+              "only",
+              p, kMaxDentryName);
+          ++inode_only;
           continue;
         }
         if (parent.empty()) continue;  // a file directly under / has no parent to key on
@@ -131,6 +181,10 @@ std::vector<CredentialNameKey> CredentialNameKeys(const catalogue::RuleSet& rule
       }
     }
   }
+  spdlog::info(
+      "watching {} credential paths across {} homes ({} matched by inode only: "
+      "wildcard or long names)",
+      paths, homes.size(), inode_only);
   return out;
 }
 

@@ -1,7 +1,7 @@
 // Credential-file locations from the rules, turned into what the kernel side can match: concrete
 // paths (the loader stats them for dev+inode, which symlinks and hard links cannot evade) and
 // (parent directory name, file name) pairs for files that do not exist yet or are reached by a
-// path we did not predict. `~/` means every home in /etc/passwd, plus /root.
+// path we did not predict. `~/` means every user home in /etc/passwd (UserHomes), plus /root.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +27,13 @@ struct CredentialNameKey {
   uint32_t file_index;
 };
 
-// Distinct home directories from passwd (plus /root), in file order, at most kMaxHomes.
+// A passwd home worth watching: an existing directory that is not a system directory given to
+// service accounts (/, /bin, /dev, /nonexistent, /var/empty, /run/..., ...). Service homes such
+// as /var/lib/jenkins are kept.
+bool IsWatchedHome(const std::string& home);
+
+// Distinct home directories from passwd that IsWatchedHome accepts, in file order, at most
+// kMaxHomes, plus /root always. A home created later is watched from the next reload (SIGHUP).
 std::vector<std::string> UserHomes(const std::string& passwd_path = "/etc/passwd");
 
 // Concrete paths: `~/x` once per home; a wildcard in the last component is expanded with
@@ -37,7 +43,7 @@ std::vector<ExpandedCredentialPath> ExpandCredentialPaths(
 
 // Name pairs for in-kernel matching at open time. Wildcard names cannot be keys and are
 // skipped (their existing matches are included); names over kMaxDentryName are skipped. Both
-// are logged once per path.
+// are logged at debug per path, and one info line counts what is watched.
 std::vector<CredentialNameKey> CredentialNameKeys(const catalogue::RuleSet& rules,
                                                   const std::string& passwd_path = "/etc/passwd");
 
