@@ -39,6 +39,8 @@ Status GetList(const std::string& path, const YAML::Node& n, std::vector<std::st
   return Status::Ok();
 }
 
+bool IsAlertFormat(const std::string& f) { return f == "auto" || f == "json" || f == "text"; }
+
 }  // namespace
 
 Status LoadAgentConfigFile(const std::string& path, AgentConfig& cfg) {
@@ -58,6 +60,12 @@ Status LoadAgentConfigFile(const std::string& path, AgentConfig& cfg) {
       {"rules", [&](const YAML::Node& n) { return GetList(path, n, cfg.rules_dirs); }},
       {"cgroups", [&](const YAML::Node& n) { return GetList(path, n, cfg.cgroups); }},
       {"alerts_file", [&](const YAML::Node& n) { return Get(path, n, cfg.alerts_file); }},
+      {"alert_format", [&](const YAML::Node& n) -> Status {
+         if (auto st = Get(path, n, cfg.alert_format); !st) return st;
+         if (!IsAlertFormat(cfg.alert_format))
+           return Error{Where(path, n) + ": alert_format must be auto, json or text"};
+         return Status::Ok();
+       }},
       {"log_file", [&](const YAML::Node& n) { return Get(path, n, cfg.log_file); }},
       {"log_level", [&](const YAML::Node& n) { return Get(path, n, cfg.log_level); }},
       {"stats_file", [&](const YAML::Node& n) { return Get(path, n, cfg.stats_file); }},
@@ -137,6 +145,9 @@ struct StringFlag {
 const StringFlag kRunFlags[] = {
     {"--alerts-file", "PATH", "JSON-lines alerts; '-' for stdout (default)",
      [](AgentConfig& c) -> std::string& { return c.alerts_file; }},
+    {"--alert-format", "FORMAT",
+     "auto (text on a terminal, JSON lines otherwise, the default), json or text",
+     [](AgentConfig& c) -> std::string& { return c.alert_format; }},
     {"--collector", "HOST:PORT", "send alerts to a credsentry collector",
      [](AgentConfig& c) -> std::string& { return c.collector.address; }},
     {"--log-file", "PATH", "log file (default stderr)",
@@ -306,6 +317,9 @@ Result<CommandLine> ParseCommandLine(int argc, char** argv) {
   }
   if (g.metrics_allow_remote->count() > 0) c.metrics_allow_remote = true;
   if (c.rules_dirs.empty()) c.rules_dirs = DefaultRulesDirs();
+  if (!IsAlertFormat(c.alert_format)) {
+    return Error{"--alert-format must be auto, json or text, not '" + c.alert_format + "'"};
+  }
   if (!c.metrics_listen.empty()) {
     auto endpoint = metrics::ParseMetricsListen(
         c.metrics_listen, c.metrics_allow_remote,

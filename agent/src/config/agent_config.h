@@ -20,6 +20,8 @@ struct AgentConfig {
   std::vector<std::string> rules_dirs;    // empty = the shipped defaults
   std::vector<std::string> cgroups;       // empty = whole host
   std::string alerts_file = "-";
+  // "auto" (one readable line per alert on a terminal, JSON lines otherwise), "json", "text".
+  std::string alert_format = "auto";
   std::string log_file;                   // empty = stderr
   std::string log_level = "info";
   std::string stats_file;

@@ -34,7 +34,10 @@ Result<Outputs> OpenOutputs(const config::AgentConfig& cfg, const StatsSnapshot&
   auto fp = report::Fingerprinter::FromKeyFile(cfg.fingerprint_key_file, true);
   if (!fp) return Error{"fingerprint key: " + fp.message()};
   Outputs out{std::move(*fp), {}, nullptr};
-  auto file_sink = report::FileSink::Open(cfg.alerts_file);
+  const auto format = cfg.alert_format == "text"   ? report::AlertFormat::kText
+                     : cfg.alert_format == "json" ? report::AlertFormat::kJson
+                                                  : report::AlertFormat::kAuto;
+  auto file_sink = report::FileSink::Open(cfg.alerts_file, format);
   if (!file_sink) return Error{file_sink.message()};
   out.sinks.push_back(std::move(*file_sink));
   if (cfg.collector.address.empty()) return out;

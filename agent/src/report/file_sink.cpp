@@ -1,24 +1,31 @@
 #include "report/file_sink.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 
 #include "common/log.h"
 #include "report/alert_json.h"
+#include "report/alert_text.h"
 
 namespace credsentry::report {
 
-Result<std::unique_ptr<FileSink>> FileSink::Open(const std::string& path) {
+Result<std::unique_ptr<FileSink>> FileSink::Open(const std::string& path, AlertFormat format) {
   if (path == "-" || path.empty()) {
-    return std::unique_ptr<FileSink>(new FileSink(stdout, false, "-"));
+    return std::unique_ptr<FileSink>(new FileSink(stdout, false, "-", format));
   }
   std::FILE* f = std::fopen(path.c_str(), "a");
   if (!f) return Error{"cannot open alerts file " + path + ": " + std::strerror(errno)};
-  return std::unique_ptr<FileSink>(new FileSink(f, true, path));
+  return std::unique_ptr<FileSink>(new FileSink(f, true, path, format));
 }
 
-FileSink::FileSink(std::FILE* f, bool owned, std::string path)
-    : file_(f), owned_(owned), path_(std::move(path)) {}
+FileSink::FileSink(std::FILE* f, bool owned, std::string path, AlertFormat format)
+    : file_(f),
+      owned_(owned),
+      path_(std::move(path)),
+      text_(format == AlertFormat::kText ||
+            (format == AlertFormat::kAuto && isatty(fileno(f)) == 1)) {}
 
 FileSink::~FileSink() {
   if (owned_) std::fclose(file_);
@@ -26,7 +33,7 @@ FileSink::~FileSink() {
 }
 
 Status FileSink::Write(const alert::Alert& alert) {
-  std::string line = AlertToJsonLine(alert);
+  std::string line = text_ ? AlertToTextLine(alert) : AlertToJsonLine(alert);
   line.push_back('\n');
   bool ok = std::fwrite(line.data(), 1, line.size(), file_) == line.size();
   ok = (std::fflush(file_) == 0) && ok;

@@ -55,6 +55,29 @@ TEST(CommandLine, EveryFlagLandsInItsSetting) {
   EXPECT_EQ(c.fingerprint_key_file, "fp.key");
 }
 
+TEST(CommandLine, AlertFormatIsAutoJsonOrText) {
+  testing::TempDir dir;
+  auto empty = dir.Write("empty.yaml", "");
+  auto defaults = Parse({"--config", empty});
+  ASSERT_TRUE(defaults.ok()) << defaults.message();
+  EXPECT_EQ(defaults->config.alert_format, "auto");
+  auto text = Parse({"--config", empty, "--alert-format", "text"});
+  ASSERT_TRUE(text.ok()) << text.message();
+  EXPECT_EQ(text->config.alert_format, "text");
+  auto bad = Parse({"--config", empty, "--alert-format", "pretty"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.message(), "--alert-format must be auto, json or text, not 'pretty'");
+
+  auto yaml = dir.Write("agent.yaml", "alert_format: json\n");
+  auto from_file = Parse({"--config", yaml});
+  ASSERT_TRUE(from_file.ok()) << from_file.message();
+  EXPECT_EQ(from_file->config.alert_format, "json");
+  auto bad_file = dir.Write("bad.yaml", "log_level: info\nalert_format: yaml\n");
+  auto refused = Parse({"--config", bad_file});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.message(), bad_file + ":2: alert_format must be auto, json or text");
+}
+
 TEST(CommandLine, RepeatableFlagsKeepTheirOrder) {
   auto cl = Parse(
       {"--rules", "r2", "--cgroup", "/b", "--rules", "r1", "--cgroup", "/a", "--rules", "r3"});
