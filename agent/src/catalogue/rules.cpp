@@ -24,6 +24,20 @@ const CredentialKind* RuleSet::FindKind(std::string_view id) const {
   return nullptr;
 }
 
+std::vector<std::string> RuleSet::ExpectedDestinations(const CredentialFile& file) const {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& glob) {
+    if (std::find(out.begin(), out.end(), glob) == out.end()) out.push_back(glob);
+  };
+  for (const auto& glob : file.destinations) add(glob);
+  for (const auto& kind_id : file.kinds) {
+    if (const CredentialKind* k = FindKind(kind_id)) {
+      for (const auto& glob : k->destinations) add(glob);
+    }
+  }
+  return out;
+}
+
 bool HostMatchesGlob(std::string_view host, std::string_view glob) {
   if (!host.empty() && host.back() == '.') host.remove_suffix(1);
   if (host.empty()) return false;

@@ -26,6 +26,7 @@
 //       paths: ['~/.aws/credentials', '/etc/x', '~/.ssh/id_*']  # ~ = every home; * last only
 //              # '**/.git/config': that dir/name anywhere (kernel name match only, no stat)
 //       kinds: [aws-access-key-id]      # must name loaded kinds
+//       destinations: ['*.amazonaws.com']  # host globs, beside the kinds' own (optional)
 //   credential_env: [AWS_SESSION_TOKEN]  # more variable names holding credentials (with every
 //                                       #   kind's env: they make CredentialEnvNames())
 //   destinations:                       # site overrides, applied after every directory loaded
@@ -74,6 +75,9 @@ struct CredentialFile {
   std::vector<std::string> kinds;  // kind ids expected inside (informational, may be empty)
   std::string source_file;
   int source_line = 0;
+  // Host globs the file's secrets go to besides their kinds' (a value of no known format, a
+  // client that read the file): RuleSet::ExpectedDestinations() is the union.
+  std::vector<std::string> destinations;
 };
 
 struct RuleSet {
@@ -86,6 +90,9 @@ struct RuleSet {
   std::vector<std::string> env_names;
 
   const CredentialKind* FindKind(std::string_view id) const;
+  // Where the secrets of `file` may go: its own destinations, then its kinds' (site overrides
+  // included), without duplicates. Empty: none known, so any egress is unexpected.
+  std::vector<std::string> ExpectedDestinations(const CredentialFile& file) const;
   const std::vector<std::string>& CredentialEnvNames() const { return env_names; }
 };
 

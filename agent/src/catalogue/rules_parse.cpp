@@ -79,6 +79,19 @@ class FileParser {
     return out;
   }
 
+  // The `destinations` list of a kind or a credential file: host globs or addresses.
+  Result<std::vector<std::string>> Destinations(const YAML::Node& map) const {
+    auto dests = List(map, "destinations");
+    if (!dests) return dests.error();
+    for (size_t i = 0; i < dests->size(); ++i) {
+      std::string why;
+      if (!IsValidHostGlob((*dests)[i], &why)) {
+        return At(map["destinations"][i], "bad destination glob '" + (*dests)[i] + "': " + why);
+      }
+    }
+    return dests;
+  }
+
   Result<bool> Bool(const YAML::Node& map, const char* key, bool fallback) const {
     YAML::Node n = map[key];
     if (!n) return fallback;
@@ -191,14 +204,8 @@ Result<CredentialKind> FileParser::ParseKind(const YAML::Node& n, bool* enabled)
     }
   }
   k.validators = *validators;
-  auto dests = List(n, "destinations");
+  auto dests = Destinations(n);
   if (!dests) return dests.error();
-  for (size_t i = 0; i < dests->size(); ++i) {
-    std::string why;
-    if (!IsValidHostGlob((*dests)[i], &why)) {
-      return At(n["destinations"][i], "bad destination glob '" + (*dests)[i] + "': " + why);
-    }
-  }
   k.destinations = *dests;
   auto never = Bool(n, "never_sent", false);
   if (!never) return never.error();
@@ -254,7 +261,7 @@ Status CheckCredentialPath(const std::string& p) {
 Result<CredentialFile> FileParser::ParseFile(const YAML::Node& n) const {
   std::string what = "credential file";
   if (n.IsMap() && n["id"] && n["id"].IsScalar()) what += " '" + n["id"].Scalar() + "'";
-  if (auto s = CheckFields(n, what, {"id", "paths", "kinds", "note"}); !s) {
+  if (auto s = CheckFields(n, what, {"id", "paths", "kinds", "destinations", "note"}); !s) {
     return Error{s.message()};
   }
   CredentialFile f;
@@ -273,6 +280,9 @@ Result<CredentialFile> FileParser::ParseFile(const YAML::Node& n) const {
   auto kinds = List(n, "kinds");
   if (!kinds) return kinds.error();
   f.kinds = *kinds;
+  auto dests = Destinations(n);
+  if (!dests) return dests.error();
+  f.destinations = *dests;
   auto note = String(n, "note", what, false);
   if (!note) return note.error();
   return f;

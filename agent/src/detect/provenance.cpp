@@ -35,14 +35,8 @@ bool ProvenanceTracker::Tainted(const state::ProcessTable& procs, uint32_t pid,
 
 std::vector<std::string> ExpectedDestinationsOfFile(const catalogue::RuleSet& rules,
                                                     uint32_t cred_id) {
-  std::vector<std::string> out;
-  if (cred_id == 0 || cred_id > rules.files.size()) return out;
-  for (const auto& kind_id : rules.files[cred_id - 1].kinds) {
-    if (const catalogue::CredentialKind* k = rules.FindKind(kind_id)) {
-      out.insert(out.end(), k->destinations.begin(), k->destinations.end());
-    }
-  }
-  return out;
+  if (cred_id == 0 || cred_id > rules.files.size()) return {};
+  return rules.ExpectedDestinations(rules.files[cred_id - 1]);
 }
 
 std::vector<state::CredentialRead> ProvenanceTracker::UnexpectedReads(

@@ -76,7 +76,8 @@ class ProvenanceTracker {
 };
 
 // Destinations the credential file with this id (file index + 1, as the kernel reports it)
-// may legitimately reach: the union over the kinds it is declared to hold. Empty: none known.
+// may legitimately reach: its own destinations and those of the kinds it is declared to hold.
+// Empty: none known.
 std::vector<std::string> ExpectedDestinationsOfFile(const catalogue::RuleSet& rules, uint32_t cred_id);
 
 // The "tainted-egress" alert (process context is filled by the caller).

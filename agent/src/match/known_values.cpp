@@ -80,12 +80,14 @@ catalogue::CredentialKind KnownValueKind(const LearnedValue& v) {
   catalogue::CredentialKind k;
   k.id = "known-value";
   k.provider = "host";
-  k.name = "Secret read from " + v.source_path;
+  k.name = (v.from_environment ? "Secret learned from the " : "Secret read from ") + v.source_path;
   k.severity = alert::Severity::kHigh;
   k.preview_prefix = 0;
   k.destinations = v.destinations;
   k.never_sent = v.never_sent;
-  k.note = "a value learned from a credential file on this host, matched as a literal";
+  k.note = v.from_environment
+               ? "a value learned from a process environment on this host, matched as a literal"
+               : "a value learned from a credential file on this host, matched as a literal";
   return k;
 }
 
@@ -219,14 +221,9 @@ std::vector<std::string> KnownValues::LearnFromCredentialFile(
   LearnedValue base;
   base.source_path = path;
   if (const catalogue::CredentialFile* f = CredentialFileForPath(rules, path)) {
-    for (const auto& id : f->kinds) {
-      // Not never_sent: a file holding a never-sent secret also holds values that are sent
-      // (an AWS session token beside the secret key). No destinations means any egress alerts.
-      if (const catalogue::CredentialKind* k = rules.FindKind(id)) {
-        base.destinations.insert(base.destinations.end(), k->destinations.begin(),
-                                 k->destinations.end());
-      }
-    }
+    // Not never_sent: a file holding a never-sent secret also holds values that are sent
+    // (an AWS session token beside the secret key). No destinations means any egress alerts.
+    base.destinations = rules.ExpectedDestinations(*f);
   }
   std::vector<std::string> added;
   std::set<std::string> formatted;

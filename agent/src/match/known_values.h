@@ -30,6 +30,7 @@ struct LearnedValue {
   std::string kind_id;                    // catalogue kind it matched when learned ("" if none)
   std::vector<std::string> destinations;  // where it may go (the file's kinds' destinations)
   bool never_sent = false;                // one of the file's kinds never leaves the host
+  bool from_environment = false;          // source_path describes an environment variable
 };
 
 // The kind a known value without a catalogue format is reported as ("known-value").
