@@ -75,7 +75,9 @@ alert::Alert AlertBuilder::SecretEgress(const stream::StreamContext& ctx,
                                " time(s)");
   }
   const KnownSecret* known = learner_.Find(fingerprint);
-  if (known) {
+  if (known && known->from_environment) {
+    a.evidence.notes.push_back("this exact secret was learned from the " + known->path);
+  } else if (known) {
     std::string note = "this exact secret was read from " + known->path;
     if (known->reader.pid != 0 && known->reader.pid != ctx.pid) {
       // Another process read it (cat file | curl): its read is evidence of this egress too.
@@ -89,10 +91,15 @@ alert::Alert AlertBuilder::SecretEgress(const stream::StreamContext& ctx,
     }
     a.evidence.notes.push_back(note);
   }
-  const bool from_file = known || !a.evidence.credential_reads.empty();
-  a.kind = from_file ? "credential-file-egress" : "secret-egress";
+  const bool from_environment = known && known->from_environment;
+  const bool from_file = (known && !from_environment) || !a.evidence.credential_reads.empty();
+  a.kind = from_environment ? "environment-secret-egress"
+           : from_file      ? "credential-file-egress"
+                            : "secret-egress";
   a.summary = ctx.comm + " (pid " + std::to_string(ctx.pid) + "): " + reason;
-  if (!a.evidence.credential_reads.empty()) {
+  if (from_environment) {
+    a.summary += ", learned from the " + known->path;
+  } else if (!a.evidence.credential_reads.empty()) {
     a.summary += " after reading " + a.evidence.credential_reads.front().path;
   }
   Finish(ctx.last_mono_ns, also, a);

@@ -31,7 +31,8 @@ class AlertBuilder {
 
   void SetDatabase(std::shared_ptr<const match::MatcherDatabase> db) { db_ = std::move(db); }
 
-  // "credential-file-egress" when the secret was read from a file, else "secret-egress".
+  // "environment-secret-egress" when the secret was learned from a process environment,
+  // "credential-file-egress" when it was read from a file, else "secret-egress".
   alert::Alert SecretEgress(const stream::StreamContext& ctx, const catalogue::CredentialKind& kind,
                             const match::SecretMatch& m, const detect::ResolvedDestination& dest,
                             const std::string& reason, const std::string& fingerprint) const;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "pipeline/pipeline_counters.h"
+#include "report/random_token.h"
 #include "state/environ.h"
 
 namespace credsentry::pipeline {
@@ -11,6 +12,16 @@ namespace {
 // One key per (process, fd).
 uint64_t FdKey(uint32_t pid, int32_t fd) {
   return (uint64_t{pid} << 32) | static_cast<uint32_t>(fd);
+}
+
+// A value that only its variable's name calls a secret: random, and not a path, a URL without
+// credentials in it, a number or a boolean (LooksRandom rejects the last two already).
+bool LooksLikeSecretValue(std::string_view v) {
+  if (v.starts_with('/') || v.starts_with('.') || v.starts_with('~')) return false;
+  if (size_t scheme = v.find("://"); scheme != std::string_view::npos) {
+    return v.find('@', scheme) != std::string_view::npos && report::LooksRandom(v);
+  }
+  return v.find_first_of(" \t\n") == std::string_view::npos && report::LooksRandom(v);
 }
 
 }  // namespace
@@ -80,18 +91,43 @@ void CredentialLearner::AddKnownSecret(const std::string& fingerprint, const std
   known_secrets_[fingerprint] = {path, std::move(reader)};
 }
 
+const catalogue::CredentialKind* CredentialLearner::FormatOf(const std::string& value) const {
+  match::MatchStream scan(db_);
+  const catalogue::CredentialKind* format = nullptr;
+  auto find = [&](const match::SecretMatch& m) {
+    if (!format && m.value_available && m.value == value &&
+        m.kind_index < db_->rules().kinds.size()) {
+      format = &db_->rules().kinds[m.kind_index];
+    }
+  };
+  scan.Feed(std::span(reinterpret_cast<const uint8_t*>(value.data()), value.size()), find);
+  scan.Close(find);
+  return format;
+}
+
 void CredentialLearner::LearnSecret(const std::string& value, const std::string& source,
-                                    const catalogue::CredentialKind* kind) {
+                                    const catalogue::CredentialKind* kind, bool literal) {
   const std::string fingerprint = fingerprinter_.Of(value);
   redactor_.Remember(value);                         // no output may show it, whatever its format
   if (known_secrets_.contains(fingerprint)) return;  // every exec repeats it: keep the first
   ++counters_.secrets_learned_from_environments;
   AddKnownSecret(fingerprint, source);
-  if (kind) known_values_->Learn({value, source, kind->id, kind->destinations, kind->never_sent});
+  if (auto it = known_secrets_.find(fingerprint); it != known_secrets_.end()) {
+    it->second.from_environment = true;
+  }
+  // The format's own kind first: OPENAI_API_KEY is listed by the legacy and the project key.
+  if (const catalogue::CredentialKind* format = FormatOf(value)) kind = format;
+  if (kind) {
+    known_values_->Learn({value, source, kind->id, kind->destinations, kind->never_sent, true});
+  } else if (literal) {
+    known_values_->Learn({value, source, "", {}, false, true});
+  }
 }
 
 void CredentialLearner::LearnFromEnvironment(const std::string& name, const std::string& value,
                                              const std::string& comm, uint32_t pid) {
+  const std::string source =
+      "environment variable " + name + " of " + comm + " (pid " + std::to_string(pid) + ")";
   const catalogue::CredentialKind* kind = nullptr;
   for (const auto& k : db_->rules().kinds) {
     if (std::find(k.env_vars.begin(), k.env_vars.end(), name) != k.env_vars.end()) {
@@ -99,9 +135,18 @@ void CredentialLearner::LearnFromEnvironment(const std::string& name, const std:
       break;
     }
   }
-  LearnSecret(value,
-              "environment variable " + name + " of " + comm + " (pid " + std::to_string(pid) + ")",
-              kind);
+  const auto& listed = db_->rules().CredentialEnvNames();  // sorted
+  if (kind || state::BuiltinCredentialEnvNames().contains(name) ||
+      std::binary_search(listed.begin(), listed.end(), name)) {
+    LearnSecret(value, source, kind);
+    return;
+  }
+  // Named a secret by the team (DEPLOY_TOKEN): a value only when it looks like one.
+  if (value.size() < state::kMinSecretNamedValueLength || !LooksLikeSecretValue(value)) {
+    ++counters_.environment_values_not_random;
+    return;
+  }
+  LearnSecret(value, source, nullptr, true);
 }
 
 std::unordered_set<std::string> CredentialLearner::CredentialEnvNames() const {

@@ -35,11 +35,15 @@ struct SecretReader {
 struct KnownSecret {
   std::string path;  // the credential file, or the environment variable that held it
   SecretReader reader;
+  bool from_environment = false;  // `path` describes an environment variable, not a file
 };
+
 
 #define CREDSENTRY_CREDENTIAL_LEARNER_COUNTERS(X)                           \
   X(known_secrets_dropped, "credential-file secrets not kept (table full)") \
-  X(secrets_learned_from_environments, "credential values learned from process environments")
+  X(secrets_learned_from_environments, "credential values learned from process environments")  \
+  X(environment_values_not_random,                                                   \
+    "values of variables named like secrets not learned: short or not random")
 
 struct CredentialLearnerCounters {
   CREDSENTRY_COUNTER_MEMBERS(CREDSENTRY_CREDENTIAL_LEARNER_COUNTERS, CredentialLearnerCounters)
@@ -67,12 +71,17 @@ class CredentialLearner {
   // A secret known to be stored in `path` (from the inventory, or a read by `reader`).
   void AddKnownSecret(const std::string& fingerprint, const std::string& path,
                       SecretReader reader = {});
-  // A secret value learned on this host: its egress names `source`. `kind`: the catalogue kind
-  // whose env list names the variable (then the value is matched as a literal in every stream,
-  // judged by that kind's destinations); null: fingerprint only.
+  // A secret value learned from an environment variable: its egress names `source`. The value
+  // is matched as a literal in every stream, judged as the catalogue format it matches (an
+  // OpenAI project key in OPENAI_API_KEY is one), else as `kind` (whose env list names the
+  // variable), else as a known value no destination is expected for. `literal` false with no
+  // format and no kind: fingerprint only.
   void LearnSecret(const std::string& value, const std::string& source,
-                   const catalogue::CredentialKind* kind = nullptr);
-  // A credential variable found in the environment of process `pid` (`comm`).
+                   const catalogue::CredentialKind* kind = nullptr, bool literal = false);
+  // A credential variable found in the environment of process `pid` (`comm`): one the rules or
+  // the built-in list name, or one whose name says it is a secret (state::IsSecretVariableName)
+  // holding a value of state::kMinSecretNamedValueLength or more that looks random
+  // (report::LooksRandom) and is no path, URL without credentials, number or boolean.
   void LearnFromEnvironment(const std::string& name, const std::string& value,
                             const std::string& comm, uint32_t pid);
   // The variable names whose values are learned: the built-in ones and the catalogue's.
@@ -91,6 +100,8 @@ class CredentialLearner {
 
  private:
   void Learned(const std::string& value, const std::string& path, const SecretReader& reader);
+  // The catalogue kind `value` is a match of, whole; null when it fits no format.
+  const catalogue::CredentialKind* FormatOf(const std::string& value) const;
 
   size_t max_known_secrets_;
   std::shared_ptr<const match::MatcherDatabase> db_;

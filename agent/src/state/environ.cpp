@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <initializer_list>
@@ -105,6 +106,20 @@ std::string CanonicalPodUid(std::string_view text, char sep) {
 
 }  // namespace
 
+bool IsSecretVariableName(std::string_view name) {
+  std::string upper(name);
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const std::string_view n(upper);
+  for (std::string_view place : {"_FILE", "_PATH", "_DIR", "_URL", "_SOCK"}) {
+    if (n.ends_with(place)) return false;
+  }
+  for (std::string_view word : {"TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "APIKEY",
+                                "API_KEY", "_AUTH", "AUTH_"}) {
+    if (n.find(word) != std::string_view::npos) return true;
+  }
+  return n.ends_with("_KEY") || n.ends_with("_PAT");
+}
+
 const std::unordered_set<std::string>& BuiltinCredentialEnvNames() {
   static const std::unordered_set<std::string> kNames = {
       // Cloud
@@ -141,7 +156,11 @@ EnvironmentFindings InspectEnvironment(std::string_view block,
     std::string_view value = entry.substr(eq + 1);
     if (IsCiVariable(name)) ci_vars[name] = value;
     if (IsPodVariable(name)) pod_vars.try_emplace(name, value);  // the first one counts
-    if (value.empty() || !credential_names.contains(std::string(name))) continue;
+    if (value.empty()) continue;
+    if (!credential_names.contains(std::string(name)) &&
+        (value.size() < kMinSecretNamedValueLength || !IsSecretVariableName(name))) {
+      continue;
+    }
     if (out.credential_names.size() >= kMaxCredentialNames) {
       out.truncated = true;
       continue;

@@ -51,11 +51,22 @@ inline constexpr size_t kMaxEnvironBytes = 64 * 1024;
 inline constexpr size_t kMaxCredentialNames = 32;
 inline constexpr size_t kMinLearnedValueLength = 8;  // shorter values match too much to learn
 
+// Shortest value kept of a variable that only its name calls a secret (IsSecretVariableName).
+inline constexpr size_t kMinSecretNamedValueLength = 20;
+
+// Whether a variable's name says it holds a secret, whatever the team called it: it contains
+// TOKEN, SECRET, PASSWORD, PASSWD, CREDENTIAL, APIKEY or API_KEY, or AUTH as a word (_AUTH,
+// AUTH_), or ends in _KEY or _PAT (case-insensitive); unless it ends in _FILE, _PATH, _DIR,
+// _URL or _SOCK (where a secret is, not what it is).
+bool IsSecretVariableName(std::string_view name);
+
 // Variable names that hold credentials whatever the rules say (the rules' `env:` lists add to
 // these): cloud, CI and package-registry secrets that no key format identifies on its own.
 const std::unordered_set<std::string>& BuiltinCredentialEnvNames();
 
-// Parses a NUL-separated environment block. `credential_names` are exact variable names.
+// Parses a NUL-separated environment block. `credential_names` are exact variable names; a
+// variable IsSecretVariableName() accepts counts too when its value has at least
+// kMinSecretNamedValueLength bytes (the learner then judges whether it looks random).
 EnvironmentFindings InspectEnvironment(std::string_view block,
                                        const std::unordered_set<std::string>& credential_names,
                                        bool truncated = false);
