@@ -31,6 +31,7 @@ constexpr const char* kUsage = R"(usage:
       [--forward-ca PEM] [--syslog] [--heartbeat-timeout 90s]
       [--shared-hosts 3] [--id NAME] [--port-file PATH] [--log-level info]
       [--commit group|per-batch] [--metrics-listen HOST:PORT [--metrics-allow-remote]]
+      [--allow-shared-identity]
   credsentry-collector alerts [--db DB] [--since 1h] [--host H] [--kind K] [--fingerprint F] [--json]
   credsentry-collector hosts [--db DB] [--json]
   credsentry-collector inventory [--db DB] [--host H] [--fingerprint F] [--json]
@@ -47,7 +48,7 @@ int Serve(const std::vector<std::string>& args) {
                            "shared-hosts", "id", "port-file", "log-level", "sweep-interval",
                            "commit", "slack", "splunk", "splunk-token-file", "forward-ca",
                            "metrics-listen"},
-                          {"insecure", "syslog", "metrics-allow-remote"});
+                          {"insecure", "syslog", "metrics-allow-remote", "allow-shared-identity"});
   if (!flags.ok()) return Fail(flags.message(), 2);
   std::optional<credsentry::metrics::MetricsEndpoint> metrics_at;
   if (auto addr = flags->Get("metrics-listen"); !addr.empty()) {
@@ -85,6 +86,7 @@ int Serve(const std::vector<std::string>& args) {
   } else if (mode != "group") {
     return Fail("--commit must be 'group' or 'per-batch', not '" + mode + "'", 2);
   }
+  ingest.allow_shared_identity = flags->Has("allow-shared-identity");
   CollectorService service(**store, id, ingest);
 
   ForwardSettings forward;

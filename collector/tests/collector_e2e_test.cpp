@@ -23,7 +23,7 @@ class CollectorE2E : public ::testing::Test {
 };
 
 TEST_F(CollectorE2E, AlertIsQueryableWithinOneSecond) {
-  auto stub = MakeStub(collector_->address(), dir_ / "pki", "client");
+  auto stub = MakeStub(collector_->address(), dir_ / "pki", AgentCert("runner-1"));
   v1::AlertBatch batch;
   batch.set_agent_host("runner-1");
   *batch.add_alerts() = MakeAlert("alert-1", "runner-1");
@@ -53,7 +53,7 @@ TEST_F(CollectorE2E, AlertIsQueryableWithinOneSecond) {
 }
 
 TEST_F(CollectorE2E, ResendIsAckedAsDuplicateAndStoredOnce) {
-  auto stub = MakeStub(collector_->address(), dir_ / "pki", "client");
+  auto stub = MakeStub(collector_->address(), dir_ / "pki", AgentCert("runner-1"));
   v1::AlertBatch batch;
   *batch.add_alerts() = MakeAlert("dup-1", "runner-1");
   for (int i = 0; i < 2; ++i) {
@@ -80,7 +80,7 @@ TEST_F(CollectorE2E, ClientsWithoutACertFromTheCaAreRejected) {
   }
   EXPECT_TRUE(Lines(RunCollectorCli("alerts --db " + Db() + " --json").out).empty());
   // The legitimate client still works.
-  auto stub = MakeStub(collector_->address(), dir_ / "pki", "client");
+  auto stub = MakeStub(collector_->address(), dir_ / "pki", AgentCert("runner-1"));
   grpc::ClientContext ctx;
   v1::Heartbeat hb;
   hb.set_host("runner-1");
@@ -89,7 +89,7 @@ TEST_F(CollectorE2E, ClientsWithoutACertFromTheCaAreRejected) {
 }
 
 TEST_F(CollectorE2E, HostsAndInventoryViews) {
-  auto stub = MakeStub(collector_->address(), dir_ / "pki", "client");
+  auto stub = MakeStub(collector_->address(), dir_ / "pki", AgentCert("runner-1"));
   {
     grpc::ClientContext ctx;
     v1::Heartbeat hb;
@@ -102,15 +102,8 @@ TEST_F(CollectorE2E, HostsAndInventoryViews) {
   }
   {
     grpc::ClientContext ctx;
-    v1::Inventory inv;
-    inv.set_host("runner-1");
-    auto* c = inv.add_credentials();
-    c->set_path("/home/ci/.aws/credentials");
-    c->set_type("aws-secret-key");
-    c->set_redacted("wJal…KEY");
-    c->set_fingerprint("hmac-sha256:aws1");
     v1::InventoryAck ack;
-    ASSERT_TRUE(stub->SendInventory(&ctx, inv, &ack).ok());
+    ASSERT_TRUE(stub->SendInventory(&ctx, MakeInventory("runner-1"), &ack).ok());
     EXPECT_EQ(ack.stored(), 1u);
   }
   {

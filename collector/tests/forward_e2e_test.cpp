@@ -14,7 +14,7 @@ namespace credsentry::testing {
 namespace {
 
 void SendAlertTwice(const std::string& address, const std::string& pki, const v1::Alert& a) {
-  auto stub = MakeStub(address, pki, "client");
+  auto stub = MakeStub(address, pki, AgentCert(a.host()));
   for (int i = 0; i < 2; ++i) {  // the resend must not be forwarded again
     grpc::ClientContext ctx;
     v1::AlertBatch batch;
@@ -32,7 +32,7 @@ TEST(CollectorForwarding, NewAlertsAndFleetAlertsArePostedToTheWebhookOnce) {
       dir / "c.db", dir / "pki", dir / "c.log",
       {"--webhook", hook.Url("/hook"), "--heartbeat-timeout", "1s", "--sweep-interval", "200ms"});
   ASSERT_TRUE(collector.Start()) << ReadFile(dir / "c.log");
-  auto stub = MakeStub(collector.address(), dir / "pki", "client");
+  auto stub = MakeStub(collector.address(), dir / "pki", AgentCert("quiet-runner"));
   {
     grpc::ClientContext ctx;
     v1::Heartbeat hb;

@@ -29,7 +29,7 @@ TEST(PostgresStore, TwoCollectorsShareOneDatabaseAndQueriesSeeBoth) {
   ASSERT_TRUE(two.Start()) << ReadFile(dir / "two.log");
 
   auto send = [&](CollectorProcess& c, const std::string& id, const std::string& host) {
-    auto stub = MakeStub(c.address(), dir / "pki", "client");
+    auto stub = MakeStub(c.address(), dir / "pki", AgentCert(host));
     grpc::ClientContext ctx;
     v1::AlertBatch batch;
     *batch.add_alerts() = MakeAlert(id, host);

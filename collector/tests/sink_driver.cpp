@@ -12,14 +12,12 @@ int main(int argc, char** argv) {
   CollectorOptions opts;
   int count = 0;
   std::string prefix = "alert";
+  std::string pki;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--collector") opts.address = value;
-    else if (flag == "--pki") {
-      opts.ca_file = value + "/ca.pem";
-      opts.cert_file = value + "/client.pem";
-      opts.key_file = value + "/client.key";
-    } else if (flag == "--spool") opts.spool_dir = value;
+    else if (flag == "--pki") pki = value;
+    else if (flag == "--spool") opts.spool_dir = value;
     else if (flag == "--host") opts.agent_host = value;
     else if (flag == "--count") count = std::stoi(value);
     else if (flag == "--prefix") prefix = value;
@@ -28,6 +26,12 @@ int main(int argc, char** argv) {
       std::cerr << "unknown flag " << flag << "\n";
       return 2;
     }
+  }
+  if (!pki.empty()) {  // the collector accepts only the certificate issued for --host
+    std::string cert = opts.agent_host.empty() ? "client" : "agent-" + opts.agent_host;
+    opts.ca_file = pki + "/ca.pem";
+    opts.cert_file = pki + "/" + cert + ".pem";
+    opts.key_file = pki + "/" + cert + ".key";
   }
   opts.backoff_initial_ms = 50;
   opts.backoff_max_ms = 500;

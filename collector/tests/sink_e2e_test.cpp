@@ -29,8 +29,8 @@ class SinkE2E : public ::testing::Test {
     CollectorOptions o;
     o.address = collector_->address();
     o.ca_file = dir_ / "pki/ca.pem";
-    o.cert_file = dir_ / "pki/client.pem";
-    o.key_file = dir_ / "pki/client.key";
+    o.cert_file = dir_ / ("pki/" + AgentCert("runner-1") + ".pem");
+    o.key_file = dir_ / ("pki/" + AgentCert("runner-1") + ".key");
     o.spool_dir = dir_ / "spool";
     o.agent_host = "runner-1";
     o.backoff_initial_ms = 50;

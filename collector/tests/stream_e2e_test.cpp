@@ -33,7 +33,7 @@ v1::AlertBatch Batch(uint64_t batch_id, std::vector<std::string> ids) {
 }
 
 TEST_F(StreamE2E, EachBatchIsAckedByIdInOrderAndResendsAreDuplicates) {
-  auto stub = MakeStub(collector_->address(), dir_ / "pki", "client");
+  auto stub = MakeStub(collector_->address(), dir_ / "pki", AgentCert("runner-1"));
   grpc::ClientContext ctx;
   auto stream = stub->StreamAlerts(&ctx);
   ASSERT_TRUE(stream);

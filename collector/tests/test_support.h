@@ -71,10 +71,18 @@ inline std::string SyntheticSecret() {
   return s + "AA";
 }
 
-inline bool MakePki(const std::string& dir) {
-  std::string cmd = std::string(TEST_PKI_SCRIPT) + " '" + dir + "' >/dev/null";
-  return system(cmd.c_str()) == 0;
+// The test PKI (tests/collector/make-test-pki.sh) with one agent certificate per host in
+// `hosts`, named AgentCert(host); run again on the same dir it adds certificates.
+inline bool MakePki(const std::string& dir,
+                    const std::vector<std::string>& hosts = {"runner-1", "runner-2",
+                                                             "quiet-runner"}) {
+  std::string cmd = std::string(TEST_PKI_SCRIPT) + " '" + dir + "'";
+  for (const auto& h : hosts) cmd += " '" + h + "'";
+  return system((cmd + " >/dev/null").c_str()) == 0;
 }
+
+// The certificate MakePki issued for `host`: the collector accepts it only for that host.
+inline std::string AgentCert(const std::string& host) { return "agent-" + host; }
 
 struct CliResult {
   int exit_code = -1;
@@ -237,7 +245,8 @@ class CollectorProcess {
   pid_t pid_ = -1;
 };
 
-// A client stub with the given client certificate name under `pki` ("client", "rogue-client"),
+// A client stub with the given client certificate name under `pki` (AgentCert("runner-1"),
+// "rogue-client"),
 // or no client certificate at all when `cert` is empty.
 inline std::unique_ptr<v1::Collector::Stub> MakeStub(const std::string& address,
                                                      const std::string& pki,
@@ -274,6 +283,18 @@ inline v1::Alert MakeAlert(const std::string& id, const std::string& host,
   a.mutable_destination()->set_ip("127.0.0.9");
   a.mutable_destination()->set_port(443);
   return a;
+}
+
+// An inventory of `host` holding one AWS credential (fingerprint hmac-sha256:aws1).
+inline v1::Inventory MakeInventory(const std::string& host) {
+  v1::Inventory inv;
+  inv.set_host(host);
+  auto* c = inv.add_credentials();
+  c->set_path("/home/ci/.aws/credentials");
+  c->set_type("aws-secret-key");
+  c->set_redacted("wJal…KEY");
+  c->set_fingerprint("hmac-sha256:aws1");
+  return inv;
 }
 
 }  // namespace credsentry::testing

@@ -78,6 +78,22 @@ void FleetCorrelator::OnInventory(const v1::Inventory& inventory) {
   }
 }
 
+void FleetCorrelator::OnIdentityMismatch(const std::string& identity, const std::string& host,
+                                         std::string_view what) {
+  v1::Alert out;
+  out.set_id("fleet-host-identity-mismatch:" + identity + ":" + host);
+  out.set_kind("fleet-host-identity-mismatch");
+  out.set_severity(v1::SEVERITY_HIGH);
+  out.set_host(host);  // the host spoken for: `alerts --host` finds it there
+  out.set_summary("an agent whose certificate names '" + identity + "' sent " + std::string(what) +
+                  " for host '" + host +
+                  "' and was refused: a copied agent key, or a certificate not issued for the "
+                  "name this agent reports");
+  out.mutable_evidence()->add_notes("certificate identity: " + identity);
+  out.mutable_evidence()->add_notes("claimed host: " + host);
+  Raise(std::move(out));
+}
+
 void FleetCorrelator::SweepSilentHosts(int64_t now_ns) {
   auto hosts = store_.Hosts();
   if (!hosts.ok()) {

@@ -3,7 +3,9 @@
 //  - fleet-egress-unstored: a fingerprint the fleet's inventory knows left from a host whose
 //    inventory never had it (the key was copied there);
 //  - fleet-shared-credential: one fingerprint stored on >= N hosts (its blast radius);
-//  - fleet-agent-silent: an agent whose heartbeats stopped (possible tampering).
+//  - fleet-agent-silent: an agent whose heartbeats stopped (possible tampering);
+//  - fleet-host-identity-mismatch: an agent certificate that sent for a host it does not name
+//    (a copied agent key, or a certificate issued for the wrong name), once per pair.
 #pragma once
 
 #include <condition_variable>
@@ -31,6 +33,8 @@ class FleetCorrelator final : public IngestObserver {
 
   void OnFreshAlert(const v1::Alert& alert) override;
   void OnInventory(const v1::Inventory& inventory) override;
+  void OnIdentityMismatch(const std::string& identity, const std::string& host,
+                          std::string_view what) override;
   // One pass over hosts for stopped heartbeats; the sweeper thread calls it periodically.
   void SweepSilentHosts(int64_t now_ns);
   void StartSweeper();

@@ -17,6 +17,8 @@ struct Mapped {
 };
 
 // The ingest counters by name (collector_service.cpp, group_commit.cpp).
+constexpr const char* kIdentityHelp =
+    "messages refused because the agent's certificate does not name their host, by message";
 const std::map<std::string, Mapped, std::less<>>& IngestNames() {
   static const auto* names = new std::map<std::string, Mapped, std::less<>>{
       {"alerts_received", {"alerts_received_total", MetricType::kCounter,
@@ -31,6 +33,15 @@ const std::map<std::string, Mapped, std::less<>>& IngestNames() {
                            "alert batches refused whole, by why", {{"reason", "overload"}}}},
       {"batches_oversized", {"batches_refused_total", MetricType::kCounter,
                              "alert batches refused whole, by why", {{"reason", "oversized"}}}},
+      {"batches_identity_refused", {"batches_refused_total", MetricType::kCounter,
+                                    "alert batches refused whole, by why",
+                                    {{"reason", "identity"}}}},
+      {"identity_rejected_alerts", {"identity_rejected_total", MetricType::kCounter,
+                                    kIdentityHelp, {{"message", "alert"}}}},
+      {"identity_rejected_heartbeats", {"identity_rejected_total", MetricType::kCounter,
+                                        kIdentityHelp, {{"message", "heartbeat"}}}},
+      {"identity_rejected_inventories", {"identity_rejected_total", MetricType::kCounter,
+                                         kIdentityHelp, {{"message", "inventory"}}}},
       {"commit_queued_alerts", {"commit_queue_alerts", MetricType::kGauge,
                                 "alerts waiting for the group committer", {}}},
       {"commit_largest_group", {"commit_largest_group_alerts", MetricType::kGauge,

@@ -2,7 +2,9 @@
 //   credsentry_collector_alerts_received_total            alerts in batches agents sent
 //   credsentry_collector_alerts_total{outcome=...}         stored, duplicate or rejected
 //   credsentry_collector_batches_refused_total{reason=...} overload (the agent keeps it
-//                                                         spooled) or oversized
+//                                                         spooled), oversized or identity
+//   credsentry_collector_identity_rejected_total{message=...} alert, heartbeat or inventory
+//                                                         for a host the certificate does not name
 //   credsentry_collector_commit_duration_seconds           histogram, one observation a group
 //   credsentry_collector_commit_queue_alerts               alerts waiting for the writer
 //   credsentry_collector_forwarder_sent_total{forwarder=...}, ..._dropped_total{reason=...}

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -21,14 +22,40 @@ CollectorService::CollectorService(AlertStore& store, std::string collector_id, 
   if (opts_.group_commit) {
     committer_ = std::make_unique<GroupCommitter>(store_, collector_id_, opts_.commit);
   }
+  if (opts_.allow_shared_identity) {
+    spdlog::warn("--allow-shared-identity: any agent certificate may send for any host");
+  }
 }
 
 // The server is shut down before the service goes: every reactor is done, so the committer's
 // queue holds nothing that still needs an ack path.
 CollectorService::~CollectorService() = default;
 
-void CollectorService::Ingest(const v1::AlertBatch& batch, v1::AlertAck* ack,
-                              std::function<void(grpc::Status)> done) {
+// At most this many (certificate, host) pairs are logged and raised as fleet alerts; past it
+// the identity_rejected_* counters still count every refusal.
+constexpr size_t kMaxMismatchPairs = 1000;
+
+bool CollectorService::MayClaim(const PeerIdentity& peer, const std::string& host,
+                                std::string_view what) {
+  // An empty host is the store's to reject as malformed, not an identity question.
+  if (!peer.has_certificate || opts_.allow_shared_identity || host.empty() || peer.Names(host)) {
+    return true;
+  }
+  std::string identity = peer.Label();
+  {
+    std::lock_guard lock(mismatch_mu_);
+    if (mismatches_seen_.size() >= kMaxMismatchPairs) return false;
+    if (!mismatches_seen_.emplace(identity, host).second) return false;
+  }
+  spdlog::warn("refused {} for host '{}': the agent's certificate names '{}' (logged once per "
+               "certificate and host; counted in identity_rejected_*)",
+               what, host, identity);
+  for (auto* o : observers_) o->OnIdentityMismatch(identity, host, what);
+  return false;
+}
+
+void CollectorService::Ingest(const PeerIdentity& peer, const v1::AlertBatch& batch,
+                              v1::AlertAck* ack, std::function<void(grpc::Status)> done) {
   received_ += batch.alerts_size();
   if (batch.alerts_size() > kMaxBatch) {
     rejected_ += batch.alerts_size();
@@ -37,6 +64,45 @@ void CollectorService::Ingest(const v1::AlertBatch& batch, v1::AlertAck* ack,
                                                   " alerts exceeds " + std::to_string(kMaxBatch)});
     return;
   }
+  if (!MayClaim(peer, batch.agent_host(), "alerts")) {
+    identity_rejected_alerts_ += batch.alerts_size();
+    ++batches_identity_refused_;
+    done({grpc::StatusCode::PERMISSION_DENIED, IdentityRefusal(peer, batch.agent_host())});
+    return;
+  }
+  // An agent may not file single alerts under another host's name either: those are acked as
+  // rejected (resending cannot help) and the rest of the batch is stored.
+  auto foreign = [&](const v1::Alert& a) { return !MayClaim(peer, a.host(), "an alert"); };
+  std::shared_ptr<v1::AlertBatch> own;  // the batch without them, when there are any
+  if (std::any_of(batch.alerts().begin(), batch.alerts().end(), foreign)) {
+    own = std::make_shared<v1::AlertBatch>();
+    own->set_agent_host(batch.agent_host());
+    own->set_batch_id(batch.batch_id());
+    for (const auto& a : batch.alerts()) {
+      if (!foreign(a)) {
+        *own->add_alerts() = a;
+        continue;
+      }
+      ++identity_rejected_alerts_;
+      auto* r = ack->add_rejected();
+      r->set_id(a.id());
+      r->set_reason(IdentityRefusal(peer, a.host()));
+    }
+  }
+  if (own) {
+    if (own->alerts_size() == 0) {
+      ack->set_batch_id(batch.batch_id());
+      done(grpc::Status::OK);
+      return;
+    }
+    // The filtered batch lives as long as the completion that reads it.
+    done = [own, done = std::move(done)](grpc::Status st) { done(std::move(st)); };
+  }
+  Store(own ? *own : batch, ack, std::move(done));
+}
+
+void CollectorService::Store(const v1::AlertBatch& batch, v1::AlertAck* ack,
+                             std::function<void(grpc::Status)> done) {
   if (!committer_) {
     done(Complete(batch, store_.PutAlerts(batch, NowNs(), collector_id_), ack));
     return;
@@ -83,7 +149,7 @@ grpc::ServerUnaryReactor* CollectorService::SendAlerts(grpc::CallbackServerConte
                                                        const v1::AlertBatch* batch,
                                                        v1::AlertAck* ack) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  Ingest(*batch, ack, [reactor](grpc::Status st) { reactor->Finish(st); });
+  Ingest(PeerIdentityOf(*ctx), *batch, ack, [reactor](grpc::Status st) { reactor->Finish(st); });
   return reactor;
 }
 
@@ -94,7 +160,10 @@ namespace {
 // batches what accumulated meanwhile, so throughput comes from many agents, not deep pipelines.
 class AlertStreamReactor final : public grpc::ServerBidiReactor<v1::AlertBatch, v1::AlertAck> {
  public:
-  explicit AlertStreamReactor(CollectorService& service) : service_(service) { StartRead(&batch_); }
+  AlertStreamReactor(CollectorService& service, PeerIdentity peer)
+      : service_(service), peer_(std::move(peer)) {
+    StartRead(&batch_);
+  }
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // the agent closed its side (or the call was cancelled)
@@ -102,7 +171,7 @@ class AlertStreamReactor final : public grpc::ServerBidiReactor<v1::AlertBatch, 
       return;
     }
     ack_.Clear();
-    service_.Ingest(batch_, &ack_, [this](grpc::Status st) {
+    service_.Ingest(peer_, batch_, &ack_, [this](grpc::Status st) {
       if (!st.ok()) {
         Finish(st);
         return;
@@ -123,6 +192,7 @@ class AlertStreamReactor final : public grpc::ServerBidiReactor<v1::AlertBatch, 
 
  private:
   CollectorService& service_;
+  const PeerIdentity peer_;  // the certificate is the connection's: read once per stream
   v1::AlertBatch batch_;
   v1::AlertAck ack_;
 };
@@ -132,11 +202,15 @@ class AlertStreamReactor final : public grpc::ServerBidiReactor<v1::AlertBatch, 
 grpc::ServerBidiReactor<v1::AlertBatch, v1::AlertAck>* CollectorService::StreamAlerts(
     grpc::CallbackServerContext* ctx) {
   ++streams_;
-  return new AlertStreamReactor(*this);
+  return new AlertStreamReactor(*this, PeerIdentityOf(*ctx));
 }
 
 grpc::Status CollectorService::SendHeartbeat(grpc::ServerContext* ctx, const v1::Heartbeat* hb,
                                              v1::HeartbeatAck* ack) {
+  if (PeerIdentity peer = PeerIdentityOf(*ctx); !MayClaim(peer, hb->host(), "a heartbeat")) {
+    ++identity_rejected_heartbeats_;
+    return {grpc::StatusCode::PERMISSION_DENIED, IdentityRefusal(peer, hb->host())};
+  }
   if (auto st = store_.PutHeartbeat(*hb, NowNs()); !st.ok()) {
     ++store_errors_;
     spdlog::error("heartbeat from '{}': {}", hb->host(), st.message());
@@ -149,6 +223,10 @@ grpc::Status CollectorService::SendHeartbeat(grpc::ServerContext* ctx, const v1:
 
 grpc::Status CollectorService::SendInventory(grpc::ServerContext* ctx, const v1::Inventory* inv,
                                              v1::InventoryAck* ack) {
+  if (PeerIdentity peer = PeerIdentityOf(*ctx); !MayClaim(peer, inv->host(), "an inventory")) {
+    ++identity_rejected_inventories_;
+    return {grpc::StatusCode::PERMISSION_DENIED, IdentityRefusal(peer, inv->host())};
+  }
   if (auto st = store_.PutInventory(*inv, NowNs()); !st.ok()) {
     ++store_errors_;
     spdlog::error("inventory from '{}': {}", inv->host(), st.message());
@@ -166,7 +244,11 @@ std::map<std::string, uint64_t> CollectorService::Counters() const {
       {"alerts_rejected", rejected_}, {"store_errors", store_errors_},
       {"heartbeats", heartbeats_},    {"inventories", inventories_},
       {"alert_streams", streams_},    {"alerts_received", received_},
-      {"batches_oversized", batches_oversized_}, {"batches_refused", batches_refused_}};
+      {"batches_oversized", batches_oversized_}, {"batches_refused", batches_refused_},
+      {"batches_identity_refused", batches_identity_refused_},
+      {"identity_rejected_alerts", identity_rejected_alerts_},
+      {"identity_rejected_heartbeats", identity_rejected_heartbeats_},
+      {"identity_rejected_inventories", identity_rejected_inventories_}};
   if (committer_) out.merge(committer_->Counters());
   return out;
 }
@@ -181,7 +263,8 @@ Result<std::unique_ptr<grpc::Server>> StartServer(const ServerOptions& opts, grp
                                                   int* bound_port) {
   std::shared_ptr<grpc::ServerCredentials> creds;
   if (opts.insecure) {
-    spdlog::warn("collector listening WITHOUT TLS on {}: for tests and development only",
+    spdlog::warn("collector listening WITHOUT TLS on {}: for tests and development only; with no "
+                 "certificates, agents' host names are not checked",
                  opts.listen);
     creds = grpc::InsecureServerCredentials();
   } else {

@@ -10,12 +10,17 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
 #include "credsentry/v1/collector.grpc.pb.h"
 #include "ingest/group_commit.h"
+#include "ingest/peer_identity.h"
 #include "store/alert_store.h"
 
 namespace credsentry::collector {
@@ -27,6 +32,10 @@ class IngestObserver {
   virtual ~IngestObserver() = default;
   virtual void OnFreshAlert(const v1::Alert& alert) = 0;
   virtual void OnInventory(const v1::Inventory& inventory) {}
+  // A verified certificate naming `identity` claimed `host` for `what` ("a heartbeat", ...) and
+  // was refused. Called once per (identity, host) pair, not per refused call.
+  virtual void OnIdentityMismatch(const std::string& identity, const std::string& host,
+                                  std::string_view what) {}
 };
 
 struct IngestOptions {
@@ -34,6 +43,9 @@ struct IngestOptions {
   // for the bench's side-by-side comparison and as a fallback).
   bool group_commit = true;
   GroupCommitOptions commit;
+  // true: any certificate from the CA may send for any host (a relay that forwards for several
+  // hosts under one certificate). Off by default: each host sends only under its own name.
+  bool allow_shared_identity = false;
 };
 
 // Alert ingest (unary and streamed) uses gRPC's callback API so that a batch waiting for its
@@ -64,19 +76,30 @@ class CollectorService final : public CollectorServiceBase {
 
   // Stores `batch` and calls `done` with the ack (or the gRPC error) once it is durable; `done`
   // may run on this thread or on the commit writer. `batch` must live until `done` runs.
-  void Ingest(const v1::AlertBatch& batch, v1::AlertAck* ack,
+  // A batch whose agent_host `peer` does not name is refused whole (PERMISSION_DENIED: the
+  // agent keeps it spooled until its certificate is fixed); alerts inside it that claim another
+  // host are acked as rejected, as malformed ones are, and never stored.
+  void Ingest(const PeerIdentity& peer, const v1::AlertBatch& batch, v1::AlertAck* ack,
               std::function<void(grpc::Status)> done);
 
  private:
+  void Store(const v1::AlertBatch& batch, v1::AlertAck* ack,
+             std::function<void(grpc::Status)> done);
   grpc::Status Complete(const v1::AlertBatch& batch, Result<IngestOutcome> outcome,
                         v1::AlertAck* ack);
+  // Whether `peer` may send for `host`; when not, logs and tells observers once per pair.
+  bool MayClaim(const PeerIdentity& peer, const std::string& host, std::string_view what);
 
   AlertStore& store_;
   std::string collector_id_;
   IngestOptions opts_;
   std::vector<IngestObserver*> observers_;
   std::atomic<uint64_t> received_{0}, stored_{0}, duplicates_{0}, rejected_{0}, store_errors_{0},
-      heartbeats_{0}, inventories_{0}, streams_{0}, batches_oversized_{0}, batches_refused_{0};
+      heartbeats_{0}, inventories_{0}, streams_{0}, batches_oversized_{0}, batches_refused_{0},
+      batches_identity_refused_{0}, identity_rejected_alerts_{0},
+      identity_rejected_heartbeats_{0}, identity_rejected_inventories_{0};
+  std::mutex mismatch_mu_;
+  std::set<std::pair<std::string, std::string>> mismatches_seen_;  // (certificate, host)
   std::unique_ptr<GroupCommitter> committer_;  // null when group commit is off
 };
 
