@@ -29,41 +29,14 @@ std::string NpmToken() {
   return "npm_" + random + catalogue::GithubChecksum(random);
 }
 
-class KnownOriginsTest : public ::testing::Test {
+class KnownOriginsTest : public fixture::FakeProcPipelineTest {
  protected:
-  void SetUp() override {
-    proc_ = std::filesystem::temp_directory_path() / ("cs-origins-" + std::to_string(getpid()));
-    std::filesystem::create_directories(proc_);
-    auto rules = catalogue::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
-    ASSERT_TRUE(rules.ok()) << rules.message();
-    auto db = match::MatcherDatabase::Compile(std::move(*rules));
-    ASSERT_TRUE(db.ok()) << db.message();
-    db_ = *db;
-    auto scope = state::Scope::Create({}, proc_.string());
-    ASSERT_TRUE(scope.ok());
-    scope_ = std::make_unique<state::Scope>(*scope);
-    PipelineOptions o;
-    o.hostname = "runner";
-    pipeline_ = std::make_unique<Pipeline>(o, *scope_, db_, fp_,
-                                           std::vector<report::AlertSink*>{&sink_}, nullptr);
-  }
-  void TearDown() override { std::filesystem::remove_all(proc_); }
+  KnownOriginsTest() : FakeProcPipelineTest("runner") {}
 
   // `comm` (pid) starts with `environ` (NUL-separated) as its environment.
   void Start(uint32_t pid, const char* comm, const std::string& environ) {
-    auto dir = proc_ / std::to_string(pid);
-    std::filesystem::create_directories(dir);
-    std::ofstream(dir / "status") << "Name:\t" << comm << "\nPPid:\t1\nUid:\t0\t0\t0\t0\n";
-    std::ofstream(dir / "environ", std::ios::binary) << environ;
-    std::ofstream(dir / "cgroup") << "0::/ci/job\n";
-    cs_exec_event e{};
-    e.hdr = Header(CS_EV_EXEC, pid, 0, ++ts_, comm);
-    e.ppid = 1;
-    std::snprintf(e.filename, sizeof e.filename, "/usr/bin/%s", comm);
-    e.filename_len = std::strlen(e.filename);
-    e.args_len = std::strlen(comm);
-    std::memcpy(e.args, comm, e.args_len);
-    pipeline_->Handle(Record(e));
+    FakeProc(pid, 1, 0, comm, environ, "/ci/job");
+    Exec(pid, 1, 0, comm);
   }
 
   // The open (with the file's cred_id, as the kernel gives it) and the read of a credential file.
@@ -127,14 +100,7 @@ class KnownOriginsTest : public ::testing::Test {
            "\r\nContent-Length: 2\r\n\r\n{}";
   }
 
-  std::filesystem::path proc_;
-  std::shared_ptr<const match::MatcherDatabase> db_;
-  uint64_t ts_ = 1000;
   int next_fd_ = 7;
-  report::Fingerprinter fp_{"unit-test-key"};
-  std::unique_ptr<state::Scope> scope_;
-  CaptureSink sink_;
-  std::unique_ptr<Pipeline> pipeline_;
 };
 
 std::string Describe(const std::vector<alert::Alert>& alerts) {

@@ -1,15 +1,24 @@
 // What the pipeline tests share: records laid out exactly as the kernel writes them, a sink that
-// keeps every alert (and its JSON line), and synthetic keys made at run time.
+// keeps every alert (and its JSON line), synthetic keys made at run time, and a pipeline over
+// the shipped rules and a fake /proc.
 #pragma once
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "credsentry_abi.h"
+#include "pipeline/pipeline.h"
 #include "report/alert_json.h"
 #include "report/sink.h"
 
@@ -65,5 +74,69 @@ std::vector<uint8_t> Record(const T& v, std::string_view tail = {}) {
   std::memcpy(out.data() + sizeof(T), tail.data(), tail.size());
   return out;
 }
+
+// A pipeline on the shipped rules whose /proc is a temporary folder the test fills: no kernel.
+class FakeProcPipelineTest : public ::testing::Test {
+ protected:
+  explicit FakeProcPipelineTest(std::string hostname) : hostname_(std::move(hostname)) {}
+
+  void SetUp() override {
+    proc_ = std::filesystem::temp_directory_path() /
+            ("cs-fakeproc-" + std::to_string(getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(proc_);
+    auto rules = catalogue::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
+    ASSERT_TRUE(rules.ok()) << rules.message();
+    auto db = match::MatcherDatabase::Compile(std::move(*rules));
+    ASSERT_TRUE(db.ok()) << db.message();
+    db_ = *db;
+    auto scope = state::Scope::Create({}, proc_.string());
+    ASSERT_TRUE(scope.ok());
+    scope_ = std::make_unique<state::Scope>(*scope);
+    PipelineOptions o;
+    o.hostname = hostname_;
+    pipeline_ = std::make_unique<Pipeline>(o, *scope_, db_, fp_,
+                                           std::vector<report::AlertSink*>{&sink_}, nullptr);
+  }
+  void TearDown() override { std::filesystem::remove_all(proc_); }
+
+  // /proc/<pid>: status, environ (NUL-separated) and cgroup, as the pipeline reads them.
+  void FakeProc(uint32_t pid, uint32_t ppid, uint32_t uid, const std::string& comm,
+                const std::string& environ, const std::string& cgroup) {
+    auto dir = proc_ / std::to_string(pid);
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "status") << "Name:\t" << comm << "\nPPid:\t" << ppid << "\nUid:\t" << uid
+                                  << "\t" << uid << "\t" << uid << "\t" << uid << "\n";
+    std::ofstream(dir / "environ", std::ios::binary) << environ;
+    std::ofstream(dir / "cgroup") << "0::" << cgroup << "\n";
+  }
+
+  // The exec record of /usr/bin/<comm>; argv defaults to {comm}.
+  void Exec(uint32_t pid, uint32_t ppid, uint32_t uid, const char* comm, uint64_t stdin_pipe = 0,
+            const std::vector<std::string>& argv = {}) {
+    cs_exec_event e{};
+    e.hdr = Header(CS_EV_EXEC, pid, uid, ++ts_, comm);
+    e.ppid = ppid;
+    e.stdin_pipe = stdin_pipe;
+    std::snprintf(e.filename, sizeof e.filename, "/usr/bin/%s", comm);
+    e.filename_len = std::strlen(e.filename);
+    std::string args;
+    for (const auto& a : argv.empty() ? std::vector<std::string>{comm} : argv) args += a + '\0';
+    args.pop_back();
+    ASSERT_LE(args.size(), sizeof e.args);
+    std::memcpy(e.args, args.data(), args.size());
+    e.args_len = args.size();
+    pipeline_->Handle(Record(e));
+  }
+
+  std::string hostname_;
+  std::filesystem::path proc_;
+  std::shared_ptr<const match::MatcherDatabase> db_;
+  uint64_t ts_ = 1000;
+  report::Fingerprinter fp_{"unit-test-key"};
+  std::unique_ptr<state::Scope> scope_;
+  CaptureSink sink_;
+  std::unique_ptr<Pipeline> pipeline_;
+};
 
 }  // namespace credsentry::pipeline::fixture

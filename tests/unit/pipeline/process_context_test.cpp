@@ -29,53 +29,9 @@ std::string Env(std::initializer_list<std::string> entries) {
   return out;
 }
 
-class ProcessContextTest : public ::testing::Test {
+class ProcessContextTest : public fixture::FakeProcPipelineTest {
  protected:
-  void SetUp() override {
-    root_ = std::filesystem::temp_directory_path() / ("cs-pctx-" + std::to_string(getpid()));
-    std::filesystem::create_directories(root_);
-    auto rules = catalogue::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
-    ASSERT_TRUE(rules.ok()) << rules.message();
-    auto db = match::MatcherDatabase::Compile(std::move(*rules));
-    ASSERT_TRUE(db.ok()) << db.message();
-    auto scope = state::Scope::Create({}, root_.string());
-    ASSERT_TRUE(scope.ok());
-    scope_ = std::make_unique<state::Scope>(*scope);
-    PipelineOptions o;
-    o.hostname = "test-host";
-    db_ = *db;
-    pipeline_ = std::make_unique<Pipeline>(o, *scope_, db_, fp_,
-                                           std::vector<report::AlertSink*>{&sink_}, nullptr);
-  }
-  void TearDown() override { std::filesystem::remove_all(root_); }
-
-  void FakeProc(uint32_t pid, uint32_t ppid, uint32_t uid, const std::string& comm,
-                const std::string& environ, const std::string& cgroup) {
-    auto dir = root_ / std::to_string(pid);
-    std::filesystem::create_directories(dir);
-    std::ofstream(dir / "status") << "Name:\t" << comm << "\nPPid:\t" << ppid << "\nUid:\t" << uid
-                                  << "\t" << uid << "\t" << uid << "\t" << uid << "\n";
-    std::ofstream(dir / "environ", std::ios::binary) << environ;
-    std::ofstream(dir / "cgroup") << "0::" << cgroup << "\n";
-  }
-
-  // argv defaults to {comm}.
-  void Exec(uint32_t pid, uint32_t ppid, uint32_t uid, const char* comm, uint64_t stdin_pipe = 0,
-            const std::vector<std::string>& argv = {}) {
-    cs_exec_event e{};
-    e.hdr = Header(CS_EV_EXEC, pid, uid, ++ts_, comm);
-    e.ppid = ppid;
-    e.stdin_pipe = stdin_pipe;
-    std::snprintf(e.filename, sizeof e.filename, "/usr/bin/%s", comm);
-    e.filename_len = std::strlen(e.filename);
-    std::string args;
-    for (const auto& a : argv.empty() ? std::vector<std::string>{comm} : argv) args += a + '\0';
-    args.pop_back();
-    ASSERT_LE(args.size(), sizeof e.args);
-    std::memcpy(e.args, args.data(), args.size());
-    e.args_len = args.size();
-    pipeline_->Handle(Record(e));
-  }
+  ProcessContextTest() : FakeProcPipelineTest("test-host") {}
 
   void ProcAccess(uint32_t pid, uint32_t uid, const char* comm, uint32_t target,
                   uint32_t target_uid, uint8_t what) {
@@ -186,13 +142,6 @@ class ProcessContextTest : public ::testing::Test {
     return out;
   }
 
-  std::filesystem::path root_;
-  std::shared_ptr<const match::MatcherDatabase> db_;
-  uint64_t ts_ = 1000;
-  report::Fingerprinter fp_{"unit-test-key"};
-  std::unique_ptr<state::Scope> scope_;
-  CaptureSink sink_;
-  std::unique_ptr<Pipeline> pipeline_;
 };
 
 TEST_F(ProcessContextTest, EnvironReadOfAnotherUsersKeyHolderAlertsWithNamesOnly) {
