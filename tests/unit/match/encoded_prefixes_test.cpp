@@ -8,6 +8,7 @@
 
 #include "catalogue/rules.h"
 #include "match/matcher.h"
+#include "shipped_database.h"
 #include "synthetic_keys.h"
 
 namespace credsentry::match {
@@ -15,23 +16,12 @@ namespace {
 
 using testing::KeyGenerator;
 
-std::shared_ptr<const MatcherDatabase> ShippedDatabase() {
-  static auto db = [] {
-    auto rules = catalogue::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
-    EXPECT_TRUE(rules.ok()) << rules.message();
-    auto compiled = MatcherDatabase::Compile(std::move(*rules));
-    EXPECT_TRUE(compiled.ok()) << compiled.message();
-    return *compiled;
-  }();
-  return db;
-}
-
 std::span<const uint8_t> Bytes(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
 std::vector<SecretMatch> Scan(const std::vector<std::string>& parts) {
-  MatchStream s(ShippedDatabase());
+  MatchStream s(testing::ShippedMatcherDatabase());
   std::vector<SecretMatch> out;
   auto on = [&](const SecretMatch& m) { out.push_back(m); };
   for (const auto& p : parts) s.Feed(Bytes(p), on);
@@ -83,7 +73,7 @@ TEST(MatchStream, KeyInsideUnrecognisedBase64IsFoundAtEveryAlignment) {
             "{\"blob\":\"" + KeyGenerator::Base64Of(inner, url, !url) + "\",\"n\":1}";
         auto found = Scan({body});
         ASSERT_EQ(found.size(), 1u) << kind << " shift " << shift << " url " << url;
-        EXPECT_EQ(ShippedDatabase()->rules().kinds[found[0].kind_index].id, kind);
+        EXPECT_EQ(testing::ShippedMatcherDatabase()->rules().kinds[found[0].kind_index].id, kind);
         EXPECT_TRUE(found[0].value == key.value) << kind << " shift " << shift;
         EXPECT_EQ(found[0].decoding, std::vector<std::string>{"base64"});
       }
@@ -123,10 +113,10 @@ TEST(MatchStream, RandomBase64AndEncodedLookalikesFindNothing) {
     corpus += KeyGenerator::Base64Of("sk-" + gen.Alnum(48) + " ghp_" + gen.Alnum(36)) + "\n";
     corpus += KeyGenerator::Base64Of("AKIAIOSFODNN7EXAMPLE hf_short") + "\n";
   }
-  MatchStream s(ShippedDatabase());
+  MatchStream s(testing::ShippedMatcherDatabase());
   std::vector<std::string> kinds;
   s.Feed(Bytes(corpus), [&](const SecretMatch& m) {
-    kinds.push_back(ShippedDatabase()->rules().kinds[m.kind_index].id);
+    kinds.push_back(testing::ShippedMatcherDatabase()->rules().kinds[m.kind_index].id);
   });
   s.Close([&](const SecretMatch& m) { kinds.push_back("at close"); });
   for (const auto& k : kinds) ADD_FAILURE() << "false positive of kind " << k;
@@ -138,10 +128,10 @@ TEST(MatchStream, PendingDecodesAreBounded) {
   // Many prefix hits inside one unterminated run: at most kMaxPendingDecodes wait at once.
   std::string run;
   for (int i = 0; i < 200; ++i) run += KeyGenerator::Base64Of("ghp_ghp_ghp_");
-  MatchStream s(ShippedDatabase());
+  MatchStream s(testing::ShippedMatcherDatabase());
   s.Feed(Bytes(run.substr(0, 1000)), [](const SecretMatch&) {});
   EXPECT_LE(s.memory_bytes(),
-            ShippedDatabase()->stream_state_bytes() + 4 * MatchStream::kTailBytes + 64 * 1024);
+            testing::ShippedMatcherDatabase()->stream_state_bytes() + 4 * MatchStream::kTailBytes + 64 * 1024);
   s.Close([](const SecretMatch&) {});
 }
 

@@ -10,21 +10,13 @@
 #include "../config/temp_dir.h"
 #include "catalogue/rules.h"
 #include "match/matcher.h"
+#include "shipped_database.h"
 #include "synthetic_keys.h"
 
 namespace credsentry::match {
 namespace {
 
 using testing::KeyGenerator;
-
-std::shared_ptr<const MatcherDatabase> ShippedDatabase() {
-  static auto db = [] {
-    auto rules = catalogue::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
-    EXPECT_TRUE(rules.ok()) << rules.message();
-    return *MatcherDatabase::Compile(std::move(*rules));
-  }();
-  return db;
-}
 
 std::span<const uint8_t> Bytes(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
@@ -46,7 +38,7 @@ std::shared_ptr<KnownValues> Learned(const std::string& value, const std::string
 
 std::vector<SecretMatch> Scan(const std::shared_ptr<KnownValues>& kv,
                               const std::vector<std::string>& parts) {
-  MatchStream s(ShippedDatabase());
+  MatchStream s(testing::ShippedMatcherDatabase());
   s.SetKnownValues(kv);
   std::vector<SecretMatch> out;
   auto on = [&](const SecretMatch& m) { out.push_back(m); };
@@ -138,7 +130,7 @@ TEST(KnownValues, FoundWhenSplitAcrossWritesAtEveryPoint) {
 TEST(KnownValues, FormatValueKeepsItsKindAndIsFoundHexEncoded) {
   KeyGenerator gen;
   auto key = gen.Make("aws-secret-access-key");  // needs context raw; as a known value, not
-  auto rules = ShippedDatabase()->rules();
+  auto rules = testing::ShippedMatcherDatabase()->rules();
   KnownValues kv;
   auto added = kv.LearnFromCredentialFile("[default]\n" + key.text + "\n", "/root/.aws/credentials",
                                           rules, {{"aws-secret-access-key", key.value}});
@@ -154,7 +146,7 @@ TEST(KnownValues, ValuesLearnedAfterTheStreamOpenedAreFollowed) {
   KeyGenerator gen;
   std::string secret = CustomSecret(gen);
   auto kv = std::make_shared<KnownValues>();
-  MatchStream s(ShippedDatabase());
+  MatchStream s(testing::ShippedMatcherDatabase());
   s.SetKnownValues(kv);
   int n = 0;
   s.Feed(Bytes("hello " + secret + " "), [&](const SecretMatch&) { ++n; });
@@ -211,7 +203,7 @@ TEST(CandidateValues, TakesRandomTokensAndLeavesNamesPathsAndUrls) {
 }
 
 TEST(CredentialFileForPath, HomeAndAnyDirectoryForms) {
-  auto rules = ShippedDatabase()->rules();
+  auto rules = testing::ShippedMatcherDatabase()->rules();
   const auto* aws = CredentialFileForPath(rules, "/home/dev/.aws/credentials");
   ASSERT_NE(aws, nullptr);
   EXPECT_EQ(aws->id, "aws-credentials");
@@ -223,7 +215,7 @@ TEST(CredentialFileForPath, HomeAndAnyDirectoryForms) {
 
 TEST(KnownValues, CustomFileValueGetsTheFilesKindsDestinations) {
   KeyGenerator gen;
-  auto rules = ShippedDatabase()->rules();
+  auto rules = testing::ShippedMatcherDatabase()->rules();
   std::string secret = CustomSecret(gen);
   KnownValues kv;
   auto added = kv.LearnFromCredentialFile("[profile]\nsso_token = " + secret + "\n",

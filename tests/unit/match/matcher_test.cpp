@@ -7,23 +7,13 @@
 
 #include "../config/temp_dir.h"
 #include "catalogue/rules.h"
+#include "shipped_database.h"
 #include "synthetic_keys.h"
 
 namespace credsentry::match {
 namespace {
 
 using testing::KeyGenerator;
-
-std::shared_ptr<const MatcherDatabase> ShippedDatabase() {
-  static auto db = [] {
-    auto rules = catalogue::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
-    EXPECT_TRUE(rules.ok()) << rules.message();
-    auto compiled = MatcherDatabase::Compile(std::move(*rules));
-    EXPECT_TRUE(compiled.ok()) << compiled.message();
-    return *compiled;
-  }();
-  return db;
-}
 
 std::span<const uint8_t> Bytes(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
@@ -39,7 +29,7 @@ struct Found {
 // in base64, encoded_prefixes_test.cpp) are left out unless `decoded_too`.
 std::vector<Found> ScanParts(const std::vector<std::string>& parts, MatchStream* keep = nullptr,
                              bool decoded_too = false) {
-  auto db = ShippedDatabase();
+  auto db = testing::ShippedMatcherDatabase();
   MatchStream local(db);
   MatchStream& s = keep ? *keep : local;
   std::vector<Found> out;
@@ -97,7 +87,7 @@ TEST(MatchStream, FindsAKeyFedOneByteAtATime) {
 TEST(MatchStream, KeyThatEndsTheStreamIsReportedOnClose) {
   KeyGenerator gen;
   auto key = gen.Make("huggingface-token");
-  auto db = ShippedDatabase();
+  auto db = testing::ShippedMatcherDatabase();
   MatchStream s(db);
   int during_feed = 0, on_close = 0;
   s.Feed(Bytes("token=" + key.text), [&](const SecretMatch&) { ++during_feed; });
@@ -166,7 +156,7 @@ TEST(MatchStream, LookalikesAreNotSecrets) {
     corpus += "stripe test key sk_test_" + gen.Alnum(99) + "\n";               // test mode
     corpus += "glpat-xxxxxxxxxxxxxxxxxxxx\n";                                 // placeholder
   }
-  auto db = ShippedDatabase();
+  auto db = testing::ShippedMatcherDatabase();
   MatchStream s(db);
   auto found = ScanParts({corpus}, &s);
   for (const auto& f : found) ADD_FAILURE() << "false positive of kind " << f.kind;
@@ -175,7 +165,7 @@ TEST(MatchStream, LookalikesAreNotSecrets) {
 
 TEST(MatchStream, CountersAndBytesSeen) {
   KeyGenerator gen;
-  auto db = ShippedDatabase();
+  auto db = testing::ShippedMatcherDatabase();
   MatchStream s(db);
   std::string a = "Bearer " + gen.Make("openai-project-key").value + "\n";
   s.Feed(Bytes(a), [](const SecretMatch&) {});
@@ -188,7 +178,7 @@ TEST(MatchStream, CountersAndBytesSeen) {
 }
 
 TEST(MatcherDatabase, ReportsCompileTimeAndStreamState) {
-  auto db = ShippedDatabase();
+  auto db = testing::ShippedMatcherDatabase();
   EXPECT_GT(db->compile_ms(), 0.0);
   EXPECT_GT(db->stream_state_bytes(), 0u);
   EXPECT_LT(db->stream_state_bytes(), 16u << 10) << "per-connection state must stay small";
@@ -260,7 +250,7 @@ credentials:
 
 TEST(MatchStream, StreamMemoryIsBounded) {
   KeyGenerator gen;
-  auto db = ShippedDatabase();
+  auto db = testing::ShippedMatcherDatabase();
   MatchStream s(db);
   std::string chunk = gen.Base64(1000);
   for (int i = 0; i < 5000; ++i) s.Feed(Bytes(chunk), [](const SecretMatch&) {});

@@ -14,9 +14,15 @@ namespace credsentry::testing {
 inline std::shared_ptr<const match::MatcherDatabase> ShippedMatcherDatabase() {
   static const std::shared_ptr<const match::MatcherDatabase> kDb = [] {
     auto loaded = catalogue::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
-    if (!loaded.ok()) ADD_FAILURE() << loaded.message();
+    if (!loaded.ok()) {
+      ADD_FAILURE() << loaded.message();
+      return std::shared_ptr<const match::MatcherDatabase>();
+    }
     auto db = match::MatcherDatabase::Compile(std::move(*loaded));
-    if (!db.ok()) ADD_FAILURE() << db.message();
+    if (!db.ok()) {
+      ADD_FAILURE() << db.message();
+      return std::shared_ptr<const match::MatcherDatabase>();
+    }
     return *db;
   }();
   return kDb;

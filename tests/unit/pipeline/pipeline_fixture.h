@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../match/shipped_database.h"
 #include "credsentry_abi.h"
 #include "pipeline/pipeline.h"
 #include "report/alert_json.h"
@@ -75,7 +76,7 @@ std::vector<uint8_t> Record(const T& v, std::string_view tail = {}) {
   return out;
 }
 
-// A pipeline on the shipped rules whose /proc is a temporary folder the test fills: no kernel.
+// A pipeline on the shipped rules (compiled once per test binary) whose /proc is a temporary folder the test fills: no kernel.
 class FakeProcPipelineTest : public ::testing::Test {
  protected:
   explicit FakeProcPipelineTest(std::string hostname) : hostname_(std::move(hostname)) {}
@@ -85,11 +86,8 @@ class FakeProcPipelineTest : public ::testing::Test {
             ("cs-fakeproc-" + std::to_string(getpid()) + "-" +
              ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::create_directories(proc_);
-    auto rules = catalogue::LoadRules({CREDSENTRY_SOURCE_RULES_DIR});
-    ASSERT_TRUE(rules.ok()) << rules.message();
-    auto db = match::MatcherDatabase::Compile(std::move(*rules));
-    ASSERT_TRUE(db.ok()) << db.message();
-    db_ = *db;
+    db_ = testing::ShippedMatcherDatabase();
+    ASSERT_TRUE(db_);
     auto scope = state::Scope::Create({}, proc_.string());
     ASSERT_TRUE(scope.ok());
     scope_ = std::make_unique<state::Scope>(*scope);
