@@ -144,6 +144,7 @@ server.serve_forever()' "$scratch/port" &
     [[ -s $scratch/port ]] && break
     sleep 0.1
   done
+  [[ -s $scratch/port ]] || { echo "run.sh: the loopback sink did not start" >&2; return 1; }
   local port
   port=$(cat "$scratch/port")
   (umask 077 && printf '{"stolen": "%s"}' "$(demo_key)" >"$scratch/body.json")
@@ -152,7 +153,8 @@ server.serve_forever()' "$scratch/port" &
   # shellcheck disable=SC2016  # expanded by that shell
   sh -c 'echo $$ > "$1/cgroup.procs" && exec curl -sS --noproxy "*" --max-time 10 \
     -H "Content-Type: application/json" --data-binary "@$2" "http://127.0.0.1:$3/collect"' \
-    demo-curl "$demo" "$scratch/body.json" "$port" >/dev/null
+    demo-curl "$demo" "$scratch/body.json" "$port" >/dev/null ||
+    { echo "run.sh: curl failed" >&2; return 1; }
   for ((i = 0; i < 100; i++)); do
     grep -Eq '"alerts": [1-9]' "$scratch/stats.json" 2>/dev/null && break
     sleep 0.1
