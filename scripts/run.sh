@@ -12,7 +12,9 @@
 #                                  cgroup posts a fake key (made up now, in a shipped format)
 #                                  to a server on 127.0.0.1 that this script starts
 #   scripts/run.sh -- ARGS...      extra agent arguments (also accepted without the --)
-# Environment: BUILD_DIR (default build), SKIP_BUILD=1 to use the existing build as is.
+# Environment: BUILD_DIR (default build), SKIP_BUILD=1 to use the existing build as is,
+# CREDSENTRY_DEMO_CGROUP (default credsentry-demo): the demo cgroup's name under the cgroup v2
+# root, so that a second run.sh (the kernel tests') does not take over and remove a user's own.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,6 +35,13 @@ done
 
 if ((demo_run && !scoped)); then
   echo "run.sh: --demo runs in the demo cgroup; leave out --host" >&2
+  exit 2
+fi
+
+demo_name=${CREDSENTRY_DEMO_CGROUP:-credsentry-demo}
+# One plain name: a slash or a leading dot could reach outside the cgroup root, or into the root.
+if [[ ! $demo_name =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]]; then
+  echo "run.sh: CREDSENTRY_DEMO_CGROUP must be a plain name ([A-Za-z0-9._-]): '$demo_name'" >&2
   exit 2
 fi
 
@@ -87,7 +96,7 @@ if ((scoped)); then
     echo "run.sh: no cgroup v2 hierarchy mounted; use --host on a machine of your own" >&2
     exit 1
   }
-  demo="$root/credsentry-demo"
+  demo="$root/$demo_name"
   mkdir -p "$demo"
   trap cleanup EXIT
   agent_args=(--cgroup "$demo" "${agent_args[@]}")
