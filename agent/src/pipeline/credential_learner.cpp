@@ -141,7 +141,9 @@ void CredentialLearner::LearnFromEnvironment(const std::string& name, const std:
     LearnSecret(value, source, kind);
     return;
   }
-  // Named a secret by the team (DEPLOY_TOKEN): a value only when it looks like one.
+  // Named a secret by the team (DEPLOY_TOKEN): whatever its value, no output may show it (a
+  // passphrase is a secret too); it is learned for matching only when it looks like one.
+  redactor_.Remember(value);
   if (value.size() < state::kMinSecretNamedValueLength || !LooksLikeSecretValue(value)) {
     ++counters_.environment_values_not_random;
     return;

