@@ -1,7 +1,5 @@
 #include "pipeline/credential_learner.h"
 
-#include <algorithm>
-
 #include "pipeline/pipeline_counters.h"
 #include "report/random_token.h"
 #include "state/environ.h"
@@ -29,7 +27,24 @@ bool LooksLikeSecretValue(std::string_view v) {
 CredentialLearner::CredentialLearner(size_t max_known_secrets,
                                      std::shared_ptr<const match::MatcherDatabase> db,
                                      const report::Fingerprinter& fingerprinter)
-    : max_known_secrets_(max_known_secrets), db_(std::move(db)), fingerprinter_(fingerprinter) {}
+    : max_known_secrets_(max_known_secrets), db_(std::move(db)), fingerprinter_(fingerprinter) {
+  IndexCredentialEnv();
+}
+
+void CredentialLearner::SetDatabase(std::shared_ptr<const match::MatcherDatabase> db) {
+  db_ = std::move(db);
+  IndexCredentialEnv();
+}
+
+void CredentialLearner::IndexCredentialEnv() {
+  env_kinds_.clear();
+  if (!db_) return;
+  for (const auto& kind : db_->rules().kinds) {
+    for (const auto& name : kind.env_vars) env_kinds_.try_emplace(name, &kind);
+  }
+  for (const auto& name : db_->rules().CredentialEnvNames()) env_kinds_.try_emplace(name, nullptr);
+  for (const auto& name : state::BuiltinCredentialEnvNames()) env_kinds_.try_emplace(name, nullptr);
+}
 
 void CredentialLearner::OnOpen(uint32_t pid, int32_t fd, const std::string& path) {
   credential_fds_[FdKey(pid, fd)] = path;
@@ -128,17 +143,8 @@ void CredentialLearner::LearnFromEnvironment(const std::string& name, const std:
                                              const std::string& comm, uint32_t pid) {
   const std::string source =
       "environment variable " + name + " of " + comm + " (pid " + std::to_string(pid) + ")";
-  const catalogue::CredentialKind* kind = nullptr;
-  for (const auto& k : db_->rules().kinds) {
-    if (std::find(k.env_vars.begin(), k.env_vars.end(), name) != k.env_vars.end()) {
-      kind = &k;
-      break;
-    }
-  }
-  const auto& listed = db_->rules().CredentialEnvNames();  // sorted
-  if (kind || state::BuiltinCredentialEnvNames().contains(name) ||
-      std::binary_search(listed.begin(), listed.end(), name)) {
-    LearnSecret(value, source, kind);
+  if (auto listed = env_kinds_.find(name); listed != env_kinds_.end()) {
+    LearnSecret(value, source, listed->second);
     return;
   }
   // Named a secret by the team (DEPLOY_TOKEN): whatever its value, no output may show it (a
@@ -152,9 +158,8 @@ void CredentialLearner::LearnFromEnvironment(const std::string& name, const std:
 }
 
 std::unordered_set<std::string> CredentialLearner::CredentialEnvNames() const {
-  std::unordered_set<std::string> names = state::BuiltinCredentialEnvNames();
-  for (const auto& kind : db_->rules().kinds)
-    names.insert(kind.env_vars.begin(), kind.env_vars.end());
+  std::unordered_set<std::string> names;
+  for (const auto& [name, kind] : env_kinds_) names.insert(name);
   return names;
 }
 

@@ -54,7 +54,7 @@ class CredentialLearner {
   CredentialLearner(size_t max_known_secrets, std::shared_ptr<const match::MatcherDatabase> db,
                     const report::Fingerprinter& fingerprinter);
 
-  void SetDatabase(std::shared_ptr<const match::MatcherDatabase> db) { db_ = std::move(db); }
+  void SetDatabase(std::shared_ptr<const match::MatcherDatabase> db);
 
   // A credential file `pid` opened as `fd`, so that its reads can name the file.
   void OnOpen(uint32_t pid, int32_t fd, const std::string& path);
@@ -84,7 +84,8 @@ class CredentialLearner {
   // (report::LooksRandom) and is no path, URL without credentials, number or boolean.
   void LearnFromEnvironment(const std::string& name, const std::string& value,
                             const std::string& comm, uint32_t pid);
-  // The variable names whose values are learned: the built-in ones and the catalogue's.
+  // The variable names whose values are learned: the built-in ones, every kind's `env:` and the
+  // catalogue's `credential_env:`.
   std::unordered_set<std::string> CredentialEnvNames() const;
 
   const KnownSecret* Find(const std::string& fingerprint) const;
@@ -100,12 +101,17 @@ class CredentialLearner {
 
  private:
   void Learned(const std::string& value, const std::string& path, const SecretReader& reader);
+  // Indexes the credential variable names of db_ (once per database).
+  void IndexCredentialEnv();
   // The catalogue kind `value` is a match of, whole; null when it fits no format.
   const catalogue::CredentialKind* FormatOf(const std::string& value) const;
 
   size_t max_known_secrets_;
   std::shared_ptr<const match::MatcherDatabase> db_;
   const report::Fingerprinter& fingerprinter_;
+  // Every credential variable name -> the first kind whose `env:` lists it (null: a built-in or
+  // `credential_env:` name of no kind).
+  std::unordered_map<std::string, const catalogue::CredentialKind*> env_kinds_;
   // (pid, fd) of open credential files -> path.
   std::unordered_map<uint64_t, std::string> credential_fds_;
   // Fingerprints of learned secrets -> where they were stored.

@@ -68,6 +68,8 @@ TEST_F(CredentialLearnerTest, AProcessGoneForgetsItsOpenFiles) {
 TEST_F(CredentialLearnerTest, AnEnvironmentVariableIsLearnedOnceAndNamesItsSource) {
   const std::string key = OpenAiKey();
   ASSERT_TRUE(learner_.CredentialEnvNames().contains("OPENAI_API_KEY"));
+  EXPECT_TRUE(learner_.CredentialEnvNames().contains("AZURE_STORAGE_CONNECTION_STRING"))
+      << "the rules' credential_env: names count too";
   learner_.LearnFromEnvironment("OPENAI_API_KEY", key, "python3", 304);
   learner_.LearnFromEnvironment("OPENAI_API_KEY", key, "python3", 305);  // every exec repeats it
   const KnownSecret* known = learner_.Find(fp_.Of(key));

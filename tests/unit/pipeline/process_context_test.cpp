@@ -430,5 +430,17 @@ TEST_F(ProcessContextTest, PassphraseOfASecretNamedVariableIsHiddenInCommandLine
   EXPECT_EQ(pipeline_->Counters()["secrets_learned_from_environments"], 0u);
 }
 
+// A variable that only the rules' `credential_env:` lists (no kind's `env:`, not built in) is
+// named in the alert and its value learned.
+TEST_F(ProcessContextTest, CredentialEnvOnlyVariableIsNamedAndLearned) {
+  const std::string jwt = "eyJhbGciOiJSUzI1NiJ9." + RandomToken(40) + "." + RandomToken(40);
+  FakeProc(620, 1, 0, "python3", Env({"CI_JOB_JWT=" + jwt, "LANG=C"}), "/t/a");
+  Exec(620, 1, 0, "python3");
+  PlainHttpPost(620, "python3", OpenAiKey());
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].process.credential_env, std::vector<std::string>{"CI_JOB_JWT"});
+  EXPECT_EQ(pipeline_->Counters()["secrets_learned_from_environments"], 1u);
+}
+
 }  // namespace
 }  // namespace credsentry::pipeline
