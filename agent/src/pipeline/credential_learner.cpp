@@ -97,13 +97,19 @@ void CredentialLearner::Learned(const std::string& value, const std::string& pat
   AddKnownSecret(fingerprinter_.Of(value), path, reader);
 }
 
-void CredentialLearner::AddKnownSecret(const std::string& fingerprint, const std::string& path,
+bool CredentialLearner::AddKnownSecret(const std::string& fingerprint, const std::string& path,
                                        SecretReader reader) {
+  if (auto it = known_secrets_.find(fingerprint); it != known_secrets_.end()) {
+    it->second = KnownSecret{path, std::move(reader)};  // the latest place it was stored
+    return false;
+  }
   if (known_secrets_.size() >= max_known_secrets_) {
     ++counters_.known_secrets_dropped;
-    return;
+    if (refused_secrets_.size() < kMaxRefusedSecrets) refused_secrets_.insert(fingerprint);
+    return false;
   }
-  known_secrets_[fingerprint] = {path, std::move(reader)};
+  known_secrets_.emplace(fingerprint, KnownSecret{path, std::move(reader)});
+  return true;
 }
 
 const catalogue::CredentialKind* CredentialLearner::FormatOf(const std::string& value) const {
@@ -124,11 +130,11 @@ void CredentialLearner::LearnSecret(const std::string& value, const std::string&
                                     const catalogue::CredentialKind* kind, bool literal) {
   const std::string fingerprint = fingerprinter_.Of(value);
   redactor_.Remember(value);                         // no output may show it, whatever its format
-  if (known_secrets_.contains(fingerprint)) return;  // every exec repeats it: keep the first
-  ++counters_.secrets_learned_from_environments;
-  AddKnownSecret(fingerprint, source);
-  if (auto it = known_secrets_.find(fingerprint); it != known_secrets_.end()) {
-    it->second.from_environment = true;
+  // Every exec repeats it: keep the first offer, kept or refused.
+  if (known_secrets_.contains(fingerprint) || refused_secrets_.contains(fingerprint)) return;
+  if (AddKnownSecret(fingerprint, source)) {
+    ++counters_.secrets_learned_from_environments;
+    known_secrets_[fingerprint].from_environment = true;
   }
   // The format's own kind first: OPENAI_API_KEY is listed by the legacy and the project key.
   if (const catalogue::CredentialKind* format = FormatOf(value)) kind = format;

@@ -68,8 +68,9 @@ class CredentialLearner {
   // value the file's format gives, matched as a literal in every stream.
   void LearnFromRead(const std::string& path, const SecretReader& reader,
                      std::span<const uint8_t> bytes);
-  // A secret known to be stored in `path` (from the inventory, or a read by `reader`).
-  void AddKnownSecret(const std::string& fingerprint, const std::string& path,
+  // A secret known to be stored in `path` (from the inventory, or a read by `reader`). False
+  // when it was not added: already known (its place is updated), or the table is full.
+  bool AddKnownSecret(const std::string& fingerprint, const std::string& path,
                       SecretReader reader = {});
   // A secret value learned from an environment variable: its egress names `source`. The value
   // is matched as a literal in every stream, judged as the catalogue format it matches (an
@@ -116,6 +117,10 @@ class CredentialLearner {
   std::unordered_map<uint64_t, std::string> credential_fds_;
   // Fingerprints of learned secrets -> where they were stored.
   std::unordered_map<std::string, KnownSecret> known_secrets_;
+  // Fingerprints the full table refused, so that an environment every exec repeats is not
+  // learned again each time (bounded: past it, a refused value is offered again).
+  static constexpr size_t kMaxRefusedSecrets = 4096;
+  std::unordered_set<std::string> refused_secrets_;
   // Values read from credential files, matched as literals in every stream.
   std::shared_ptr<match::KnownValues> known_values_ = std::make_shared<match::KnownValues>();
   // Every secret value learned on this host, so that no output shows one (bounded).

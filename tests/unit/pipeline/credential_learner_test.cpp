@@ -95,5 +95,24 @@ TEST_F(CredentialLearnerTest, KnownSecretsAreBounded) {
   EXPECT_EQ(counters["known_secrets_dropped"], 1u);
 }
 
+// A full table refuses an environment's secret once: the next exec repeating it is not learned
+// again (no second drop, no second literal offer), and nothing counts it as learned.
+TEST_F(CredentialLearnerTest, AFullTableRefusesAnEnvironmentSecretOnce) {
+  CredentialLearner small(1, credsentry::testing::ShippedMatcherDatabase(), fp_);
+  ASSERT_TRUE(small.AddKnownSecret("hmac-sha256:1", "/a"));
+  EXPECT_FALSE(small.AddKnownSecret("hmac-sha256:1", "/b")) << "known already: not added";
+  const std::string key = OpenAiKey();
+  small.LearnFromEnvironment("OPENAI_API_KEY", key, "python3", 306);
+  small.LearnFromEnvironment("OPENAI_API_KEY", key, "python3", 307);
+  EXPECT_EQ(small.Find(fp_.Of(key)), nullptr);
+  std::map<std::string, uint64_t> counters;
+  small.ExportCounters(counters);
+  EXPECT_EQ(counters["secrets_learned_from_environments"], 0u);
+  EXPECT_EQ(counters["known_secrets_dropped"], 1u);
+  EXPECT_EQ(counters["known_values"], 1u) << "still matched as a literal";
+  EXPECT_EQ(counters["known_values_already_known"], 0u) << "offered once";
+  EXPECT_EQ(small.Redact(key).find(key), std::string::npos);
+}
+
 }  // namespace
 }  // namespace credsentry::pipeline
