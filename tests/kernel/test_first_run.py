@@ -17,21 +17,23 @@ from kharness import env
 from kharness.agent import Agent
 
 # The flags of kharness.Agent that a user starting the agent by hand would not give.
-_HARNESS_ONLY = ("--log-file", "--log-level", "--stats-file", "--alerts-file")
+_HARNESS_ONLY = ("--log-file", "--log-level", "--stats-file")
 
 
-def _as_a_user_starts_it(agent: Agent, *extra: str) -> Agent:
+def _as_a_user_starts_it(agent: Agent, alerts_file: str | None = None) -> Agent:
     """Keeps --cgroup, --rules, --ready-file and the scratch outputs; drops the harness's own
-    log file, level and stats file, so logs go to stderr at the default level."""
+    log file, level and stats file, so logs go to stderr at the default level. alerts_file
+    ("-": stdout) replaces the scratch alerts file."""
+    dropped = _HARNESS_ONLY + (("--alerts-file",) if alerts_file is not None else ())
     args, kept = agent.args, [agent.args[0]]
     i = 1
     while i < len(args):
-        if args[i] in _HARNESS_ONLY:
+        if args[i] in dropped:
             i += 2
             continue
         kept.append(args[i])
         i += 1
-    agent.args = kept + list(extra)
+    agent.args = kept + (["--alerts-file", alerts_file] if alerts_file is not None else [])
     return agent
 
 
@@ -52,14 +54,10 @@ def _new_agent(agent_binary, scratch, cgroup, registry, name: str) -> Agent:
 
 def test_default_log_level_keeps_counters_and_per_home_lines_off_stderr(
         agent_binary, scratch, cgroup, registry, clients, curl, http_server):
-    agent = _as_a_user_starts_it(_new_agent(agent_binary, scratch, cgroup, registry, "a"),
-                                 "--alerts-file", str(scratch / "a" / "alerts.jsonl"))
-    agent.start()
-    try:
+    agent = _as_a_user_starts_it(_new_agent(agent_binary, scratch, cgroup, registry, "a"))
+    with agent.started():
         _post_fake_key(clients, curl, http_server, registry, scratch)
         time.sleep(5)  # five stats ticks: each used to log the whole counters document
-    finally:
-        assert agent.stop() == 0, agent.diagnostics()
     stderr = agent.stderr_file.read_text(errors="replace")
     assert "ready:" in stderr, stderr[-3000:]
     assert "counters: {" not in stderr, f"counters JSON on stderr:\n{stderr[-3000:]}"
@@ -89,22 +87,14 @@ def _read_tty(master: int, until, timeout: float) -> str:
 def test_alert_on_a_terminal_is_one_line_with_severity_and_summary(
         agent_binary, scratch, cgroup, registry, clients, curl, http_server):
     agent = _as_a_user_starts_it(_new_agent(agent_binary, scratch, cgroup, registry, "t"),
-                                 "--alerts-file", "-")
+                                 alerts_file="-")
     master, slave = pty.openpty()
-    with open(agent.stderr_file, "wb") as err:
-        agent.proc = subprocess.Popen(agent.args, stdin=subprocess.DEVNULL, stdout=slave,
-                                      stderr=err)
-    os.close(slave)
     try:
-        deadline = time.monotonic() + 20
-        while not agent.ready_file.exists() and time.monotonic() < deadline:
-            assert agent.proc.poll() is None, agent.diagnostics()
-            time.sleep(0.05)
-        assert agent.ready_file.exists(), agent.diagnostics()
-        _post_fake_key(clients, curl, http_server, registry, scratch)
-        text = _read_tty(master, lambda t: "\n" in t, timeout=10)
+        with agent.started(stdout=slave):
+            _post_fake_key(clients, curl, http_server, registry, scratch)
+            text = _read_tty(master, lambda t: "\n" in t, timeout=10)
     finally:
-        assert agent.stop() == 0, agent.diagnostics()
+        os.close(slave)
         os.close(master)
     registry.watch_text("alert on the terminal", text)
     lines = [line for line in text.splitlines() if line.strip()]
@@ -121,15 +111,12 @@ def test_alert_format_text_writes_one_line_per_alert_to_a_file(
         agent_binary, scratch, cgroup, registry, clients, curl, http_server):
     agent = _new_agent(agent_binary, scratch, cgroup, registry, "f")
     agent.args += ["--alert-format", "text"]
-    agent.start()
-    try:
+    with agent.started():
         _post_fake_key(clients, curl, http_server, registry, scratch)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not (
                 agent.alerts_file.exists() and agent.alerts_file.read_text().endswith("\n")):
             time.sleep(0.1)
-    finally:
-        assert agent.stop() == 0, agent.diagnostics()
     lines = agent.alerts_file.read_text().splitlines()
     assert len(lines) == 1, lines
     assert " HIGH secret-egress curl (pid " in lines[0], lines[0]

@@ -5,6 +5,7 @@ inside. Teardown sends SIGTERM and expects exit code 0 within 10 s: a clean shut
 detached, final stats written) is part of the contract.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -51,8 +52,12 @@ class Agent:
             registry.watch_file(f)
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "Agent":
-        with open(self.stdout_file, "wb") as out, open(self.stderr_file, "wb") as err:
+    def start(self, stdout: int | None = None) -> "Agent":
+        """Starts the agent and waits for its ready file. stdout: a file descriptor to give the
+        agent as its stdout (a pty's end, to be a terminal) instead of stdout_file."""
+        with open(self.stderr_file, "wb") as err, \
+                (contextlib.nullcontext(stdout) if stdout is not None
+                 else open(self.stdout_file, "wb")) as out:
             self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=err)
         deadline = time.monotonic() + READY_TIMEOUT
@@ -69,6 +74,20 @@ class Agent:
                             pytrace=False)
             time.sleep(0.05)
         return self
+
+    @contextlib.contextmanager
+    def started(self, stdout: int | None = None):
+        """Started for the with block, stopped after it. Exit code 0 is asserted only when the
+        block passed: when it failed, its own failure is the one reported."""
+        self.start(stdout)
+        try:
+            yield self
+        except BaseException:
+            with contextlib.suppress(Exception, pytest.fail.Exception):
+                self.stop()
+            raise
+        rc = self.stop()
+        assert rc == 0, f"agent exited {rc} on SIGTERM (want 0):\n{self.diagnostics()}"
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
