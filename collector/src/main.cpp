@@ -50,6 +50,9 @@ int Serve(const std::vector<std::string>& args) {
                            "metrics-listen"},
                           {"insecure", "syslog", "metrics-allow-remote", "allow-shared-identity"});
   if (!flags.ok()) return Fail(flags.message(), 2);
+  // The forwarders' TLS writes go through SSL_write on a socket BIO, which cannot pass
+  // MSG_NOSIGNAL: an https endpoint that closes mid-write would otherwise kill the collector.
+  signal(SIGPIPE, SIG_IGN);
   std::optional<credsentry::metrics::MetricsEndpoint> metrics_at;
   if (auto addr = flags->Get("metrics-listen"); !addr.empty()) {
     auto ep = credsentry::metrics::ParseMetricsListen(addr, flags->Has("metrics-allow-remote"),
