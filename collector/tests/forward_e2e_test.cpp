@@ -102,12 +102,13 @@ TEST(CollectorForwarding, FlagErrorsNameTheFlagAndWhatIsWrong) {
   struct Case {
     std::string flags, message;
   } cases[] = {
-      {"--slack ftp://hooks.slack.com/x",
-       "--slack URL 'ftp://hooks.slack.com/x' must start with "
-       "http:// or https://"},
-      {"--slack http://hooks.slack.com/services/T/B/X",
+      {"--slack ftp://hooks.slack.com/services/T/B/SeCrEtPaTh",
+       "--slack URL 'ftp://hooks.slack.com' must start with http:// or https://"},
+      {"--slack http://hooks.slack.com/services/T/B/SeCrEtPaTh",
        "--slack URL 'http://hooks.slack.com:80' must be https:// (it carries a credential)"},
-      {"--webhook https://h:99999/x", "--webhook URL 'https://h:99999/x' has a bad port"},
+      {"--slack https://hooks.slack.com:99999/services/T/B/SeCrEtPaTh",
+       "--slack URL 'https://hooks.slack.com:99999' has a bad port"},
+      {"--webhook https://h:99999/x", "--webhook URL 'https://h:99999' has a bad port"},
       {"--splunk https://hec.example:8088", "--splunk and --splunk-token-file go together"},
       {"--splunk https://hec.example:8088 --splunk-token-file " + (dir / "missing"),
        "--splunk-token-file '" + (dir / "missing") + "': cannot read: No such file or directory"},
@@ -123,6 +124,9 @@ TEST(CollectorForwarding, FlagErrorsNameTheFlagAndWhatIsWrong) {
     auto r = RunCollectorCli(serve + c.flags);
     EXPECT_EQ(r.exit_code, 2) << c.flags << "\n" << r.out;
     EXPECT_NE(r.out.find(c.message), std::string::npos) << c.flags << "\n" << r.out;
+    // The path of a Slack URL is its credential: no error may quote it.
+    EXPECT_EQ(r.out.find("SeCrEtPaTh"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("/services/"), std::string::npos) << r.out;
   }
 }
 

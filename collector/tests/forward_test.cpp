@@ -328,5 +328,37 @@ TEST(HttpClient, ParsesTheUrlsForwardersTake) {
   }
 }
 
+// A Slack incoming webhook's path is its credential, and a URL's user:password is one too: an
+// error quotes only the scheme, host and port, whatever is wrong with the rest.
+TEST(HttpClient, UrlErrorsQuoteOnlySchemeHostAndPort) {
+  struct Case {
+    std::string url, message;
+  } cases[] = {
+      {"ftp://hooks.slack.com/services/T0/B0/SeCrEtPaTh",
+       "--slack URL 'ftp://hooks.slack.com' must start with http:// or https://"},
+      {"https://hooks.slack.com:99999/services/T0/B0/SeCrEtPaTh",
+       "--slack URL 'https://hooks.slack.com:99999' has a bad port"},
+      {"https://hooks.slack.com:1x?SeCrEtPaTh",
+       "--slack URL 'https://hooks.slack.com:1x' has a bad port"},
+      {"https:///services/T0/B0/SeCrEtPaTh", "--slack URL 'https://' has no host"},
+      {"https://[::1/services/T0/B0/SeCrEtPaTh", "--slack URL 'https://[::1' has an unclosed '['"},
+      {"https://hooks.slack.com/services/T0/B0/SeCrEtPaTh x",
+       "--slack URL 'https://hooks.slack.com' has a space or control character in its path"},
+      {"https://user:SeCrEtPaTh@hooks.slack.com/services/T0",
+       "--slack URL 'https://...@hooks.slack.com' carries credentials before the host"},
+  };
+  for (const auto& c : cases) {
+    auto parsed = collector::ParseHttpUrl(c.url, "--slack URL");
+    ASSERT_FALSE(parsed.ok()) << c.message;
+    EXPECT_NE(parsed.message().find(c.message), std::string::npos) << parsed.message();
+    EXPECT_EQ(parsed.message().find("SeCrEtPaTh"), std::string::npos) << parsed.message();
+    EXPECT_EQ(parsed.message().find("services"), std::string::npos) << parsed.message();
+  }
+  auto query = collector::ParseHttpUrl("http://127.0.0.1:8080?k=v");
+  ASSERT_TRUE(query.ok()) << query.message();
+  EXPECT_EQ(query->port, 8080);
+  EXPECT_EQ(query->path, "/?k=v");
+}
+
 }  // namespace
 }  // namespace credsentry::testing

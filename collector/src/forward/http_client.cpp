@@ -8,6 +8,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+
 #include "common/unique_fd.h"
 
 namespace credsentry::collector {
@@ -24,7 +26,32 @@ bool HttpUrl::IsLoopback() const {
   return host == "::1" || host == "localhost";
 }
 
+namespace {
+
+// What an error may quote of a URL the user gave: its scheme and authority. Never the path,
+// query or fragment (a Slack incoming webhook's path is its credential), never a user:password
+// before an '@', and nothing long or unprintable.
+std::string QuotableOrigin(const std::string& url) {
+  size_t scheme = url.find("://");
+  size_t begin = scheme == std::string::npos ? 0 : scheme + 3;
+  size_t end = std::min(url.find_first_of("/?#", begin), url.size());
+  std::string authority = url.substr(begin, end - begin);
+  if (size_t at = authority.rfind('@'); at != std::string::npos) {
+    authority = "...@" + authority.substr(at + 1);
+  }
+  std::string out;
+  for (char c : url.substr(0, begin) + authority) {
+    out += (c > ' ' && c < 0x7f) ? c : '?';
+  }
+  return out.size() > 80 ? out.substr(0, 80) + "..." : out;
+}
+
+}  // namespace
+
 Result<HttpUrl> ParseHttpUrl(const std::string& url, const std::string& what) {
+  auto fail = [&](const std::string& why) {
+    return Error{what + " '" + QuotableOrigin(url) + "' " + why};
+  };
   HttpUrl out;
   std::string rest;
   if (url.rfind("http://", 0) == 0) {
@@ -34,22 +61,26 @@ Result<HttpUrl> ParseHttpUrl(const std::string& url, const std::string& what) {
     out.tls = true;
     out.port = 443;
   } else {
-    return Error{what + " '" + url + "' must start with http:// or https://"};
+    return fail("must start with http:// or https://");
   }
-  size_t slash = rest.find('/');
-  std::string hostport = rest.substr(0, slash);
-  out.path = slash == std::string::npos ? "/" : rest.substr(slash);
+  size_t path_at = rest.find_first_of("/?#");
+  std::string hostport = rest.substr(0, path_at);
+  if (path_at == std::string::npos) {
+    out.path = "/";
+  } else {
+    out.path = rest[path_at] == '/' ? rest.substr(path_at) : "/" + rest.substr(path_at);
+  }
   if (hostport.find('@') != std::string::npos) {
-    return Error{what + " '" + url + "' carries credentials before the host: not supported"};
+    return fail("carries credentials before the host: not supported");
   }
   std::string port;
   bool has_port = false;
   if (!hostport.empty() && hostport[0] == '[') {  // [v6]:port
     size_t close = hostport.find(']');
-    if (close == std::string::npos) return Error{what + " '" + url + "' has an unclosed '['"};
+    if (close == std::string::npos) return fail("has an unclosed '['");
     out.host = hostport.substr(1, close - 1);
     if (close + 1 < hostport.size()) {
-      if (hostport[close + 1] != ':') return Error{what + " '" + url + "' has a bad port"};
+      if (hostport[close + 1] != ':') return fail("has a bad port");
       port = hostport.substr(close + 2);
       has_port = true;
     }
@@ -62,15 +93,13 @@ Result<HttpUrl> ParseHttpUrl(const std::string& url, const std::string& what) {
   if (has_port) {
     char* end = nullptr;
     long p = std::strtol(port.c_str(), &end, 10);
-    if (port.empty() || *end != '\0' || p <= 0 || p > 65535) {
-      return Error{what + " '" + url + "' has a bad port"};
-    }
+    if (port.empty() || *end != '\0' || p <= 0 || p > 65535) return fail("has a bad port");
     out.port = static_cast<uint16_t>(p);
   }
-  if (out.host.empty()) return Error{what + " '" + url + "' has no host"};
+  if (out.host.empty()) return fail("has no host");
   for (char c : out.path) {
-    if (static_cast<unsigned char>(c) <= ' ') {
-      return Error{what + " '" + url + "' has a space or control character in its path"};
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) {
+      return fail("has a space or control character in its path");
     }
   }
   return out;
