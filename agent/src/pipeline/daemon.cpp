@@ -56,7 +56,11 @@ struct FileCloser {
 class ProbesControl : public KernelControl {
  public:
   explicit ProbesControl(loader::WatchedFdTable& fds) : fds_(fds) {}
-  void UnwatchFd(uint32_t pid, int32_t fd) override { fds_.Unwatch(pid, fd); }
+  void UnwatchFd(uint32_t pid, int32_t fd) override {
+    // A stale entry stays in the bounded map until its pid and fd are reused: counted.
+    if (!fds_.Unwatch(pid, fd)) ++unwatch_failures_;
+  }
+  uint64_t unwatch_failures() const { return unwatch_failures_; }
   void OnExec(uint32_t pid, const std::string& filename, uint64_t exec_mono_ns) override {
     if (exe_attacher_) exe_attacher_->OnExec(pid, filename, exec_mono_ns);
   }
@@ -65,6 +69,7 @@ class ProbesControl : public KernelControl {
  private:
   loader::WatchedFdTable& fds_;
   loader::ExeAttacher* exe_attacher_ = nullptr;
+  uint64_t unwatch_failures_ = 0;
 };
 
 // The agent as a service. Each start-up step builds on the ones before it and fails with a
@@ -95,6 +100,7 @@ class Daemon {
   // Members are torn down in reverse: the pipeline before what it refers to, the collector's
   // threads before the snapshot they read.
   StatsSnapshot stats_;
+  StatsFileWriter stats_file_;
   Catalogue catalogue_;
   std::optional<Outputs> outputs_;
   std::optional<state::Scope> scope_;
@@ -103,8 +109,9 @@ class Daemon {
   std::unique_ptr<loader::ExeAttacher> exe_attacher_;
   bool attach_on_exec_ = false;
   std::unique_ptr<ProbesControl> control_;
-  std::unique_ptr<Pipeline> pipeline_;
+  // Before the pipeline, which writes to it: destroyed after it.
   std::unique_ptr<std::FILE, FileCloser> trace_;
+  std::unique_ptr<Pipeline> pipeline_;
   std::vector<std::string> features_;  // kernel features as the collector is told them
   // The server's threads read the page: the server goes first.
   MetricsPage metrics_page_;
@@ -267,8 +274,7 @@ Status Daemon::Run() {
   probes_->Poll(0, handle);
   pipeline_->Drain();
   for (auto& s : outputs_->sinks) s->Flush();
-  WriteStatsFile(cfg_.stats_file, StatsDocument(rules_version(), probes_->Counters(),
-                                                pipeline_->Counters(), outputs_->sinks));
+  PublishCounters();
   pipeline_->SetTrace(nullptr);
   trace_.reset();
   spdlog::info("stopped");
@@ -300,11 +306,13 @@ void Daemon::Reload() {
 void Daemon::PublishCounters() {
   auto kernel = probes_->Counters();
   auto pipeline_counters = pipeline_->Counters();
+  pipeline_counters["stats_file_write_failures"] = stats_file_.failures();
+  if (control_) pipeline_counters["watched_fd_unwatch_failures"] = control_->unwatch_failures();
   stats_.Set(FlatCounters(kernel, pipeline_counters));
   nlohmann::json document =
       StatsDocument(rules_version(), kernel, pipeline_counters, outputs_->sinks);
   if (metrics_server_) metrics_page_.Set(StatsMetrics(document).Text());
-  WriteStatsFile(cfg_.stats_file, document);
+  stats_file_.Write(cfg_.stats_file, document);
 }
 
 }  // namespace

@@ -66,8 +66,18 @@ std::vector<report::StoredCredential> PrimeState(Pipeline& pipeline, const state
                                                  const report::Fingerprinter& fp) {
   pipeline.processes().LoadFromProc();
   // Only processes in scope are in the table, so only their sockets are looked at.
+  size_t unwatched = 0;
+  std::string first_error;
   for (const auto& s : pipeline.connections().LoadFromProc(scope, pipeline.processes().Pids())) {
-    fds.WatchSocket(s.pid, s.fd, s.udp ? loader::SocketKind::kUdp : loader::SocketKind::kTcp);
+    auto st =
+        fds.WatchSocket(s.pid, s.fd, s.udp ? loader::SocketKind::kUdp : loader::SocketKind::kTcp);
+    if (st) continue;
+    if (unwatched++ == 0) first_error = st.message();
+  }
+  if (unwatched != 0) {
+    // Their later writes are not captured: say so once, with the first reason.
+    spdlog::warn("{} sockets open before start-up are not watched; the first: {}", unwatched,
+                 first_error);
   }
   if (!scope.whole_host()) return {};
   auto inventory = BuildInventory(catalogue, fp);

@@ -85,27 +85,46 @@ std::optional<std::string> LossSummary::Observe(const nlohmann::json& document, 
   return "counters: " + grown + " (all counters: --stats-file, --metrics-listen)";
 }
 
-void WriteStatsFile(const std::string& path, const nlohmann::json& document) {
-  // One reader per process: the main loop publishes counters, here and at exit.
-  static LossSummary summary;
+namespace {
+
+// The document at `path`, or why it could not be put there.
+std::optional<std::string> ReplaceWhole(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  std::ofstream out(tmp, std::ios::trunc);
+  out << text;
+  out.close();  // a full disk shows at the flush, not at the <<
+  if (!out) return "cannot write " + tmp;
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (!ec) return std::nullopt;
+  std::filesystem::remove(tmp, ec);
+  return "cannot rename " + tmp + " to " + path + ": " + ec.message();
+}
+
+}  // namespace
+
+void StatsFileWriter::Write(const std::string& path, const nlohmann::json& document) {
   const auto now = std::chrono::steady_clock::now().time_since_epoch();
-  if (auto line = summary.Observe(document, std::chrono::nanoseconds(now).count())) {
+  if (auto line = summary_.Observe(document, std::chrono::nanoseconds(now).count())) {
     spdlog::info("{}", *line);
   }
   if (path.empty()) {
     if (spdlog::should_log(spdlog::level::debug)) spdlog::debug("counters: {}", document.dump());
     return;
   }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << document.dump(2) << "\n";
-    if (!out) {
-      spdlog::warn("cannot write stats file {}", tmp);
-      return;
+  auto failed = ReplaceWhole(path, document.dump(2) + "\n");
+  if (failed) {
+    if (!failing_) {
+      spdlog::warn("stats file: {} (counted as stats_file_write_failures; warned once)", *failed);
+      failing_since_ = failures_;
     }
+    failing_ = true;
+    ++failures_;
+  } else if (failing_) {
+    failing_ = false;
+    spdlog::info("stats file {} written again after {} failed writes", path,
+                 failures_ - failing_since_);
   }
-  std::filesystem::rename(tmp, path);
 }
 
 }  // namespace credsentry::pipeline

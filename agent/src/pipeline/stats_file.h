@@ -51,9 +51,22 @@ class LossSummary {
   bool logged_once_ = false;
 };
 
-// Replaces `path` whole (written beside it, then renamed), so a reader never sees half a
-// document. An empty path logs the document at debug instead; a failed write is a warning.
-// Either way a LossSummary line may be logged at info.
-void WriteStatsFile(const std::string& path, const nlohmann::json& document);
+// Writes --stats-file once a second and at exit. Each write replaces `path` whole (written
+// beside it, then renamed), so a reader never sees half a document. An empty path logs the
+// document at debug instead. A failed write never throws: the first of a run of failures is a
+// warning, the rest are only counted (failures(), published as stats_file_write_failures), and
+// the write that works again says how many were missed. Either way a LossSummary line may be
+// logged at info.
+class StatsFileWriter {
+ public:
+  void Write(const std::string& path, const nlohmann::json& document);
+  uint64_t failures() const { return failures_; }
+
+ private:
+  LossSummary summary_;
+  uint64_t failures_ = 0;
+  uint64_t failing_since_ = 0;  // failures_ when the current run of failures began
+  bool failing_ = false;
+};
 
 }  // namespace credsentry::pipeline

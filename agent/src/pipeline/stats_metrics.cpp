@@ -45,6 +45,9 @@ const std::map<std::string, std::string, std::less<>>& PipelineHelp() {
 #define CREDSENTRY_METRIC_HELP_(name, doc) (*m)[#name] = doc;
     CREDSENTRY_PIPELINE_COUNTERS(CREDSENTRY_METRIC_HELP_)
 #undef CREDSENTRY_METRIC_HELP_
+    // Counted by the daemon's writer, published with the pipeline's counters.
+    (*m)["stats_file_write_failures"] = "writes of --stats-file that failed (disk full, rename)";
+    (*m)["watched_fd_unwatch_failures"] = "closed fds whose watched-fd entry could not be removed";
     return m;
   }();
   return *help;

@@ -39,7 +39,8 @@ TEST(StatsFile, ReplacesTheFileWholeAndLeavesNoTemporaryBehind) {
   testing::TempDir dir;
   const std::string path = dir.Write("stats.json", "{\"old\": true}\n");
   std::vector<std::unique_ptr<report::AlertSink>> sinks;
-  WriteStatsFile(path, StatsDocument("v1", {{"events", 5}}, {}, sinks));
+  StatsFileWriter writer;
+  writer.Write(path, StatsDocument("v1", {{"events", 5}}, {}, sinks));
   auto written = nlohmann::json::parse(ReadAll(path));
   EXPECT_EQ(written["rules_version"], "v1");
   EXPECT_EQ(written["kernel"]["events"], 5);
@@ -50,8 +51,28 @@ TEST(StatsFile, ReplacesTheFileWholeAndLeavesNoTemporaryBehind) {
 TEST(StatsFile, AnUnwritableDirectoryIsNotFatal) {
   testing::TempDir dir;
   const std::string path = dir.path() + "/missing/stats.json";
-  WriteStatsFile(path, nlohmann::json{{"rules_version", "v1"}});
+  StatsFileWriter writer;
+  writer.Write(path, nlohmann::json{{"rules_version", "v1"}});
   EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_EQ(writer.failures(), 1u);
+}
+
+TEST(StatsFile, AFailedRenameIsCountedNotThrownAndTheNextGoodWriteLands) {
+  testing::TempDir dir;
+  // A directory where the file should be: the document is written beside it, then the rename
+  // over a non-empty directory fails, as it would every second.
+  const std::string path = dir.path() + "/stats.json";
+  std::filesystem::create_directories(path + "/in-the-way");
+  StatsFileWriter writer;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NO_THROW(writer.Write(path, nlohmann::json{{"rules_version", "v1"}}));
+  }
+  EXPECT_EQ(writer.failures(), 3u);
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));  // nothing left beside it either
+  std::filesystem::remove_all(path);
+  writer.Write(path, nlohmann::json{{"rules_version", "v2"}});
+  EXPECT_EQ(nlohmann::json::parse(ReadAll(path))["rules_version"], "v2");
+  EXPECT_EQ(writer.failures(), 3u);
 }
 
 TEST(StatsFile, HeartbeatsNameKernelCountersApart) {
