@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import shutil
+import string
 import subprocess
 import time
 from pathlib import Path
@@ -124,6 +125,54 @@ def test_environment_credentials_and_ci_job_ride_on_the_egress_alert(
     # The key was learned from sh's environment, so the alert can say where it came from.
     assert any("environment variable OPENAI_API_KEY of " in n
                for n in alert["evidence"]["notes"]), _redacted(agent, alert)
+
+
+_POST_FROM_ENV = (
+    "import os, sys, urllib.request\n"
+    "body = ('{\"v\": \"' + os.environ[sys.argv[1]] + '\"}').encode()\n"
+    "urllib.request.urlopen(urllib.request.Request(sys.argv[2], data=body), timeout=15).read()\n")
+
+
+def _post_variable(clients, http_server, name, value):
+    """python3 started with `name=value` in its environment posts the value to the loopback
+    server: the agent learns it from the exec, not from any file."""
+    clients.run(["python3", "-c", _POST_FROM_ENV, name, http_server.url("127.0.0.1", "/env")],
+                env={name: value})
+    [req] = http_server.wait_for_requests(1)
+    assert req.body_sha256 == sha256(('{"v": "' + value + '"}').encode())
+
+
+def _environment_egress(agent):
+    alerts = agent.wait_for_alerts(_kind("environment-secret-egress", "python3"),
+                                   timeout=ALERT_TIMEOUT)
+    assert alerts, f"no environment-secret-egress alert\n{agent.diagnostics()}"
+    return alerts[0]
+
+
+def test_key_from_its_own_environment_sent_out_is_environment_secret_egress_of_its_format(
+        agent, clients, http_server, registry):
+    key = registry.new("openai")
+    _post_variable(clients, http_server, "OPENAI_API_KEY", key)
+    alert = _environment_egress(agent)
+    secret = alert["secret"]
+    # The format's own kind and preview, not a legacy key's, and judged by OpenAI's hosts.
+    assert secret["type"] == "openai-project-key", _redacted(agent, alert)
+    assert secret["redacted"].startswith("sk-proj-"), _redacted(agent, alert)
+    assert "api.openai.com" in alert["destination"]["expected"], _redacted(agent, alert)
+    assert "learned from the environment variable OPENAI_API_KEY of python3" in alert["summary"]
+    assert alert["destination"]["port"] == http_server.port
+
+
+def test_random_value_of_a_secret_named_variable_is_learned_and_caught_when_sent(
+        agent, clients, http_server, registry):
+    # A deploy token of no catalogue format: only its variable's name says it is a secret.
+    alphabet = string.ascii_letters + string.digits
+    token = registry.register("".join(secrets.choice(alphabet) for _ in range(40)), "deploy")
+    _post_variable(clients, http_server, "ACME_DEPLOY_TOKEN", token)
+    alert = _environment_egress(agent)
+    assert alert["secret"]["type"] == "known-value", _redacted(agent, alert)
+    assert alert["destination"]["expected"] == [], _redacted(agent, alert)
+    assert "ACME_DEPLOY_TOKEN" in alert["summary"], _redacted(agent, alert)
 
 
 @pytest.fixture
