@@ -12,6 +12,7 @@
 
 #include "correlate/fleet_correlator.h"
 #include "common/metrics_server.h"
+#include "console/console_server.h"
 #include "forward/forwarders.h"
 #include "ingest/collector_metrics.h"
 #include "ingest/collector_service.h"
@@ -32,6 +33,7 @@ constexpr const char* kUsage = R"(usage:
       [--shared-hosts 3] [--id NAME] [--port-file PATH] [--log-level info]
       [--commit group|per-batch] [--metrics-listen HOST:PORT [--metrics-allow-remote]]
       [--allow-shared-identity]
+      [--console-listen HOST:PORT --console-token-file PATH [--console-port-file PATH]]
   credsentry-collector alerts [--db DB] [--since 1h] [--host H] [--kind K] [--fingerprint F] [--json]
   credsentry-collector hosts [--db DB] [--json]
   credsentry-collector inventory [--db DB] [--host H] [--fingerprint F] [--json]
@@ -47,7 +49,8 @@ int Serve(const std::vector<std::string>& args) {
                           {"listen", "db", "ca", "cert", "key", "webhook", "heartbeat-timeout",
                            "shared-hosts", "id", "port-file", "log-level", "sweep-interval",
                            "commit", "slack", "splunk", "splunk-token-file", "forward-ca",
-                           "metrics-listen"},
+                           "metrics-listen", "console-listen", "console-token-file",
+                           "console-port-file"},
                           {"insecure", "syslog", "metrics-allow-remote", "allow-shared-identity"});
   if (!flags.ok()) return Fail(flags.message(), 2);
   // The forwarders' TLS writes go through SSL_write on a socket BIO, which cannot pass
@@ -107,6 +110,16 @@ int Serve(const std::vector<std::string>& args) {
   });
   service.AddObserver(&correlator);
 
+  std::unique_ptr<console::ConsoleServer> console_server;
+  if (auto at = flags->Get("console-listen"); !at.empty()) {
+    console::ConsoleOptions copts{at, flags->Get("console-token-file"), flags->Get("cert"),
+                                  flags->Get("key"), id, flags->Get("console-port-file"),
+                                  {corr.heartbeat_timeout_ns}};
+    auto started = console::ConsoleServer::Start(copts, **store);
+    if (!started.ok()) return Fail(started.message(), 2);
+    console_server = std::move(*started);
+  }
+
   ServerOptions server_opts;
   server_opts.listen = flags->Get("listen", server_opts.listen);
   server_opts.ca_file = flags->Get("ca");
@@ -128,7 +141,9 @@ int Serve(const std::vector<std::string>& args) {
       for (const auto& f : (*forwarders)->http()) {
         credsentry::ExportCounters(f->Counters(), "", by_forwarder[f->name()]);
       }
-      return CollectorMetrics(service.Counters(), service.CommitLatencies(), by_forwarder).Text();
+      auto counters = service.Counters();
+      if (console_server) console_server->AddCounters(counters);
+      return CollectorMetrics(counters, service.CommitLatencies(), by_forwarder).Text();
     });
     if (!started.ok()) return Fail(started.message());
     metrics = std::move(*started);
@@ -151,6 +166,11 @@ int Serve(const std::vector<std::string>& args) {
   (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   for (const auto& [name, value] : service.Counters()) spdlog::info("{} = {}", name, value);
   for (const auto& [name, value] : (*forwarders)->Counters()) spdlog::info("{} = {}", name, value);
+  if (console_server) {
+    CounterMap console_counters;
+    console_server->AddCounters(console_counters);
+    for (const auto& [name, value] : console_counters) spdlog::info("{} = {}", name, value);
+  }
   return 0;
 }
 

@@ -54,7 +54,7 @@ TEST(PostgresStore, TwoCollectorsShareOneDatabaseAndQueriesSeeBoth) {
 
   auto store = collector::AlertStore::Open(url);
   ASSERT_TRUE(store.ok()) << store.message();
-  EXPECT_EQ((*store)->SchemaVersion(), 2);
+  EXPECT_EQ((*store)->SchemaVersion(), 3);
 }
 
 TEST(PostgresStore, UnreachableServerIsAClearErrorWithoutTheUrlsPassword) {

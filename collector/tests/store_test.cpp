@@ -141,11 +141,11 @@ TEST_F(StoreTest, HeartbeatUpdatesHostAndKeepsFirstSeen) {
 
 TEST_F(StoreTest, ReopenKeepsDataAndDoesNotRemigrate) {
   ASSERT_TRUE(store_->PutCollectorAlert(MakeAlert("x", "h"), NowNs()).ok());
-  EXPECT_EQ(store_->SchemaVersion(), 2);
+  EXPECT_EQ(store_->SchemaVersion(), 3);
   store_.reset();
   auto again = AlertStore::Open(dir_ / "collector.db");
   ASSERT_TRUE(again.ok()) << again.message();
-  EXPECT_EQ((*again)->SchemaVersion(), 2);
+  EXPECT_EQ((*again)->SchemaVersion(), 3);
   EXPECT_EQ((*again)->QueryAlerts({})->size(), 1u);
 }
 

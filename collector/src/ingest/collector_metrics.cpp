@@ -19,6 +19,8 @@ struct Mapped {
 // The ingest counters by name (collector_service.cpp, group_commit.cpp).
 constexpr const char* kIdentityHelp =
     "messages refused because the agent's certificate does not name their host, by message";
+constexpr const char* kLoginHelp = "console logins, by outcome";
+constexpr const char* kRefusedHelp = "console requests refused, by why";
 const std::map<std::string, Mapped, std::less<>>& IngestNames() {
   static const auto* names = new std::map<std::string, Mapped, std::less<>>{
       {"alerts_received", {"alerts_received_total", MetricType::kCounter,
@@ -61,6 +63,26 @@ const std::map<std::string, Mapped, std::less<>>& IngestNames() {
                        "credential inventories stored", {}}},
       {"alert_streams", {"alert_streams_total", MetricType::kCounter,
                          "StreamAlerts calls agents opened", {}}},
+      // The console (console/console_sessions.h).
+      {"console_logins_ok", {"console_logins_total", MetricType::kCounter, kLoginHelp,
+                             {{"outcome", "ok"}}}},
+      {"console_logins_failed", {"console_logins_total", MetricType::kCounter, kLoginHelp,
+                                 {{"outcome", "failed"}}}},
+      {"console_logins_rate_limited", {"console_logins_total", MetricType::kCounter, kLoginHelp,
+                                       {{"outcome", "rate_limited"}}}},
+      {"console_requests_unauthenticated", {"console_requests_refused_total", MetricType::kCounter,
+                                            kRefusedHelp, {{"reason", "unauthenticated"}}}},
+      {"console_requests_csrf_refused", {"console_requests_refused_total", MetricType::kCounter,
+                                         kRefusedHelp, {{"reason", "csrf"}}}},
+      {"console_requests_too_large", {"console_requests_refused_total", MetricType::kCounter,
+                                      kRefusedHelp, {{"reason", "too_large"}}}},
+      {"console_requests_malformed", {"console_requests_refused_total", MetricType::kCounter,
+                                      kRefusedHelp, {{"reason", "malformed"}}}},
+      {"console_sessions_evicted", {"console_sessions_evicted_total", MetricType::kCounter,
+                                    "console sessions ended early because the table was full",
+                                    {}}},
+      {"console_store_errors", {"console_store_errors_total", MetricType::kCounter,
+                                "console API requests the store failed to answer", {}}},
   };
   return *names;
 }

@@ -8,8 +8,10 @@
 //   credsentry_collector_commit_duration_seconds           histogram, one observation a group
 //   credsentry_collector_commit_queue_alerts               alerts waiting for the writer
 //   credsentry_collector_forwarder_sent_total{forwarder=...}, ..._dropped_total{reason=...}
-// and every other ingest counter as credsentry_collector_<name>_total. Console logins are not
-// exported: there is no console yet.
+//   credsentry_collector_console_logins_total{outcome=ok|failed|rate_limited}
+//   credsentry_collector_console_requests_refused_total{reason=unauthenticated|csrf|too_large|
+//                                                       malformed}
+// and every other counter as credsentry_collector_<name>_total (console_sessions_evicted, ...).
 #pragma once
 
 #include <cstdint>

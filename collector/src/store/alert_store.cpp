@@ -53,6 +53,27 @@ const char* const kMigrations[] = {
     // 2: the alert as base64 protobuf (EncodeAlertBody). Rendering JSON at ingest was a third of
     // the collector's CPU per alert; queries render it instead (rows of v1 keep `body` JSON).
     R"(ALTER TABLE alerts ADD COLUMN body_pb TEXT NOT NULL DEFAULT '')",
+    // 3: the console. Its provider filter and polling cursor (received_ns, id) need columns and
+    // an index; acknowledgements, rotations and the audit log are who-did-what records
+    // (store/review_store.h). Rows stored before v3 have provider ''.
+    R"(ALTER TABLE alerts ADD COLUMN provider TEXT NOT NULL DEFAULT '';
+       CREATE INDEX IF NOT EXISTS alerts_received ON alerts(received_ns, id);
+       CREATE TABLE IF NOT EXISTS alert_acks (
+         alert_id TEXT PRIMARY KEY,
+         acked_by TEXT NOT NULL,
+         acked_ns BIGINT NOT NULL);
+       CREATE TABLE IF NOT EXISTS credential_rotations (
+         fingerprint TEXT PRIMARY KEY,
+         rotated_by TEXT NOT NULL,
+         rotated_ns BIGINT NOT NULL);
+       CREATE TABLE IF NOT EXISTS audit_log (
+         at_ns BIGINT NOT NULL,
+         actor TEXT NOT NULL,
+         action TEXT NOT NULL,
+         target TEXT NOT NULL,
+         collector TEXT NOT NULL,
+         client TEXT NOT NULL);
+       CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log(at_ns);)",
 };
 constexpr int kSchemaVersion = sizeof kMigrations / sizeof kMigrations[0];
 
@@ -197,11 +218,11 @@ Result<bool> AlertStore::InsertAlert(const v1::Alert& a, int64_t received_ns,
                                      const std::string& collector_id, std::string body) {
   auto changed = db_->Exec(
       "INSERT INTO alerts (id, time_ns, received_ns, host, kind, severity, summary, secret_type, "
-      "fingerprint, dest_host, collector, body, body_pb) "
-      "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,'',$12) ON CONFLICT (id) DO NOTHING",
+      "fingerprint, dest_host, collector, body, body_pb, provider) "
+      "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,'',$12,$13) ON CONFLICT (id) DO NOTHING",
       {a.id(), static_cast<int64_t>(a.time_ns()), received_ns, a.host(), a.kind(),
        int64_t{a.severity()}, a.summary(), a.secret().type(), a.secret().fingerprint(),
-       a.destination().host(), collector_id, std::move(body)});
+       a.destination().host(), collector_id, std::move(body), a.secret().provider()});
   if (!changed.ok()) return changed.error();
   return *changed > 0;
 }
@@ -292,20 +313,60 @@ Status AlertStore::PutInventory(const v1::Inventory& inv, int64_t received_ns) {
   });
 }
 
+namespace {
+
+// The columns every alert query selects, in the order ToStoredAlert reads them. The LEFT JOIN
+// brings the console's acknowledgement along (NULL, read as "" and 0, when there is none).
+constexpr const char* kAlertColumns =
+    "SELECT a.id, a.host, a.kind, a.summary, a.fingerprint, a.dest_host, a.body, a.time_ns, "
+    "a.received_ns, a.severity, a.body_pb, k.acked_by, k.acked_ns "
+    "FROM alerts a LEFT JOIN alert_acks k ON k.alert_id = a.id ";
+
+StoredAlert ToStoredAlert(const SqlRow& r) {
+  return {AsText(r[0]), AsText(r[1]), AsText(r[2]), AsText(r[3]), AsText(r[4]), AsText(r[5]),
+          StoredBodyToJson(AsText(r[6]), AsText(r[10])), AsInt(r[7]), AsInt(r[8]), AsInt(r[9]),
+          AsText(r[11]), AsInt(r[12])};
+}
+
+}  // namespace
+
 Result<std::vector<StoredAlert>> AlertStore::QueryAlerts(const AlertFilter& f) {
-  auto rows = db_->Query(
-      "SELECT id, host, kind, summary, fingerprint, dest_host, body, time_ns, received_ns, "
-      "severity, body_pb FROM alerts WHERE time_ns >= $1 AND ($2 = '' OR host = $2) AND "
-      "($3 = '' OR kind = $3) AND ($4 = '' OR fingerprint = $4) ORDER BY time_ns, id LIMIT $5",
-      {f.since_ns, f.host, f.kind, f.fingerprint, f.limit});
+  // Integer params are CAST where they are first compared with a literal: PostgreSQL would
+  // otherwise infer int4 for them from the literal, and a nanosecond time does not fit.
+  static const std::string kWhere =
+      std::string(kAlertColumns) +
+      "WHERE a.time_ns >= $1 AND ($2 = '' OR a.host = $2) AND ($3 = '' OR a.kind = $3) AND "
+      "($4 = '' OR a.fingerprint = $4) AND (CAST($6 AS BIGINT) = 0 OR a.time_ns < $6) AND "
+      "a.severity >= $7 AND ($8 = '' OR a.provider = $8) AND "
+      "(CAST($9 AS BIGINT) = 0 OR a.time_ns < $9 OR (a.time_ns = $9 AND a.id < $10)) AND "
+      "(CAST($11 AS BIGINT) < 0 OR a.received_ns > $11 OR (a.received_ns = $11 AND a.id > $12)) ";
+  static const std::string kOldestFirst = kWhere + "ORDER BY a.time_ns, a.id LIMIT $5";
+  static const std::string kNewestFirst = kWhere + "ORDER BY a.time_ns DESC, a.id DESC LIMIT $5";
+  auto rows = db_->Query(f.newest_first ? kNewestFirst : kOldestFirst,
+                         {f.since_ns, f.host, f.kind, f.fingerprint, f.limit, f.until_ns,
+                          f.min_severity, f.provider, f.before_time_ns, f.before_id,
+                          f.after_received_ns, f.after_id});
   if (!rows.ok()) return rows.error();
   std::vector<StoredAlert> out;
-  for (const auto& r : *rows) {
-    out.push_back({AsText(r[0]), AsText(r[1]), AsText(r[2]), AsText(r[3]), AsText(r[4]),
-                   AsText(r[5]), StoredBodyToJson(AsText(r[6]), AsText(r[10])), AsInt(r[7]),
-                   AsInt(r[8]), AsInt(r[9])});
-  }
+  out.reserve(rows->size());
+  for (const auto& r : *rows) out.push_back(ToStoredAlert(r));
   return out;
+}
+
+Result<std::optional<StoredAlert>> AlertStore::AlertById(const std::string& id) {
+  static const std::string kById = std::string(kAlertColumns) + "WHERE a.id = $1";
+  auto rows = db_->Query(kById, {id});
+  if (!rows.ok()) return rows.error();
+  if (rows->empty()) return std::optional<StoredAlert>{};
+  return std::optional<StoredAlert>{ToStoredAlert(rows->front())};
+}
+
+Result<std::pair<int64_t, std::string>> AlertStore::LatestReceived() {
+  auto rows =
+      db_->Query("SELECT received_ns, id FROM alerts ORDER BY received_ns DESC, id DESC LIMIT 1");
+  if (!rows.ok()) return rows.error();
+  if (rows->empty()) return std::pair<int64_t, std::string>{0, ""};
+  return std::pair{AsInt(rows->front()[0]), AsText(rows->front()[1])};
 }
 
 Result<std::vector<HostStatus>> AlertStore::Hosts() {

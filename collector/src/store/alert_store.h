@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,13 +24,24 @@ struct IngestOutcome {
 
 struct AlertFilter {
   int64_t since_ns = 0;  // alert time >= since_ns
-  std::string host, kind, fingerprint;
+  int64_t until_ns = 0;  // alert time < until_ns; 0: no bound
+  std::string host, kind, fingerprint, provider;
+  int64_t min_severity = 0;  // v1::Severity value
   int64_t limit = 1000;
+  bool newest_first = false;
+  // Paging back (newest_first): only alerts before (before_time_ns, before_id). 0: no bound.
+  int64_t before_time_ns = 0;
+  std::string before_id;
+  // Polling: only alerts received after (after_received_ns, after_id). -1: no bound.
+  int64_t after_received_ns = -1;
+  std::string after_id;
 };
 
 struct StoredAlert {
   std::string id, host, kind, summary, fingerprint, dest_host, body_json;
   int64_t time_ns = 0, received_ns = 0, severity = 0;
+  std::string acked_by;  // the console's acknowledgement: "" and 0 when not acknowledged
+  int64_t acked_ns = 0;
 };
 
 struct HostStatus {
@@ -75,6 +87,9 @@ class AlertStore {
   Status PutInventory(const v1::Inventory& inv, int64_t received_ns);
 
   Result<std::vector<StoredAlert>> QueryAlerts(const AlertFilter& filter);
+  Result<std::optional<StoredAlert>> AlertById(const std::string& id);
+  // (received_ns, id) of the alert stored last, the console's polling cursor; (0, "") if none.
+  Result<std::pair<int64_t, std::string>> LatestReceived();
   Result<std::vector<HostStatus>> Hosts();
   Result<std::vector<InventoryEntry>> Inventory(const std::string& host,
                                                 const std::string& fingerprint);
