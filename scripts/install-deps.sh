@@ -27,6 +27,9 @@ packages=(
   golang-go
   # Prometheus metrics (issue 17): the HTTP server for /metrics, promtool to check the text
   libcpp-httplib-dev prometheus
+  # the collector's web console (issue 17): browser tests in headless Chromium, driven by
+  # puppeteer-core from npm (tests/console; needs node and npm, which it does not install)
+  chromium
 )
 
 missing=()
