@@ -130,13 +130,20 @@ TEST(SlackForwarder, FleetAlertWithoutProcessOrSecretKeepsOnlyWhatItHas) {
 }
 
 TEST(SlackForwarder, RetriesA429AfterItsRetryAfter) {
-  HttpReceiver slack({.script = {HttpResponseText(429, "rate_limited", "Retry-After: 0\r\n")},
+  HttpReceiver slack({.script = {HttpResponseText(429, "rate_limited", "Retry-After: 1\r\n")},
                       .fallback = HttpResponseText(200, "ok")});
-  auto f = Forwarder(slack.Url("/services/T/B/X"), collector::SlackFormat(), Quick());
+  DeliveryOptions d = Quick();
+  d.backoff_ms = 50;  // far below the server's second, so only Retry-After explains the wait
+  d.max_backoff_ms = 3000;
+  auto f = Forwarder(slack.Url("/services/T/B/X"), collector::SlackFormat(), d);
   f->OnFreshAlert(FixedAlert());
   auto got = slack.WaitFor(2);
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0].body, got[1].body);
+  auto gap_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(got[1].at - got[0].at).count();
+  EXPECT_GE(gap_ms, 950);
+  EXPECT_LT(gap_ms, 2500);
   auto c = WaitCounters(*f, [](auto c) { return c.sent == 1; });
   EXPECT_EQ(c.sent, 1u);
   EXPECT_EQ(c.retries, 1u);

@@ -27,9 +27,21 @@ inline std::string HttpResponseText(int status, const std::string& body = "",
          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
+// A listening TCP socket on 127.0.0.1 at a free port, which goes to *port.
+inline int ListenOnLoopback(int* port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  *port = FreePort();
+  sockaddr_in addr{.sin_family = AF_INET, .sin_port = htons(static_cast<uint16_t>(*port))};
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  listen(fd, 16);
+  return fd;
+}
+
 struct ReceivedRequest {
   std::string head;  // request line and headers, without the blank line
   std::string body;
+  std::chrono::steady_clock::time_point at{};  // when the whole request was in
 
   std::string RequestLine() const { return head.substr(0, head.find("\r\n")); }
   std::string Header(const std::string& name) const {
@@ -62,12 +74,7 @@ class HttpReceiver {
       SSL_CTX_use_certificate_chain_file(tls_, opt_.tls_cert.c_str());
       SSL_CTX_use_PrivateKey_file(tls_, opt_.tls_key.c_str(), SSL_FILETYPE_PEM);
     }
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    port_ = FreePort();
-    sockaddr_in addr{.sin_family = AF_INET, .sin_port = htons(static_cast<uint16_t>(port_))};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    listen(fd_, 16);
+    fd_ = ListenOnLoopback(&port_);
     thread_ = std::thread([this] { Serve(); });
   }
   ~HttpReceiver() {
@@ -138,8 +145,9 @@ class HttpReceiver {
       std::string response;
       {
         std::lock_guard lock(mu_);
-        requests_.push_back(
-            {req.substr(0, end), end == std::string::npos ? "" : req.substr(end + 4)});
+        requests_.push_back({req.substr(0, end),
+                             end == std::string::npos ? "" : req.substr(end + 4),
+                             std::chrono::steady_clock::now()});
         response = script_.empty() ? opt_.fallback : script_.front();
         if (!script_.empty()) script_.pop_front();
       }

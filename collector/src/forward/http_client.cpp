@@ -5,10 +5,14 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-#include <strings.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <string_view>
 
 #include "common/unique_fd.h"
 
@@ -119,93 +123,130 @@ struct SslFree {
   void operator()(SSL* s) const { SSL_free(s); }
 };
 
-// One connection's bytes, plain or through TLS.
+using Clock = std::chrono::steady_clock;
+
+// One connection's bytes, plain or through TLS, on a non-blocking socket. Every call waits
+// only until the POST's one deadline: a server that answers a byte at a time cannot stretch
+// the POST past it, and running out of time is an error, never taken for the end of a reply.
 class Wire {
  public:
-  Wire(int fd, SSL* ssl) : fd_(fd), ssl_(ssl) {}
-  bool Write(const std::string& data) {
-    for (size_t off = 0; off < data.size();) {
-      int n = ssl_
-                  ? SSL_write(ssl_, data.data() + off, static_cast<int>(data.size() - off))
-                  : static_cast<int>(send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL));
-      if (n <= 0) return false;
-      off += n;
-    }
-    return true;
+  Wire(int fd, Clock::time_point deadline, int timeout_ms)
+      : fd_(fd), deadline_(deadline), timeout_ms_(timeout_ms) {}
+
+  Status Connect(const addrinfo& to) {
+    if (connect(fd_, to.ai_addr, to.ai_addrlen) == 0) return {};
+    if (errno != EINPROGRESS) return Error{std::string("connect failed: ") + strerror(errno)};
+    if (Status ready = Wait(POLLOUT, "connect"); !ready.ok()) return ready;
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) return Error{std::string("connect failed: ") + strerror(err)};
+    return {};
   }
-  int Read(char* buf, int size) {
-    return ssl_ ? SSL_read(ssl_, buf, size) : static_cast<int>(recv(fd_, buf, size, 0));
+
+  // After this the wire speaks TLS through `ssl`, which must outlive it.
+  Status Handshake(SSL* ssl) {
+    ssl_ = ssl;
+    for (;;) {
+      int rc = SSL_connect(ssl_);
+      if (rc == 1) return {};
+      if (Status again = SslWait(rc, "TLS handshake"); !again.ok()) return again;
+    }
+  }
+
+  Status Write(std::string_view data) {
+    for (size_t off = 0; off < data.size();) {
+      size_t left = data.size() - off;
+      if (ssl_) {
+        int n =
+            SSL_write(ssl_, data.data() + off, static_cast<int>(std::min<size_t>(left, 1 << 30)));
+        if (n > 0) {
+          off += n;
+        } else if (Status again = SslWait(n, "send"); !again.ok()) {
+          return again;
+        }
+        continue;
+      }
+      ssize_t n = send(fd_, data.data() + off, left, MSG_NOSIGNAL);
+      if (n >= 0) {
+        off += n;
+      } else if (errno == EAGAIN || errno == EINTR) {
+        if (Status ready = Wait(POLLOUT, "send"); !ready.ok()) return ready;
+      } else {
+        return Error{std::string("send failed: ") + strerror(errno)};
+      }
+    }
+    return {};
+  }
+
+  // Bytes read into `buf`; 0 once the server has closed its side.
+  Result<size_t> Read(char* buf, size_t size) {
+    for (;;) {
+      if (ssl_) {
+        int n = SSL_read(ssl_, buf, static_cast<int>(size));
+        if (n > 0) return static_cast<size_t>(n);
+        int err = SSL_get_error(ssl_, n);
+        // A server that closes without close_notify has still ended its response; whether
+        // that response is whole is the reader's to judge from its framing.
+        if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
+          ERR_clear_error();
+          return size_t{0};
+        }
+        if (Status again = SslWait(n, "reading the response"); !again.ok())
+          return Error{again.message()};
+        continue;
+      }
+      ssize_t n = recv(fd_, buf, size, 0);
+      if (n >= 0) return static_cast<size_t>(n);
+      if (errno != EAGAIN && errno != EINTR) {
+        return Error{std::string("reading the response failed: ") + strerror(errno)};
+      }
+      if (Status ready = Wait(POLLIN, "reading the response"); !ready.ok())
+        return Error{ready.message()};
+    }
   }
 
  private:
-  int fd_;
-  SSL* ssl_;
-};
-
-constexpr size_t kMaxResponse = 64 * 1024;
-
-// The header value of `name` (case-insensitive) in `head`, or "".
-std::string HeaderValue(const std::string& head, const char* name) {
-  size_t len = strlen(name);
-  for (size_t pos = head.find("\r\n"); pos != std::string::npos; pos = head.find("\r\n", pos + 2)) {
-    size_t line = pos + 2;
-    if (head.size() > line + len && strncasecmp(head.c_str() + line, name, len) == 0 &&
-        head[line + len] == ':') {
-      size_t end = head.find("\r\n", line);
-      std::string v =
-          head.substr(line + len + 1, end == std::string::npos ? end : end - line - len - 1);
-      size_t b = v.find_first_not_of(" \t");
-      return b == std::string::npos ? "" : v.substr(b, v.find_last_not_of(" \t") - b + 1);
+  // Waits until the socket is ready for `events`, or fails once the deadline has passed.
+  Status Wait(short events, const char* doing) {
+    for (;;) {
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
+      if (left <= 0) {
+        return Error{std::string(doing) + ": timed out (" + std::to_string(timeout_ms_) +
+                     " ms for the whole POST)"};
+      }
+      pollfd p{fd_, events, 0};
+      int rc = poll(&p, 1, static_cast<int>(left));
+      if (rc > 0) return {};  // ready, or an error the next call reports
+      if (rc < 0 && errno != EINTR) return Error{std::string(doing) + ": poll: " + strerror(errno)};
     }
   }
-  return "";
-}
 
-std::string Dechunk(const std::string& body) {
-  std::string out;
-  for (size_t pos = 0; pos < body.size();) {
-    size_t eol = body.find("\r\n", pos);
-    if (eol == std::string::npos) break;
-    size_t n = std::strtoul(body.substr(pos, eol - pos).c_str(), nullptr, 16);
-    if (n == 0) break;
-    out += body.substr(eol + 2, n);
-    pos = eol + 2 + n + 2;
+  // After an SSL call returned `rc` <= 0: waits for what it wants, or says why it failed.
+  Status SslWait(int rc, const char* doing) {
+    switch (SSL_get_error(ssl_, rc)) {
+      case SSL_ERROR_WANT_READ:
+        return Wait(POLLIN, doing);
+      case SSL_ERROR_WANT_WRITE:
+        return Wait(POLLOUT, doing);
+      case SSL_ERROR_SYSCALL:
+        if (errno != 0 && ERR_peek_error() == 0) {
+          return Error{std::string(doing) + " failed: " + strerror(errno)};
+        }
+        [[fallthrough]];
+      default:
+        return Error{std::string(doing) + ": " + OpenSslError()};
+    }
   }
-  return out;
-}
 
-// True once `raw` holds the whole response (headers plus Content-Length or the last chunk).
-bool Complete(const std::string& raw) {
-  size_t end = raw.find("\r\n\r\n");
-  if (end == std::string::npos) return false;
-  std::string head = raw.substr(0, end);
-  if (auto cl = HeaderValue(head, "Content-Length"); !cl.empty()) {
-    return raw.size() - end - 4 >= std::strtoul(cl.c_str(), nullptr, 10);
-  }
-  if (strcasecmp(HeaderValue(head, "Transfer-Encoding").c_str(), "chunked") == 0) {
-    return raw.size() >= end + 9 && raw.compare(raw.size() - 5, 5, "0\r\n\r\n") == 0;
-  }
-  return false;  // until the server closes
-}
+  int fd_;
+  SSL* ssl_ = nullptr;
+  Clock::time_point deadline_;
+  int timeout_ms_;
+};
 
-Result<HttpResponse> ParseResponse(const std::string& raw) {
-  HttpResponse out;
-  if (sscanf(raw.c_str(), "HTTP/%*s %d", &out.status) != 1) {
-    return Error{"malformed response (no HTTP status line)"};
-  }
-  size_t end = raw.find("\r\n\r\n");
-  std::string head = raw.substr(0, end);
-  out.body = end == std::string::npos ? "" : raw.substr(end + 4);
-  if (strcasecmp(HeaderValue(head, "Transfer-Encoding").c_str(), "chunked") == 0) {
-    out.body = Dechunk(out.body);
-  }
-  if (auto ra = HeaderValue(head, "Retry-After"); !ra.empty()) {
-    char* e = nullptr;
-    long s = std::strtol(ra.c_str(), &e, 10);
-    if (*e == '\0' && s >= 0) out.retry_after_s = static_cast<int>(std::min(s, 3600L));
-  }
-  return out;
-}
+// Responses are short JSON or text; more than this is a misbehaving server.
+constexpr size_t kMaxResponse = 64 * 1024;
 
 }  // namespace
 
@@ -217,6 +258,9 @@ Result<std::unique_ptr<HttpClient>> HttpClient::Open(HttpUrl url, const std::str
     if (!ctx) return Error{"TLS context: " + OpenSslError()};
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    // A server that closes without close_notify has still sent its answer: the response's own
+    // framing (length or last chunk) tells a whole one from a truncated one.
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
     int loaded = ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx)
                                  : SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr);
     if (loaded != 1) {
@@ -237,21 +281,19 @@ HttpClient::~HttpClient() {
 }
 
 Result<HttpResponse> HttpClient::Post(const std::string& body, const HttpHeaders& headers) const {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms_);
   addrinfo hints{}, *res = nullptr;
   hints.ai_socktype = SOCK_STREAM;
+  // The one step without our deadline: the resolver's own timeout and attempts bound it.
   if (int rc = getaddrinfo(url_.host.c_str(), std::to_string(url_.port).c_str(), &hints, &res)) {
     return Error{"resolve " + url_.host + ": " + gai_strerror(rc)};
   }
   std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(res, freeaddrinfo);
-  UniqueFd sock(socket(res->ai_family, res->ai_socktype, res->ai_protocol));
-  if (sock.get() < 0) return Error{"socket failed"};
-  // Linux applies SO_SNDTIMEO to connect() too, so no call below waits past the timeout.
-  timeval tv{timeout_ms_ / 1000, (timeout_ms_ % 1000) * 1000};
-  setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(sock.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  if (connect(sock.get(), res->ai_addr, res->ai_addrlen) != 0) {
-    return Error{std::string("connect failed: ") + strerror(errno)};
-  }
+  UniqueFd sock(
+      socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, res->ai_protocol));
+  if (sock.get() < 0) return Error{std::string("socket failed: ") + strerror(errno)};
+  Wire wire(sock.get(), deadline, timeout_ms_);
+  if (Status connected = wire.Connect(*res); !connected.ok()) return Error{connected.message()};
   std::unique_ptr<SSL, SslFree> ssl;
   if (tls_) {
     ssl.reset(SSL_new(tls_));
@@ -266,13 +308,14 @@ Result<HttpResponse> HttpClient::Post(const std::string& body, const HttpHeaders
       SSL_set_tlsext_host_name(ssl.get(), url_.host.c_str());
       SSL_set1_host(ssl.get(), url_.host.c_str());
     }
-    if (SSL_connect(ssl.get()) != 1) {
+    if (Status shook = wire.Handshake(ssl.get()); !shook.ok()) {
       long verify = SSL_get_verify_result(ssl.get());
-      std::string why = verify != X509_V_OK ? std::string("certificate not trusted: ") +
-                                                  X509_verify_cert_error_string(verify)
-                                            : OpenSslError();
       ERR_clear_error();
-      return Error{"TLS handshake: " + why};
+      if (verify != X509_V_OK) {
+        return Error{std::string("TLS handshake: certificate not trusted: ") +
+                     X509_verify_cert_error_string(verify)};
+      }
+      return Error{shook.message()};
     }
   }
   std::string req = "POST " + url_.path + " HTTP/1.1\r\nHost: " + url_.host +
@@ -280,18 +323,16 @@ Result<HttpResponse> HttpClient::Post(const std::string& body, const HttpHeaders
   for (const auto& [name, value] : headers) req += name + ": " + value + "\r\n";
   req += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
   req += body;
-  Wire wire(sock.get(), ssl.get());
-  if (!wire.Write(req)) return Error{"send failed"};
-  std::string raw;
+  if (Status sent = wire.Write(req); !sent.ok()) return Error{sent.message()};
+  ResponseReader reader(kMaxResponse);
   char buf[4096];
-  while (raw.size() < kMaxResponse && !Complete(raw)) {
-    int n = wire.Read(buf, sizeof buf);
-    if (n <= 0) break;
-    raw.append(buf, n);
+  for (bool more = true; more;) {
+    auto n = wire.Read(buf, sizeof buf);
+    if (!n.ok()) return n.error();
+    if (*n == 0) return reader.Finish(/*closed=*/true);
+    more = reader.Add(std::string_view(buf, *n));
   }
-  ERR_clear_error();  // a peer that closes without close_notify is not an error for us
-  if (raw.empty()) return Error{"no response"};
-  return ParseResponse(raw);
+  return reader.Finish(/*closed=*/false);
 }
 
 }  // namespace credsentry::collector

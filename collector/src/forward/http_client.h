@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "forward/http_response.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -28,23 +29,20 @@ struct HttpUrl {
 // http:// or https:// URLs; `what` names the flag in the error ("--slack URL 'x' has no host").
 Result<HttpUrl> ParseHttpUrl(const std::string& url, const std::string& what = "webhook URL");
 
-struct HttpResponse {
-  int status = 0;
-  std::string body;
-  int retry_after_s = -1;  // the Retry-After header in seconds, -1 without one
-};
-
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
 class HttpClient {
  public:
   // ca_file empty: the system's trusted roots. Fails when the CA file cannot be loaded.
+  // timeout_ms bounds each Post as a whole, from connect to the response's last byte.
   static Result<std::unique_ptr<HttpClient>> Open(HttpUrl url, const std::string& ca_file,
                                                   int timeout_ms = 5000);
   ~HttpClient();
 
   const HttpUrl& url() const { return url_; }
-  // Content-Type is application/json; `headers` adds to it. Never logs a header.
+  // Content-Type is application/json; `headers` adds to it. Never logs a header. Fails when
+  // the server does not answer in full within the timeout, cuts its answer short, or answers
+  // with more than 64 KiB.
   Result<HttpResponse> Post(const std::string& body, const HttpHeaders& headers = {}) const;
 
  private:
