@@ -2,8 +2,9 @@
 // tests (tests/console): the secret comes from $CS_TEST_SECRET and goes through the agent's own
 // redaction and keyed fingerprint (report/redact.h, fingerprint.h, secret_shapes.h) and its
 // wire mapping (report/alert_proto.h), so a test can check that no page shows the raw value.
-//   credsentry_console_seed --collector 127.0.0.1:PORT --pki DIR --host H --id ID
-// Prints "seeded ID <fingerprint>" once the collector acknowledged it.
+//   credsentry_console_seed --collector 127.0.0.1:PORT --pki DIR --host H --id ID [--count N]
+// Prints "seeded ID <fingerprint>" once the collector acknowledged it. With --count N it sends
+// N such alerts (ids ID-0 ... ID-<N-1>, in batches of 1,000), to time the console on a big store.
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -32,12 +33,14 @@ std::string Slurp(const std::string& path) {
 
 int main(int argc, char** argv) {
   std::string address, pki, host, id;
+  long count = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--collector") address = value;
     else if (flag == "--pki") pki = value;
     else if (flag == "--host") host = value;
     else if (flag == "--id") id = value;
+    else if (flag == "--count") count = std::stol(value);
     else {
       std::cerr << "unknown flag " << flag << "\n";
       return 2;
@@ -86,21 +89,30 @@ int main(int argc, char** argv) {
   a.evidence.credential_reads = {{"/home/ci/.config/anthropic/key", 4242, "node", a.time_ns}};
   a.evidence.decoding = {"http2", "hpack", "base64"};
 
-  v1::AlertBatch batch;
-  batch.set_agent_host(host);
-  report::ToProto(a, batch.add_alerts());
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = Slurp(pki + "/ca.pem");
   ssl.pem_cert_chain = Slurp(pki + "/agent-" + host + ".pem");
   ssl.pem_private_key = Slurp(pki + "/agent-" + host + ".key");
   auto stub = v1::Collector::NewStub(grpc::CreateChannel(address, grpc::SslCredentials(ssl)));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  v1::AlertAck ack;
-  grpc::Status st = stub->SendAlerts(&ctx, batch, &ack);
-  if (!st.ok() || ack.acked_ids_size() != 1) {
-    std::cerr << "not acknowledged: " << st.error_message() << "\n";
-    return 1;
+  const long total = count > 0 ? count : 1;
+  for (long sent = 0; sent < total;) {
+    v1::AlertBatch batch;
+    batch.set_agent_host(host);
+    for (; sent < total && batch.alerts_size() < 1000; ++sent) {
+      if (count > 0) {
+        a.id = id + "-" + std::to_string(sent);
+        a.time_ns += 1000;
+      }
+      report::ToProto(a, batch.add_alerts());
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::AlertAck ack;
+    grpc::Status st = stub->SendAlerts(&ctx, batch, &ack);
+    if (!st.ok() || ack.acked_ids_size() != batch.alerts_size()) {
+      std::cerr << "not acknowledged: " << st.error_message() << "\n";
+      return 1;
+    }
   }
   std::cout << "seeded " << id << " " << a.secret.fingerprint << std::endl;
   return 0;
