@@ -281,11 +281,15 @@ async function showCredential(fp) {
     kv([['Kind', data.type], ['Provider', data.provider], ['Preview', data.redacted],
         ['First sent', data.first_seen], ['Last sent', data.last_seen], ['Alerts', data.alerts]]),
     el('h3', {}, 'Stored on'),
-    table(['Host', 'Path', 'Owner UID', 'File modified'],
-      data.stored_on.map((s) => [s.host, s.path, s.owner_uid, s.file_modified])),
+    data.stored_on.length
+      ? table(['Host', 'Path', 'Owner UID', 'File modified'],
+        data.stored_on.map((s) => [s.host, s.path, s.owner_uid, s.file_modified]))
+      : el('p', {}, 'In no host\'s credential inventory.'),
     el('h3', {}, 'Sent from, and to'),
-    table(['Host', 'Destination', 'Alerts', 'Last'],
-      data.sent.map((s) => [s.host, s.destination, s.alerts, s.last])));
+    data.sent.length
+      ? table(['Host', 'Destination', 'Alerts', 'Last'],
+        data.sent.map((s) => [s.host, s.destination, s.alerts, s.last]))
+      : el('p', {}, 'No alert says it left a host.'));
 }
 
 async function showAudit() {

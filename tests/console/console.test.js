@@ -189,10 +189,20 @@ async function main() {
       await page.click('#login-button');
       await page.waitForFunction(() => document.querySelector('#ack-state').textContent.startsWith('Acknowledged by soc-alice'));
     }],
-    ['hosts and credentials views answer', async () => {
+    ['a credential shows where it went and can be marked rotated', async () => {
       await page.goto(base + '/#credentials', { waitUntil: 'domcontentloaded' });
       await page.waitForFunction((fp) => document.querySelector('#credentials-body').textContent.includes(fp), {}, state.fingerprint);
       await shot('07-credentials');
+      await page.click('#credentials-body tr');
+      await page.waitForSelector('#credential-view:not([hidden])');
+      await page.waitForFunction(() => document.querySelector('#credential-detail').textContent.includes('paste.example'));
+      const sent = await text('#credential-detail');
+      check(sent.includes('runner-1') && sent.includes('runner-2'), 'hosts it left from: ' + sent);
+      await page.click('#rotated-button');
+      await page.waitForFunction(() => document.querySelector('#rotated-state').textContent.startsWith('Rotated, marked by soc-alice at 20'));
+      await shot('08-rotated');
+    }],
+    ['the hosts view answers', async () => {
       await page.goto(base + '/#hosts', { waitUntil: 'domcontentloaded' });
       await page.waitForSelector('#hosts-view:not([hidden])');
     }],
