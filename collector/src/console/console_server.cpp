@@ -119,10 +119,11 @@ QueryParams Params(const httplib::Request& req) {
 }  // namespace
 
 struct ConsoleServer::Impl {
-  Impl(const ConsoleOptions& o, AlertStore& store, ConsoleTokens t)
+  Impl(const ConsoleOptions& o, std::unique_ptr<AlertStore> s, ConsoleTokens t)
       : options(o),
         tokens(std::move(t)),
-        api(store, o.api),
+        store(std::move(s)),
+        api(*store, o.api),
         server(o.cert_file.c_str(), o.key_file.c_str()) {}
 
   void Count(uint64_t ConsoleCounters::*field) {
@@ -261,6 +262,7 @@ struct ConsoleServer::Impl {
 
   ConsoleOptions options;
   ConsoleTokens tokens;
+  std::unique_ptr<AlertStore> store;  // the console's own connection
   ConsoleApi api;
   SessionTable sessions;
   LoginLimiter limiter;
@@ -286,7 +288,7 @@ void ConsoleServer::AddCounters(CounterMap& out) const {
 }
 
 Result<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(const ConsoleOptions& options,
-                                                            AlertStore& store) {
+                                                            const std::string& db_url) {
   if (options.token_file.empty()) {
     return Error{"--console-listen needs --console-token-file (NAME:TOKEN lines)"};
   }
@@ -300,7 +302,9 @@ Result<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(const ConsoleOptions
   auto tokens = ConsoleTokens::Load(options.token_file);
   if (!tokens.ok()) return Error{"--console-token-file: " + tokens.message()};
 
-  auto impl = std::make_unique<Impl>(options, store, std::move(*tokens));
+  auto store = AlertStore::Open(db_url);
+  if (!store.ok()) return Error{"console: " + store.message()};
+  auto impl = std::make_unique<Impl>(options, std::move(*store), std::move(*tokens));
   httplib::SSLServer& s = impl->server;
   if (!s.is_valid()) {
     return Error{"console: cannot load the certificate '" + options.cert_file + "' and key '" +

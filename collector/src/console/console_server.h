@@ -26,10 +26,11 @@ struct ConsoleOptions {
 
 class ConsoleServer {
  public:
-  // Loads the tokens and the certificate, binds, and serves on its own threads. Errors name
-  // the flag or file at fault.
+  // Loads the tokens and the certificate, opens its own connection to the store at `db_url`
+  // (so ingest never waits for a page: SQLite WAL readers do not block the writer), binds, and
+  // serves on its own threads. Errors name the flag or file at fault.
   static Result<std::unique_ptr<ConsoleServer>> Start(const ConsoleOptions& options,
-                                                       AlertStore& store);
+                                                       const std::string& db_url);
   ~ConsoleServer();  // stops accepting and joins every thread
   ConsoleServer(const ConsoleServer&) = delete;
   ConsoleServer& operator=(const ConsoleServer&) = delete;
