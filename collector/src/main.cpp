@@ -115,7 +115,7 @@ int Serve(const std::vector<std::string>& args) {
     console::ConsoleOptions copts{at, flags->Get("console-token-file"), flags->Get("cert"),
                                   flags->Get("key"), id, flags->Get("console-port-file"),
                                   {corr.heartbeat_timeout_ns}};
-    auto started = console::ConsoleServer::Start(copts, **store);
+    auto started = console::ConsoleServer::Start(copts, db);
     if (!started.ok()) return Fail(started.message(), 2);
     console_server = std::move(*started);
   }
