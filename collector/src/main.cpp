@@ -164,6 +164,7 @@ int Serve(const std::vector<std::string>& args) {
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("collector stopping");
   (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  (*forwarders)->Stop();  // before the counters: what was still queued is counted then
   for (const auto& [name, value] : service.Counters()) spdlog::info("{} = {}", name, value);
   for (const auto& [name, value] : (*forwarders)->Counters()) spdlog::info("{} = {}", name, value);
   if (console_server) {

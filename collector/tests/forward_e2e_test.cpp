@@ -93,6 +93,35 @@ TEST(CollectorForwarding, SlackAndSplunkGetEachFreshAlertOnce) {
   EXPECT_EQ(log.find("XXXX"), std::string::npos) << log;  // the Slack URL's secret path
 }
 
+TEST(CollectorForwarding, AlertsQueuedForADeadEndpointAtStopAreCountedInTheStopLog) {
+  TempDir dir;
+  ASSERT_TRUE(MakePki(dir / "pki"));
+  const std::string dead = "http://127.0.0.1:" + std::to_string(FreePort()) + "/hook";
+  CollectorProcess collector(dir / "c.db", dir / "pki", dir / "c.log", {"--webhook", dead});
+  ASSERT_TRUE(collector.Start()) << ReadFile(dir / "c.log");
+  {
+    auto stub = MakeStub(collector.address(), dir / "pki", AgentCert("runner-1"));
+    grpc::ClientContext ctx;
+    v1::AlertBatch batch;
+    batch.set_agent_host("runner-1");
+    for (int i = 0; i < 3; ++i)
+      *batch.add_alerts() = MakeAlert("dead-" + std::to_string(i), "runner-1");
+    v1::AlertAck ack;
+    ASSERT_TRUE(stub->SendAlerts(&ctx, batch, &ack).ok());
+  }
+  collector.Stop();
+  std::string log = ReadFile(dir / "c.log");
+  auto counter = [&](const std::string& name) -> long {
+    size_t at = log.find(name + " = ");
+    return at == std::string::npos ? -1 : std::stol(log.substr(at + name.size() + 3));
+  };
+  // The stop may come while the first alert is still being retried (3.5 s of backoff) or
+  // after it gave up; either way the alerts behind it were still queued, and are counted.
+  EXPECT_GE(counter("webhook_dropped_at_shutdown"), 2) << log;
+  EXPECT_EQ(counter("webhook_dropped_at_shutdown") + counter("webhook_dropped_gave_up"), 3) << log;
+  EXPECT_EQ(counter("webhook_sent"), 0) << log;
+}
+
 TEST(CollectorForwarding, FlagErrorsNameTheFlagAndWhatIsWrong) {
   TempDir dir;
   { std::ofstream(dir / "empty.token"); }

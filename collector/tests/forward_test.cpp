@@ -257,6 +257,24 @@ TEST(HttpForwarder, ServerDownAndQueueFullAreCountedAsDrops) {
   EXPECT_EQ(c.sent, 0u);
 }
 
+TEST(HttpForwarder, AlertsStillQueuedAtStopAreCountedAsDroppedAtShutdown) {
+  collector::ForwardSettings s;
+  s.webhook_url = "http://127.0.0.1:" + std::to_string(FreePort()) + "/hook";  // nobody listens
+  s.delivery = Quick();
+  s.delivery.backoff_ms = s.delivery.max_backoff_ms = 10000;  // the first alert waits to retry
+  auto fwd = collector::Forwarders::Open(s);
+  ASSERT_TRUE(fwd.ok()) << fwd.message();
+  for (int i = 0; i < 3; ++i) (*fwd)->OnFreshAlert(FixedAlert("q-" + std::to_string(i)));
+  auto start = std::chrono::steady_clock::now();
+  (*fwd)->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_EQ((*fwd)->Counters()["webhook_dropped_at_shutdown"], 3u);
+  (*fwd)->OnFreshAlert(FixedAlert("late"));  // e.g. a fleet alert raised while stopping
+  auto c = (*fwd)->Counters();
+  EXPECT_EQ(c["webhook_dropped_at_shutdown"], 4u);
+  EXPECT_EQ(c["webhook_sent"] + c["webhook_dropped_gave_up"], 0u);
+}
+
 TEST(HttpForwarder, NoRawSecretReachesAnyFormat) {
   const std::string raw = SyntheticSecret();
   v1::Alert a = FixedAlert();

@@ -70,6 +70,10 @@ void Forwarders::OnFreshAlert(const v1::Alert& alert) {
   for (auto& f : others_) f->OnFreshAlert(alert);
 }
 
+void Forwarders::Stop() {
+  for (auto& f : http_) f->Stop();
+}
+
 std::map<std::string, uint64_t> Forwarders::Counters() const {
   std::map<std::string, uint64_t> out;
   for (const auto& f : http_) ExportCounters(f->Counters(), f->name() + "_", out);

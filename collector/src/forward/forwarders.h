@@ -27,6 +27,9 @@ class Forwarders final : public IngestObserver {
  public:
   static Result<std::unique_ptr<Forwarders>> Open(const ForwardSettings& settings);
   void OnFreshAlert(const v1::Alert& alert) override;
+  // Stops every HTTP forwarder (see HttpForwarder::Stop): read Counters after it, so that the
+  // alerts still queued at shutdown show in *_dropped_at_shutdown.
+  void Stop();
 
   // webhook_sent, slack_dropped_queue_full, splunk_retries, ... for every HTTP forwarder open.
   std::map<std::string, uint64_t> Counters() const;

@@ -33,19 +33,25 @@ HttpForwarder::HttpForwarder(std::unique_ptr<HttpClient> client, HttpFormat form
   sender_ = std::thread([this] { Run(); });
 }
 
-HttpForwarder::~HttpForwarder() {
+HttpForwarder::~HttpForwarder() { Stop(); }
+
+void HttpForwarder::Stop() {
   {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
-  sender_.join();
+  if (sender_.joinable()) sender_.join();
 }
 
 void HttpForwarder::OnFreshAlert(const v1::Alert& alert) {
   std::string payload = format_.payload(alert);
   {
     std::lock_guard lock(mu_);
+    if (stop_) {  // the fleet correlator may still raise one while the collector stops
+      ++counters_.dropped_at_shutdown;
+      return;
+    }
     if (queue_.size() >= format_.delivery.max_queue) {
       uint64_t n = ++counters_.dropped_queue_full;
       if ((n & (n - 1)) == 0) {  // 1, 2, 4, 8...: a flood of drops stays a few log lines
@@ -92,6 +98,7 @@ void HttpForwarder::Run() {
     spdlog::warn("{} forwarder: {} queued alerts not sent at shutdown", format_.name,
                  queue_.size());
   }
+  queue_.clear();
 }
 
 // Called and returns with `lock` held; POSTs without it, so ingest can queue meanwhile.

@@ -68,6 +68,9 @@ class HttpForwarder final : public IngestObserver {
   HttpForwarder(std::unique_ptr<HttpClient> client, HttpFormat format);
   ~HttpForwarder() override;
   void OnFreshAlert(const v1::Alert& alert) override;
+  // Ends delivery: waits for the POST in flight (bounded by the client's timeout) and counts
+  // every alert still queued, and any that arrives later, as dropped_at_shutdown. Idempotent.
+  void Stop();
 
   const std::string& name() const { return format_.name; }
   ForwardCounters Counters() const;
