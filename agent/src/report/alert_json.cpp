@@ -93,6 +93,13 @@ nlohmann::json AlertToJson(const alert::Alert& a) {
         {"decoding", a.evidence.decoding},
         {"notes", a.evidence.notes}}},
   };
+  if (const auto& via = a.destination.via) {
+    // Only tunnelled connections carry it: host, ip and port above name the tunnel's target.
+    j["destination"]["via"] = {{"kind", std::string(ProxyKindName(via->kind))},
+                               {"host", via->host},
+                               {"ip", via->ip},
+                               {"port", via->port}};
+  }
   AddContextBlocks(a, j);
   return j;
 }

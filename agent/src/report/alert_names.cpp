@@ -7,7 +7,16 @@ std::string_view NameSourceName(alert::NameSource s) {
     case alert::NameSource::kSni: return "sni";
     case alert::NameSource::kDns: return "dns";
     case alert::NameSource::kIp: return "ip";
+    case alert::NameSource::kTunnel: return "tunnel";
     case alert::NameSource::kNone: break;
+  }
+  return "";
+}
+
+std::string_view ProxyKindName(alert::ProxyKind k) {
+  switch (k) {
+    case alert::ProxyKind::kHttpConnect: return "http-connect";
+    case alert::ProxyKind::kSocks5: return "socks5";
   }
   return "";
 }

@@ -8,7 +8,8 @@
 
 namespace credsentry::report {
 
-std::string_view NameSourceName(alert::NameSource s);  // "sni", "dns", "ip"; "" for kNone
+std::string_view NameSourceName(alert::NameSource s);  // "sni", "dns", "ip", "tunnel"; "" kNone
+std::string_view ProxyKindName(alert::ProxyKind k);    // "http-connect", "socks5"
 std::string_view TransportName(alert::Transport t);    // "tls", "tcp", "udp"; "" for kUnknown
 std::string_view FoundInName(alert::FoundIn f);  // "tls-write", "socket-write", ...; "" for kNone
 

@@ -77,6 +77,24 @@ TEST(AlertJson, Ipv6DestinationIsWrittenAsIs) {
   EXPECT_EQ(nlohmann::json::parse(AlertToJsonLine(a))["destination"]["ip"], "::1");
 }
 
+TEST(AlertJson, ATunnelNamesItsTargetAndTheProxyAsVia) {
+  alert::Alert a;
+  a.destination.host = "exfil.test";
+  a.destination.port = 443;
+  a.destination.name_source = alert::NameSource::kTunnel;
+  EXPECT_FALSE(nlohmann::json::parse(AlertToJsonLine(a))["destination"].contains("via"));
+  a.destination.via = alert::ProxyHop{alert::ProxyKind::kSocks5, "proxy.corp", "10.0.0.3", 1080};
+  nlohmann::json j = nlohmann::json::parse(AlertToJsonLine(a));
+  EXPECT_EQ(j["destination"]["host"], "exfil.test");
+  EXPECT_EQ(j["destination"]["name_source"], "tunnel");
+  EXPECT_EQ(j["destination"]["via"],
+            nlohmann::json({{"kind", "socks5"}, {"host", "proxy.corp"}, {"ip", "10.0.0.3"},
+                            {"port", 1080}}));
+  a.destination.via->kind = alert::ProxyKind::kHttpConnect;
+  EXPECT_EQ(nlohmann::json::parse(AlertToJsonLine(a))["destination"]["via"]["kind"],
+            "http-connect");
+}
+
 TEST(AlertJson, IdsAreUnique) { EXPECT_NE(alert::NewAlertId(), alert::NewAlertId()); }
 
 }  // namespace
