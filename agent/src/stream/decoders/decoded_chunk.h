@@ -5,11 +5,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "alert/destination.h"
 #include "common/counters.h"
 
 namespace credsentry::stream::decoders {
@@ -45,11 +47,22 @@ struct DecodedChunk {
 
 using ChunkSink = std::function<void(const DecodedChunk&)>;
 
+// Where a client asked a proxy to take its connection (HTTP CONNECT authority, SOCKS5 host).
+struct TunnelTarget {
+  alert::ProxyKind kind = alert::ProxyKind::kHttpConnect;
+  std::string host;  // a name, or an address in canonical text (IPv6 without brackets)
+  uint16_t port = 0;
+  bool host_is_address = false;
+};
+
 struct ConnectionFacts {
   std::string protocol = "unknown";     // "http1", "h2", "tls", "dns", "unknown"
   std::string sni, alpn;                // from a ClientHello seen in plain socket writes
   std::string http_host, h2_authority;  // last Host / :authority seen (claims, not truth)
   bool mid_stream = false;              // first bytes were not a protocol start
+  // Set when the connection opened with a complete CONNECT or SOCKS5 handshake and the client
+  // waited for the proxy before sending more: what follows goes to this target.
+  std::optional<TunnelTarget> tunnel;
 };
 
 #define CREDSENTRY_DECODER_COUNTERS(X)                                             \
@@ -62,7 +75,15 @@ struct ConnectionFacts {
   X(decompress_errors, "corrupt gzip/deflate/zstd/br data")                        \
   X(transform_truncated, "bodies too big to keep for form/JSON/base64 transforms") \
   X(opaque_bytes, "bytes after a TLS ClientHello (encrypted, not decodable)")      \
-  X(requests, "HTTP/1 requests + HTTP/2 streams seen")
+  X(requests, "HTTP/1 requests + HTTP/2 streams seen")                             \
+  X(tunnels_http_connect, "HTTP CONNECT tunnels followed to their target")         \
+  X(tunnels_socks5, "SOCKS5 CONNECT tunnels followed to their target")             \
+  X(http_connect_malformed, "CONNECT heads that broke HTTP or named no host:port") \
+  X(http_connect_truncated, "CONNECT heads cut by a limit or the stream's end")    \
+  X(socks5_malformed, "SOCKS5 handshakes that broke the protocol")                 \
+  X(socks5_truncated, "SOCKS5 handshakes cut by the stream's end")                 \
+  X(socks5_other_commands, "SOCKS5 BIND / UDP ASSOCIATE requests (not followed)")  \
+  X(tunnel_early_data, "tunnel bytes sent before the proxy could answer (target not trusted)")
 
 struct DecoderCounters {
   CREDSENTRY_COUNTER_MEMBERS(CREDSENTRY_DECODER_COUNTERS, DecoderCounters)

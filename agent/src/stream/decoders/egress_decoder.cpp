@@ -6,6 +6,7 @@
 #include "stream/decoders/dns.h"
 #include "stream/decoders/http1_decoder.h"
 #include "stream/decoders/http2_decoder.h"
+#include "stream/decoders/proxy_handshake.h"
 #include "stream/decoders/tls_client_hello.h"
 
 namespace credsentry::stream::decoders {
@@ -18,6 +19,14 @@ std::span<const uint8_t> AsBytes(std::string_view s) {
 // A capture that starts mid-connection is judged once at least two frame headers' worth of
 // bytes are there.
 constexpr size_t kMinSniff = 18;
+
+// Any TLS record (change_cipher_spec, alert, handshake, application_data) of TLS 1.0 to 1.3.
+bool LooksLikeTlsRecord(std::span<const uint8_t> bytes) {
+  return bytes.size() >= 3 && bytes[0] >= 0x14 && bytes[0] <= 0x17 && bytes[1] == 0x03 &&
+         bytes[2] <= 0x04;
+}
+
+const std::vector<std::string> kSocks5Decoding{"socks5"};
 
 }  // namespace
 
@@ -47,16 +56,139 @@ void EgressDecoder::Feed(std::span<const uint8_t> bytes,
     case Mode::kSniff:
     case Mode::kTlsHello:
     case Mode::kDnsTcp:
+    case Mode::kHttpConnect:
+    case Mode::kSocks5:
       break;
   }
   pending_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  if (mode_ == Mode::kSniff) Sniff(on_chunk);
-  if (mode_ == Mode::kTlsHello) TlsHello(on_chunk);
-  if (mode_ == Mode::kDnsTcp) DnsTcp(on_chunk);
+  // A step that changes the mode hands the held bytes to the next one (a finished proxy
+  // handshake to sniffing what the tunnel carries, sniffing to the ClientHello parser).
+  for (;;) {
+    const Mode before = mode_;
+    switch (mode_) {
+      case Mode::kSniff:
+        Sniff(on_chunk);
+        break;
+      case Mode::kHttpConnect:
+        HttpConnect(on_chunk);
+        break;
+      case Mode::kSocks5:
+        Socks5(on_chunk);
+        break;
+      case Mode::kTlsHello:
+        TlsHello(on_chunk);
+        break;
+      case Mode::kDnsTcp:
+        DnsTcp(on_chunk);
+        return;
+      case Mode::kHttp1:
+      case Mode::kHttp2:
+      case Mode::kOpaque:
+        return;
+    }
+    if (mode_ == before) return;  // waiting for more bytes
+  }
+}
+
+void EgressDecoder::Finish() {
+  if (finished_) return;
+  finished_ = true;
+  if (mode_ == Mode::kHttpConnect) ++counters_.http_connect_truncated;
+  if (mode_ == Mode::kSocks5) ++counters_.socks5_truncated;
+}
+
+// Only at a connection's start: "CONNECT " or a SOCKS5 greeting. False when neither can be.
+bool EgressDecoder::SniffProxyHandshake() {
+  if (handshake_judged_) return false;
+  if (LooksLikeHttpConnect(pending_)) {
+    mode_ = Mode::kHttpConnect;
+    return true;
+  }
+  if (LooksLikeSocks5Greeting(AsBytes(pending_))) {
+    mode_ = Mode::kSocks5;
+    return true;
+  }
+  handshake_judged_ = true;
+  return false;
+}
+
+void EgressDecoder::HttpConnect(const ChunkSink& sink) {
+  if (!LooksLikeHttpConnect(pending_)) {  // "CO" then "PY ...": some other method
+    handshake_judged_ = true;
+    mode_ = Mode::kSniff;
+    return;
+  }
+  ConnectHead head;
+  switch (ParseConnectHead(pending_, limits_.max_header_bytes, head)) {
+    case HandshakeStatus::kNeedMore:
+      return;
+    case HandshakeStatus::kInvalid:
+      // Decoded as any request would be; the target it names is not followed.
+      if (pending_.size() > limits_.max_header_bytes) {
+        ++counters_.http_connect_truncated;
+      } else {
+        ++counters_.http_connect_malformed;
+      }
+      handshake_judged_ = true;
+      StartHttp1(false, AsBytes(pending_), sink);
+      return;
+    case HandshakeStatus::kComplete:
+      break;
+  }
+  // The head's lines are matched like any request's: Proxy-Authorization carries credentials.
+  {
+    Http1Decoder head_decoder(limits_, counters_, facts_, budget_, false);
+    head_decoder.Feed(AsBytes(pending_).first(head.head_bytes), sink);
+  }
+  pending_.erase(0, head.head_bytes);
+  ++counters_.tunnels_http_connect;
+  EnterTunnel(head.target, !pending_.empty());
+}
+
+void EgressDecoder::Socks5(const ChunkSink& sink) {
+  Socks5Handshake hs;
+  HandshakeStatus status = ParseSocks5Handshake(AsBytes(pending_), hs);
+  if (status == HandshakeStatus::kNeedMore) {
+    if (pending_.size() <= kMaxSocks5Handshake) return;
+    status = HandshakeStatus::kInvalid;
+  }
+  handshake_judged_ = true;
+  if (status == HandshakeStatus::kInvalid) {
+    // Not SOCKS5 after all: decoded from here as a connection of unknown start.
+    ++counters_.socks5_malformed;
+    mode_ = Mode::kSniff;
+    return;
+  }
+  if (!hs.username.empty()) EmitUnit("socks5.username", 1, hs.username, kSocks5Decoding, sink);
+  if (!hs.password.empty()) EmitUnit("socks5.password", 1, hs.password, kSocks5Decoding, sink);
+  pending_.erase(0, hs.handshake_bytes);
+  if (hs.command != 1) {
+    // BIND and UDP ASSOCIATE carry nothing of the client's on this connection to a target.
+    ++counters_.socks5_other_commands;
+    mode_ = Mode::kSniff;
+    return;
+  }
+  ++counters_.tunnels_socks5;
+  EnterTunnel(hs.target, !pending_.empty());
+}
+
+// The client sends tunnel bytes only after the proxy's success reply, which we cannot see.
+// Bytes in the same write as the handshake's end did not wait for it: the target is then a
+// claim nobody answered, and the connection keeps being judged by its own peer.
+void EgressDecoder::EnterTunnel(const TunnelTarget& target, bool early_data) {
+  handshake_judged_ = true;
+  in_tunnel_ = true;
+  if (early_data) {
+    ++counters_.tunnel_early_data;
+  } else {
+    facts_.tunnel = target;
+  }
+  mode_ = Mode::kSniff;
 }
 
 void EgressDecoder::Sniff(const ChunkSink& sink) {
   auto bytes = AsBytes(pending_);
+  if (bytes.empty() || SniffProxyHandshake()) return;
   size_t n = std::min(bytes.size(), kHttp2Preface.size());
   if (std::string_view(pending_).substr(0, n) == kHttp2Preface.substr(0, n)) {
     if (n < kHttp2Preface.size()) return;  // could still be the preface
@@ -67,6 +199,15 @@ void EgressDecoder::Sniff(const ChunkSink& sink) {
     mode_ = Mode::kTlsHello;
     facts_.protocol = "tls";
     return;  // TlsHello() runs next on the same bytes
+  }
+  if (in_tunnel_ && LooksLikeTlsRecord(bytes)) {
+    // TLS through the tunnel whose ClientHello went by on its own (the pipeline reads it for
+    // the SNI): the rest is ciphertext.
+    facts_.protocol = "tls";
+    counters_.opaque_bytes += pending_.size();
+    std::string().swap(pending_);
+    mode_ = Mode::kOpaque;
+    return;
   }
   if (LooksLikeHttp1Request(bytes)) {
     if (bytes.size() < 4) return;  // "GET" alone does not tell yet

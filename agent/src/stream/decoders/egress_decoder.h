@@ -1,6 +1,8 @@
 // One connection's egress bytes in, decoded units out. Recognises the protocol from the first
 // bytes (HTTP/2 preface, TLS ClientHello, HTTP/1 request line; DNS over TCP by hint) and hands
-// the stream to that protocol's decoder. A capture that began mid-connection is marked and
+// the stream to that protocol's decoder. A connection that opens by asking a proxy for a tunnel
+// (HTTP CONNECT, SOCKS5) has the handshake read first, its target kept in facts().tunnel, and
+// what follows recognised again as the tunnel's own protocol. A capture that began mid-connection is marked and
 // decoded from the next recognisable boundary; bytes before it are passed on as "raw".
 #pragma once
 
@@ -31,13 +33,20 @@ class EgressDecoder {
   void Feed(std::span<const uint8_t> bytes,
             const std::function<void(const DecodedChunk&)>& on_chunk);
 
+  // The stream has ended: a proxy handshake still incomplete is counted as truncated.
+  void Finish();
+
   const ConnectionFacts& facts() const { return facts_; }
   const DecoderCounters& counters() const { return counters_; }
 
  private:
-  enum class Mode { kSniff, kHttp1, kHttp2, kTlsHello, kOpaque, kDnsTcp };
+  enum class Mode { kSniff, kHttp1, kHttp2, kTlsHello, kOpaque, kDnsTcp, kHttpConnect, kSocks5 };
 
   void Sniff(const ChunkSink& sink);
+  bool SniffProxyHandshake();
+  void HttpConnect(const ChunkSink& sink);
+  void Socks5(const ChunkSink& sink);
+  void EnterTunnel(const TunnelTarget& target, bool early_data);
   void TlsHello(const ChunkSink& sink);
   void DnsTcp(const ChunkSink& sink);
   void StartHttp1(bool resync, std::span<const uint8_t> bytes, const ChunkSink& sink);
@@ -50,6 +59,9 @@ class EgressDecoder {
   Mode mode_;
   std::string pending_;  // bytes held while sniffing, assembling a ClientHello or DNS message
   uint64_t dns_messages_ = 0;
+  bool handshake_judged_ = false;  // only a connection's first bytes can ask a proxy for a tunnel
+  bool in_tunnel_ = false;         // the bytes now are the tunnel's: TLS records are opaque
+  bool finished_ = false;
   std::unique_ptr<Http1Decoder> http1_;
   std::unique_ptr<Http2Decoder> http2_;
 };
