@@ -20,6 +20,63 @@ std::string HostWithoutPort(const std::string& authority) {
 ResolvedDestination DestinationResolver::Resolve(const stream::StreamKey& key,
                                                  const stream::StreamContext& ctx,
                                                  const stream::decoders::ConnectionFacts* facts) {
+  ResolvedDestination resolved = ResolvePeer(key, ctx, nullptr);
+  if (ctx.tunnel) ThroughTunnel(*ctx.tunnel, ctx, resolved);
+  alert::Destination& d = resolved.where;
+  // What the request claims is evidence: a note when it disagrees or cannot be checked.
+  if (facts) {
+    for (const std::string* claim : {&facts->http_host, &facts->h2_authority}) {
+      if (claim->empty()) continue;
+      std::string host = HostWithoutPort(*claim);
+      if (!d.host.empty() && !catalogue::HostMatchesGlob(host, d.host)) {
+        resolved.notes.push_back("request claims host " + *claim +
+                                 " but the connection goes to " + d.host);
+      } else if (d.host.empty()) {
+        resolved.notes.push_back("request claims host " + *claim + " (unverified: no SNI or DNS name)");
+      }
+    }
+  }
+  return resolved;
+}
+
+// A tunnel's bytes go where the client asked the proxy to take them; the socket's own peer is
+// the proxy, named as the path. The TLS name, when there is one, still wins over the target
+// the handshake named: it is what the far end's certificate must answer to.
+void DestinationResolver::ThroughTunnel(const stream::decoders::TunnelTarget& t,
+                                        const stream::StreamContext& ctx,
+                                        ResolvedDestination& resolved) {
+  using alert::NameSource;
+  alert::Destination& d = resolved.where;
+  alert::ProxyHop via{.kind = t.kind,
+                      .host = d.name_source == NameSource::kDns ? d.host : "",
+                      .ip = d.ip,
+                      .port = d.port};
+  const std::string sni = d.name_source == NameSource::kSni ? d.host : "";
+  d.via = std::move(via);
+  d.port = t.port;
+  d.ip = t.host_is_address ? t.host : "";
+  resolved.unknown_why.clear();
+  if (!sni.empty()) {
+    d.host = sni;
+    d.name_source = NameSource::kSni;
+    if (!t.host_is_address && !catalogue::HostMatchesGlob(t.host, sni)) {
+      resolved.notes.push_back("the proxy was asked for " + t.host + " but TLS names " + sni);
+    }
+  } else if (!t.host_is_address) {
+    d.host = t.host;
+    d.name_source = NameSource::kTunnel;
+  } else if (auto name = dns_.NameOf(t.host, ctx.last_mono_ns)) {
+    d.host = *name;  // the client resolved the name itself and gave the proxy the address
+    d.name_source = NameSource::kDns;
+  } else {
+    d.host.clear();
+    d.name_source = NameSource::kIp;
+  }
+}
+
+ResolvedDestination DestinationResolver::ResolvePeer(const stream::StreamKey& key,
+                                                     const stream::StreamContext& ctx,
+                                                     int32_t* fd_out) {
   using alert::NameSource;
   using alert::Transport;
   ResolvedDestination resolved;
@@ -75,25 +132,18 @@ ResolvedDestination DestinationResolver::Resolve(const stream::StreamKey& key,
     resolved.unknown_why = fd < 0 ? "the TLS write could not be tied to a socket"
                            : "socket fd " + std::to_string(fd) + " has no connection the agent saw";
   }
-  // What the request claims is evidence: a note when it disagrees or cannot be checked.
-  if (facts) {
-    for (const std::string* claim : {&facts->http_host, &facts->h2_authority}) {
-      if (claim->empty()) continue;
-      std::string host = HostWithoutPort(*claim);
-      if (!d.host.empty() && !catalogue::HostMatchesGlob(host, d.host)) {
-        resolved.notes.push_back("request claims host " + *claim +
-                                 " but the connection goes to " + d.host);
-      } else if (d.host.empty()) {
-        resolved.notes.push_back("request claims host " + *claim + " (unverified: no SNI or DNS name)");
-      }
-    }
-  }
+  if (fd_out) *fd_out = fd;
   return resolved;
 }
 
 void DestinationResolver::Remember(const stream::StreamKey& key, stream::StreamContext& ctx) {
   if (!ctx.dest.ip.empty() && !ctx.dest.host.empty()) return;  // complete: nothing to learn
-  const alert::Destination d = Resolve(key, ctx, nullptr).where;
+  // The peer, not the tunnel's target: the target is applied afresh from ctx.tunnel each time.
+  int32_t fd = -1;
+  const alert::Destination d = ResolvePeer(key, ctx, &fd).where;
+  // TLS plaintext whose write named no socket (a tunnelled socket is not marked TLS by the
+  // kernel) keeps the one found for it, so the socket's proxy handshake can be found too.
+  if (key.origin == stream::StreamOrigin::kTls && ctx.fd < 0 && fd >= 0) ctx.fd = fd;
   if (!d.host.empty()) {
     ctx.dest.host = d.host;
     ctx.dest.name_source = d.name_source;

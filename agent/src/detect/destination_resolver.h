@@ -1,5 +1,6 @@
 // Where a stream's bytes really go: the TLS SNI, then the DNS name the peer's address was
-// resolved from, then the address. What the request claims (Host, :authority) is evidence, never
+// resolved from, then the address. Through an HTTP CONNECT or SOCKS5 tunnel the peer is the
+// proxy (named in `via`) and the target the client asked for takes its place, SNI first. What the request claims (Host, :authority) is evidence, never
 // the destination: it can lie.
 #pragma once
 
@@ -36,6 +37,11 @@ class DestinationResolver {
   }
 
  private:
+  // The socket's own peer (for a tunnel, the proxy); `fd_out` gets the socket found, or -1.
+  ResolvedDestination ResolvePeer(const stream::StreamKey& key, const stream::StreamContext& ctx,
+                                  int32_t* fd_out);
+  void ThroughTunnel(const stream::decoders::TunnelTarget& t, const stream::StreamContext& ctx,
+                     ResolvedDestination& resolved);
   std::string DnsNameOf(const std::string& ip, state::Connection* conn,
                         const stream::StreamContext& ctx);
 

@@ -52,12 +52,14 @@ StreamContext& EgressStreams::Record(const StreamKey& key, const StreamWrite& w)
 void EgressStreams::Scan(const StreamKey& key, std::span<const uint8_t> bytes, Framing framing) {
   Stream* s = streams_.Find(key);
   if (!s) return;
+  AdoptTunnel(key, *s);
   counters_.bytes_matched += bytes.size();
   s->matcher->Feed(bytes, [&](const match::SecretMatch& m) { on_secret_(key, s->ctx, m); });
   auto on_chunk = [&](const decoders::DecodedChunk& c) { FeedUnit(key, *s, c); };
   switch (framing) {
     case Framing::kStream:
       s->decoder->Feed(bytes, on_chunk);
+      AdoptTunnel(key, *s);  // a handshake that ended here names the next write's target
       break;
     case Framing::kDnsDatagram:
       // Each datagram is a whole message; DNS queries may smuggle a key in their labels.
@@ -66,6 +68,21 @@ void EgressStreams::Scan(const StreamKey& key, std::span<const uint8_t> bytes, F
       break;
     case Framing::kDatagram:
       break;
+  }
+}
+
+// A stream learns its tunnel once: a socket stream from its own handshake, TLS plaintext from
+// the handshake on the socket it is written to (known once the resolver has tied the two).
+void EgressStreams::AdoptTunnel(const StreamKey& key, Stream& s) {
+  if (s.ctx.tunnel) return;
+  if (const auto& own = s.decoder->facts().tunnel) {
+    s.ctx.tunnel = own;
+    return;
+  }
+  if (key.origin != StreamOrigin::kTls || s.ctx.fd < 0) return;
+  const StreamKey socket{key.pid, StreamOrigin::kSocket, static_cast<uint32_t>(s.ctx.fd)};
+  if (Stream* sock = streams_.Find(socket); sock && sock->decoder->facts().tunnel) {
+    s.ctx.tunnel = sock->decoder->facts().tunnel;
   }
 }
 
@@ -90,6 +107,7 @@ void EgressStreams::OnClose(const StreamKey& key, Stream& s) {
   for (auto& [unit, us] : s.units) CloseUnit(key, s, us);
   s.units.clear();
   match_totals_ += s.matcher->counters();
+  s.decoder->Finish();
   decoder_totals_ += s.decoder->counters();
   if (s.decoder->facts().mid_stream) ++counters_.streams_seen_mid_stream;
 }

@@ -93,6 +93,7 @@ class EgressStreams {
 
  private:
   void OnClose(const StreamKey& key, Stream& s);
+  void AdoptTunnel(const StreamKey& key, Stream& s);
   void FeedUnit(const StreamKey& key, Stream& s, const decoders::DecodedChunk& c);
   void CloseUnit(const StreamKey& key, Stream& s, UnitStream& us);
   void OnUnitSecret(const StreamKey& key, const Stream& s, const UnitStream& us,

@@ -51,6 +51,9 @@ struct StreamContext {
   // Where the stream goes, remembered while the connection is known: a match flushed when the
   // stream closes (after the socket, and its connection record, are gone) still names it.
   alert::Destination dest;
+  // The proxy tunnel this stream's bytes go through, from its socket's handshake (for TLS
+  // plaintext, the handshake seen on the socket it is written to).
+  std::optional<decoders::TunnelTarget> tunnel;
 };
 
 // A decoded unit (one header, one body, one DNS name) gets its own match stream, so a value

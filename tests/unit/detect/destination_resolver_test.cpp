@@ -108,6 +108,92 @@ TEST_F(DestinationResolverTest, RememberedDestinationOutlivesTheConnection) {
   EXPECT_EQ(r.where.port, 8080);
 }
 
+stream::decoders::TunnelTarget Target(alert::ProxyKind kind, const std::string& host,
+                                      uint16_t port, bool address = false) {
+  return {.kind = kind, .host = host, .port = port, .host_is_address = address};
+}
+
+TEST_F(DestinationResolverTest, ATunnelGoesToItsTargetThroughTheProxy) {
+  Connect(20, 5, "127.0.0.1", 3128);
+  const stream::StreamKey key{20, stream::StreamOrigin::kSocket, 5};
+  stream::StreamContext ctx = Ctx(20, 5);
+  ctx.tunnel = Target(alert::ProxyKind::kHttpConnect, "exfil.test", 80);
+  stream::decoders::ConnectionFacts facts;
+  facts.http_host = "exfil.test";
+  ResolvedDestination r = resolver_.Resolve(key, ctx, &facts);
+  EXPECT_EQ(r.where.host, "exfil.test");
+  EXPECT_EQ(r.where.name_source, alert::NameSource::kTunnel);
+  EXPECT_EQ(r.where.ip, "");  // the proxy resolves the name: no address is known for it
+  EXPECT_EQ(r.where.port, 80);
+  ASSERT_TRUE(r.where.via.has_value());
+  EXPECT_EQ(r.where.via->kind, alert::ProxyKind::kHttpConnect);
+  EXPECT_EQ(r.where.via->ip, "127.0.0.1");
+  EXPECT_EQ(r.where.via->port, 3128);
+  EXPECT_TRUE(r.notes.empty()) << r.notes[0];  // the Host header agrees with the target
+  EXPECT_TRUE(DestinationResolver::Settled(key, r.where));
+  // Without a tunnel the same socket is the proxy itself, and nothing says "via".
+  ResolvedDestination direct = resolver_.Resolve(key, Ctx(20, 5), nullptr);
+  EXPECT_EQ(direct.where.ip, "127.0.0.1");
+  EXPECT_FALSE(direct.where.via.has_value());
+}
+
+TEST_F(DestinationResolverTest, TheSniInsideATunnelWinsOverItsTarget) {
+  Connect(21, 6, "127.0.0.1", 1080);
+  connections_.OnTlsSni(21, 0xd, "exfil.test", now_);
+  connections_.OnTlsFd(21, 0xd, 6, now_);
+  const stream::StreamKey key{21, stream::StreamOrigin::kTls, 0xd};
+  stream::StreamContext ctx = Ctx(21, -1, 0xd);
+  ctx.tunnel = Target(alert::ProxyKind::kSocks5, "api.openai.com", 443);
+  ResolvedDestination r = resolver_.Resolve(key, ctx, nullptr);
+  EXPECT_EQ(r.where.host, "exfil.test");
+  EXPECT_EQ(r.where.name_source, alert::NameSource::kSni);
+  EXPECT_EQ(r.where.port, 443);
+  EXPECT_EQ(r.where.transport, alert::Transport::kTls);
+  ASSERT_TRUE(r.where.via.has_value());
+  EXPECT_EQ(r.where.via->kind, alert::ProxyKind::kSocks5);
+  EXPECT_EQ(r.where.via->port, 1080);
+  ASSERT_EQ(r.notes.size(), 1u);
+  EXPECT_NE(r.notes[0].find("asked for api.openai.com but TLS names exfil.test"),
+            std::string::npos)
+      << r.notes[0];
+}
+
+TEST_F(DestinationResolverTest, AnAddressTargetIsNamedByTheClientsOwnDnsAnswer) {
+  dns_.OnReceived(22, 3, false, false,
+                  Bytes(testing_dns::Answer("exfil-dns.test", "198.51.100.4", 30)), now_);
+  Connect(22, 7, "127.0.0.1", 1080);
+  const stream::StreamKey key{22, stream::StreamOrigin::kSocket, 7};
+  stream::StreamContext ctx = Ctx(22, 7);
+  ctx.tunnel = Target(alert::ProxyKind::kSocks5, "198.51.100.4", 443, true);
+  ResolvedDestination r = resolver_.Resolve(key, ctx, nullptr);
+  EXPECT_EQ(r.where.host, "exfil-dns.test");
+  EXPECT_EQ(r.where.name_source, alert::NameSource::kDns);
+  EXPECT_EQ(r.where.ip, "198.51.100.4");
+  ctx.tunnel = Target(alert::ProxyKind::kSocks5, "203.0.113.9", 443, true);
+  r = resolver_.Resolve(key, ctx, nullptr);
+  EXPECT_EQ(r.where.host, "");
+  EXPECT_EQ(r.where.ip, "203.0.113.9");
+  EXPECT_EQ(r.where.name_source, alert::NameSource::kIp);
+}
+
+TEST_F(DestinationResolverTest, RememberKeepsTheProxyAndTheSocketOfTunnelledTls) {
+  Connect(23, 8, "127.0.0.1", 3128);
+  connections_.SetSocketSni(23, 8, "exfil.test", "");
+  connections_.OnTlsSni(23, 0xe, "exfil.test", now_);
+  const stream::StreamKey key{23, stream::StreamOrigin::kTls, 0xe};
+  stream::StreamContext ctx = Ctx(23, -1, 0xe);  // the kernel named no socket for the write
+  resolver_.Remember(key, ctx);
+  EXPECT_EQ(ctx.fd, 8);  // found by the ClientHello's name, kept for the tunnel lookup
+  EXPECT_EQ(ctx.dest.ip, "127.0.0.1");
+  ctx.tunnel = Target(alert::ProxyKind::kHttpConnect, "exfil.test", 443);
+  connections_.OnClose(23, 8);
+  ResolvedDestination r = resolver_.Resolve(key, ctx, nullptr);
+  EXPECT_EQ(r.where.host, "exfil.test");
+  ASSERT_TRUE(r.where.via.has_value());
+  EXPECT_EQ(r.where.via->ip, "127.0.0.1");  // the proxy, remembered after the socket closed
+  EXPECT_EQ(r.where.via->port, 3128);
+}
+
 TEST(DnsTracker, TcpAnswersAreReassembledAndGapsCounted) {
   DnsTracker dns;
   const std::string framed =

@@ -142,6 +142,40 @@ TEST_F(EgressStreamsTest, ATlsStreamKeepsItsSocketOnceKnownAndCountsCaptureGaps)
   EXPECT_EQ(ctx.gaps, 1u);
 }
 
+TEST_F(EgressStreamsTest, TlsPlaintextTakesTheTunnelOfItsSocket) {
+  const StreamKey sock{107, StreamOrigin::kSocket, 4};
+  Write(sock, "CONNECT exfil.test:443 HTTP/1.1\r\nHost: exfil.test:443\r\n\r\n", 1);
+  ASSERT_NE(streams_.Facts(sock), nullptr);
+  ASSERT_TRUE(streams_.Facts(sock)->tunnel.has_value());
+  const std::string key = OpenAiKey();
+  const StreamKey tls{107, StreamOrigin::kTls, 0xdef};
+  StreamWrite w;
+  w.pid = 107;
+  w.fd = 4;
+  w.ssl = 0xdef;
+  w.found_in = alert::FoundIn::kTlsWrite;
+  const std::string request = "GET / HTTP/1.1\r\nAuthorization: Bearer " + key + "\r\n\r\n";
+  w.bytes = request.size();
+  streams_.Record(tls, w);
+  streams_.Scan(tls, Bytes(request), Framing::kStream);
+  streams_.Close(tls);
+  ASSERT_FALSE(found_.empty());
+  for (const auto& f : found_) {
+    ASSERT_TRUE(f.ctx.tunnel.has_value());  // judged against the tunnel's target
+    EXPECT_EQ(f.ctx.tunnel->host, "exfil.test");
+    EXPECT_EQ(f.ctx.tunnel->kind, alert::ProxyKind::kHttpConnect);
+  }
+  streams_.Close(sock);
+  EXPECT_EQ(streams_.decoder_totals().tunnels_http_connect, 1u);
+}
+
+TEST_F(EgressStreamsTest, AHandshakeCutByTheStreamsEndIsCountedInTheTotals) {
+  const StreamKey sock{108, StreamOrigin::kSocket, 4};
+  Write(sock, std::string("\x05\x01\x00", 3), 1);
+  streams_.Close(sock);
+  EXPECT_EQ(streams_.decoder_totals().socks5_truncated, 1u);
+}
+
 TEST(StreamWrite, ACutCaptureIsOneGapCountedAtItsLastChunk) {
   decode::EventHeader h;
   h.pid = 7;
