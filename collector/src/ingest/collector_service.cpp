@@ -31,9 +31,13 @@ CollectorService::CollectorService(AlertStore& store, std::string collector_id, 
 // queue holds nothing that still needs an ack path.
 CollectorService::~CollectorService() = default;
 
-// At most this many (certificate, host) pairs are logged and raised as fleet alerts; past it
-// the identity_rejected_* counters still count every refusal.
-constexpr size_t kMaxMismatchPairs = 1000;
+// Refusals are logged and raised as fleet alerts once per (certificate, host) pair, for at most
+// this many hosts per certificate and this many certificates: one stolen certificate claiming
+// thousands of hosts cannot use up the log-once table for everyone else. What a full table
+// keeps out is still refused, counted in identity_rejected_* and in
+// identity_mismatches_not_logged.
+constexpr size_t kMaxMismatchIdentities = 256;
+constexpr size_t kMaxMismatchHostsPerIdentity = 32;
 
 bool CollectorService::MayClaim(const PeerIdentity& peer, const std::string& host,
                                 std::string_view what) {
@@ -44,8 +48,20 @@ bool CollectorService::MayClaim(const PeerIdentity& peer, const std::string& hos
   std::string identity = peer.Label();
   {
     std::lock_guard lock(mismatch_mu_);
-    if (mismatches_seen_.size() >= kMaxMismatchPairs) return false;
-    if (!mismatches_seen_.emplace(identity, host).second) return false;
+    auto seen = mismatches_seen_.find(identity);
+    if (seen == mismatches_seen_.end()) {
+      if (mismatches_seen_.size() >= kMaxMismatchIdentities) {
+        ++identity_mismatches_not_logged_;
+        return false;
+      }
+      seen = mismatches_seen_.emplace(identity, std::set<std::string>{}).first;
+    }
+    if (seen->second.count(host)) return false;
+    if (seen->second.size() >= kMaxMismatchHostsPerIdentity) {
+      ++identity_mismatches_not_logged_;
+      return false;
+    }
+    seen->second.insert(host);
   }
   spdlog::warn("refused {} for host '{}': the agent's certificate names '{}' (logged once per "
                "certificate and host; counted in identity_rejected_*)",
@@ -248,7 +264,8 @@ std::map<std::string, uint64_t> CollectorService::Counters() const {
       {"batches_identity_refused", batches_identity_refused_},
       {"identity_rejected_alerts", identity_rejected_alerts_},
       {"identity_rejected_heartbeats", identity_rejected_heartbeats_},
-      {"identity_rejected_inventories", identity_rejected_inventories_}};
+      {"identity_rejected_inventories", identity_rejected_inventories_},
+      {"identity_mismatches_not_logged", identity_mismatches_not_logged_}};
   if (committer_) out.merge(committer_->Counters());
   return out;
 }

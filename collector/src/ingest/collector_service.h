@@ -33,7 +33,8 @@ class IngestObserver {
   virtual void OnFreshAlert(const v1::Alert& alert) = 0;
   virtual void OnInventory(const v1::Inventory& inventory) {}
   // A verified certificate naming `identity` claimed `host` for `what` ("a heartbeat", ...) and
-  // was refused. Called once per (identity, host) pair, not per refused call.
+  // was refused. Called once per (identity, host) pair, not per refused call, for a bounded
+  // number of hosts per identity and of identities.
   virtual void OnIdentityMismatch(const std::string& identity, const std::string& host,
                                   std::string_view what) {}
 };
@@ -96,11 +97,11 @@ class CollectorService final : public CollectorServiceBase {
   std::vector<IngestObserver*> observers_;
   std::atomic<uint64_t> received_{0}, stored_{0}, duplicates_{0}, rejected_{0}, store_errors_{0},
       heartbeats_{0}, inventories_{0}, streams_{0}, batches_oversized_{0}, batches_refused_{0},
-      batches_identity_refused_{0}, identity_rejected_alerts_{0},
-      identity_rejected_heartbeats_{0}, identity_rejected_inventories_{0};
+      batches_identity_refused_{0}, identity_rejected_alerts_{0}, identity_rejected_heartbeats_{0},
+      identity_rejected_inventories_{0}, identity_mismatches_not_logged_{0};
   std::mutex mismatch_mu_;
-  std::set<std::pair<std::string, std::string>> mismatches_seen_;  // (certificate, host)
-  std::unique_ptr<GroupCommitter> committer_;  // null when group commit is off
+  std::map<std::string, std::set<std::string>> mismatches_seen_;  // certificate -> hosts logged
+  std::unique_ptr<GroupCommitter> committer_;                     // null when group commit is off
 };
 
 struct ServerOptions {
