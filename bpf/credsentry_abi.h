@@ -60,6 +60,7 @@ enum cs_counter {
 	CS_CNT_TRUNC_BUDGET,         /* write past its connection's capture budget: head copied */
 	CS_CNT_TRUNC_DNS_ANSWER,     /* DNS message received on a port-53 socket larger than captured */
 	CS_CNT_DNS_MSGS_SKIPPED,     /* sendmmsg datagrams past the ones copied per call */
+	CS_CNT_SCRAPE_REPEATS,       /* memory scrape of a target reported less than 1 s before */
 	CS_CNT__COUNT
 };
 
@@ -192,11 +193,16 @@ struct cs_tls_fd_event {
 enum cs_proc_access_what {
 	CS_PROC_ENVIRON = 1,  /* /proc/<pid>/environ: the target's environment, keys and all */
 	CS_PROC_MEM = 2,      /* /proc/<pid>/mem: the target's memory */
+	CS_PROC_VM_READV = 3, /* process_vm_readv on the target */
+	CS_PROC_PTRACE = 4,   /* ptrace attach, seize or peek (fd holds the request) */
+	CS_PROC_PIDFD_GETFD = 5,  /* pidfd_getfd: one of the target's fds (fd holds its number) */
 };
+
+#define CS_UID_UNKNOWN 0xffffffffu  /* cs_proc_access_event.target_uid the kernel did not read */
 
 struct cs_proc_access_event {
 	struct cs_event_header hdr;
-	__s32 fd;
+	__s32 fd;          /* the opened fd; for scrapes the detail of enum cs_proc_access_what */
 	__u32 target_pid;  /* pid named by the /proc directory (the opener's pid namespace) */
 	__u32 target_uid;  /* owner of the /proc entry: the target's euid while it is dumpable */
 	__u8 what;         /* enum cs_proc_access_what */

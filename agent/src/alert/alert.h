@@ -57,11 +57,14 @@ struct TargetProcessInfo {
   uint32_t uid = 0;
   std::string comm;
   std::string exe;
-  std::string access;                       // "environ" or "mem"
+  // "environ", "mem" (an open of /proc/<pid>/...), "process_vm_readv", "ptrace", "pidfd_getfd"
+  std::string access;
   std::vector<std::string> credential_env;  // names only; empty when unknown or none
   bool in_scope = false;  // false: outside --cgroup, so nothing of it was read
   std::string container;  // set when in scope: one container reading another's secrets
   KubePodInfo pod;
+  std::string systemd_unit;  // set when in scope, like the rest: the service whose memory it is
+  CiInfo ci;                 // the CI job the target runs (the runner's secrets)
 };
 
 // Where the bytes that carried the secret were seen.

@@ -181,7 +181,7 @@ Result<Event> Decode(std::span<const uint8_t> record) {
     case CS_EV_PROC_ACCESS: {
       auto e = Load<cs_proc_access_event>(record);
       if (!e) return Short("process access");
-      if (e->what != CS_PROC_ENVIRON && e->what != CS_PROC_MEM) {
+      if (e->what < CS_PROC_ENVIRON || e->what > CS_PROC_PIDFD_GETFD) {
         return Error{"process access of unknown kind " + std::to_string(e->what)};
       }
       return Event{ProcessAccess{ToHeader(e->hdr), e->fd, e->target_pid, e->target_uid,

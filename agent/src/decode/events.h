@@ -137,11 +137,13 @@ struct FdClose {
   FdKind kind = FdKind::kOther;
 };
 
-// Another process's /proc/<pid>/environ or /proc/<pid>/mem was opened (CS_EV_PROC_ACCESS).
+// Another process's /proc/<pid>/environ or /proc/<pid>/mem was opened, or its memory scraped
+// with process_vm_readv, ptrace or pidfd_getfd (CS_EV_PROC_ACCESS).
 struct ProcessAccess {
-  enum class What : uint8_t { kEnviron = 1, kMem = 2 };
+  enum class What : uint8_t { kEnviron = 1, kMem = 2, kVmReadv = 3, kPtrace = 4, kPidfdGetfd = 5 };
+  static constexpr uint32_t kUidUnknown = 0xffffffffu;  // the kernel did not read it
   EventHeader header;
-  int32_t fd = -1;
+  int32_t fd = -1;  // the opened fd; the ptrace request; the fd pidfd_getfd took
   uint32_t target_pid = 0;
   uint32_t target_uid = 0;
   What what = What::kEnviron;

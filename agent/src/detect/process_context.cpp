@@ -27,8 +27,44 @@ void DescribeProcess(const state::ProcessTable& procs, uint32_t pid, const std::
 }
 
 const char* ProcessAccessName(decode::ProcessAccess::What what) {
-  return what == decode::ProcessAccess::What::kMem ? "mem" : "environ";
+  using What = decode::ProcessAccess::What;
+  switch (what) {
+    case What::kEnviron: return "environ";
+    case What::kMem: return "mem";
+    case What::kVmReadv: return "process_vm_readv";
+    case What::kPtrace: return "ptrace";
+    case What::kPidfdGetfd: return "pidfd_getfd";
+  }
+  return "unknown";
 }
+
+namespace {
+
+constexpr int32_t kPtraceSeize = 0x4206;
+constexpr int32_t kPtraceAttach = 16;
+
+// What the reader did to `target` ("pid 812" or "pid 812 (sleep)"), for the summary.
+std::string DidWhat(const decode::ProcessAccess& e, const std::string& comm) {
+  using What = decode::ProcessAccess::What;
+  const std::string pid = std::to_string(e.target_pid);
+  const std::string target = "pid " + pid + (comm.empty() ? "" : " (" + comm + ")");
+  switch (e.what) {
+    case What::kEnviron:
+    case What::kMem:
+      return "opened /proc/" + pid + "/" + ProcessAccessName(e.what) +
+             (comm.empty() ? "" : " of " + comm);
+    case What::kVmReadv: return "read the memory of " + target + " with process_vm_readv";
+    case What::kPtrace:
+      return e.fd == kPtraceSeize    ? "seized " + target + " with ptrace"
+             : e.fd == kPtraceAttach ? "attached to " + target + " with ptrace"
+                                     : "peeked into the memory of " + target + " with ptrace";
+    case What::kPidfdGetfd:
+      return "took fd " + std::to_string(e.fd) + " of " + target + " with pidfd_getfd";
+  }
+  return "reached into " + target;
+}
+
+}  // namespace
 
 alert::Alert ProcessAccessAlert(const decode::ProcessAccess& e, const state::ProcessTable& procs,
                                  const state::Process* target, const ArgvRedactor& redact) {
@@ -49,23 +85,28 @@ alert::Alert ProcessAccessAlert(const decode::ProcessAccess& e, const state::Pro
     a.target.credential_env = target->credential_env;
     a.target.container = target->container;
     a.target.pod = {target->pod.uid, target->pod.name, target->pod.ns};
+    a.target.systemd_unit = target->systemd_unit;
+    state::CiJob job = procs.CiJobOf(target->pid);
+    a.target.ci = {job.provider, job.repository, job.workflow, job.run_id, job.job};
   }
   const bool other_user = a.target.uid != e.header.uid;
   const bool holds_credentials = !a.target.credential_env.empty();
   a.severity =
       other_user || holds_credentials ? alert::Severity::kHigh : alert::Severity::kMedium;
 
-  a.summary = e.header.comm + " (pid " + std::to_string(e.header.pid) + ") opened /proc/" +
-              std::to_string(e.target_pid) + "/" + what;
-  if (!a.target.comm.empty()) a.summary += " of " + a.target.comm;
+  a.summary = e.header.comm + " (pid " + std::to_string(e.header.pid) + ") " +
+              DidWhat(e, a.target.comm);
   if (other_user) a.summary += ", a process of uid " + std::to_string(a.target.uid);
   if (holds_credentials) {
     std::string names;
     for (const auto& n : a.target.credential_env) names += (names.empty() ? "" : ", ") + n;
     a.summary += ", whose environment holds " + names;
   }
-  a.evidence.notes.push_back(std::string("opened /proc/<pid>/") + what + " of pid " +
-                             std::to_string(e.target_pid) + " (uid " +
+  const bool opened = e.what == decode::ProcessAccess::What::kEnviron ||
+                      e.what == decode::ProcessAccess::What::kMem;
+  a.evidence.notes.push_back((opened ? std::string("opened /proc/<pid>/") + what + " of"
+                                     : std::string(what) + " on") +
+                             " pid " + std::to_string(e.target_pid) + " (uid " +
                              std::to_string(a.target.uid) + ")");
   if (!target) {
     a.evidence.notes.push_back(

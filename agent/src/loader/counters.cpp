@@ -24,8 +24,9 @@ constexpr std::array<std::string_view, CS_CNT__COUNT> kCounterNames = {
     "truncated_capture_budget",  // CS_CNT_TRUNC_BUDGET
     "truncated_dns_answer",    // CS_CNT_TRUNC_DNS_ANSWER
     "dns_messages_skipped",    // CS_CNT_DNS_MSGS_SKIPPED
+    "memory_scrape_repeats",   // CS_CNT_SCRAPE_REPEATS
 };
-static_assert(CS_CNT_DNS_MSGS_SKIPPED == 14 && CS_CNT__COUNT == 15,
+static_assert(CS_CNT_SCRAPE_REPEATS == 15 && CS_CNT__COUNT == 16,
               "cs_counter changed: update kCounterNames");
 
 }  // namespace

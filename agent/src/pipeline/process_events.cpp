@@ -2,6 +2,7 @@
 // environments read at exec, another process's /proc/<pid>/environ or mem opened, and egress of
 // processes tainted by a credential read (provenance).
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include "pipeline/pipeline.h"
 
@@ -43,7 +44,23 @@ void Pipeline::OnProcessAccess(const decode::ProcessAccess& e) {
   if (reader && e.target_pid == reader->pid) return;
   // Reads the target's /proc entries only when it is in scope (the scope rule).
   const state::Process* target = processes_.FindOrLoadInScope(e.target_pid);
-  alert::Alert alert = alerts_.ProcessAccess(e, target);
+  decode::ProcessAccess access = e;
+  if (access.target_uid == decode::ProcessAccess::kUidUnknown) {
+    // A scrape names only a pid: who owns it is the owner of its /proc directory (metadata
+    // only, nothing of an out-of-scope process is read).
+    struct stat st {};
+    const std::string dir = "/proc/" + std::to_string(e.target_pid);
+    access.target_uid = target ? target->uid : stat(dir.c_str(), &st) == 0 ? st.st_uid : 0;
+  }
+  alert::Alert alert = alerts_.ProcessAccess(access, target);
+  // The reader now holds whatever the target held: its later egress to anywhere is judged as
+  // a credential read's (provenance), and the target's learned values are matched as before.
+  std::string taken = alert.target.access == "environ" || alert.target.access == "mem"
+                          ? "/proc/" + std::to_string(e.target_pid) + "/" + alert.target.access
+                          : "the memory of pid " + std::to_string(e.target_pid);
+  if (!alert.target.comm.empty()) taken += " (" + alert.target.comm + ")";
+  processes_.RecordCredentialRead(
+      e.header.pid, {std::move(taken), 0, e.header.pid, e.header.comm, e.header.ts_ns, 0});
   if (!dedup_.FirstTime(alert.kind + "|" + std::to_string(e.header.pid) + "|" +
                             std::to_string(e.target_pid) + "|" + alert.target.access,
                         e.header.ts_ns)) {

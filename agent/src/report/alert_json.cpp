@@ -37,6 +37,12 @@ void AddContextBlocks(const alert::Alert& a, nlohmann::json& j) {
                    {"comm", a.target.comm},     {"exe", a.target.exe},
                    {"access", a.target.access}, {"credential_env", a.target.credential_env},
                    {"in_scope", a.target.in_scope}, {"container", a.target.container}};
+    if (!a.target.systemd_unit.empty()) j["target"]["systemd_unit"] = a.target.systemd_unit;
+    if (const alert::CiInfo& ci = a.target.ci; !ci.provider.empty()) {
+      j["target"]["ci"] = {{"provider", ci.provider}, {"repository", ci.repository},
+                           {"workflow", ci.workflow},  {"run_id", ci.run_id},
+                           {"job", ci.job}};
+    }
     if (const alert::KubePodInfo& pod = a.target.pod; !pod.empty()) {
       j["target"]["pod"] = {{"uid", pod.uid}, {"name", pod.name}, {"namespace", pod.ns}};
     }

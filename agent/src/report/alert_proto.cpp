@@ -12,6 +12,14 @@ void SetPod(const alert::KubePodInfo& pod, v1::KubePod* out) {
   out->set_namespace_(pod.ns);
 }
 
+void SetCiJob(const alert::CiInfo& ci, v1::CiJob* out) {
+  out->set_provider(ci.provider);
+  out->set_repository(ci.repository);
+  out->set_workflow(ci.workflow);
+  out->set_run_id(ci.run_id);
+  out->set_job(ci.job);
+}
+
 }  // namespace
 
 void ToProto(const alert::Alert& a, v1::Alert* out) {
@@ -40,14 +48,7 @@ void ToProto(const alert::Alert& a, v1::Alert* out) {
   for (const auto& name : a.process.credential_env) p->add_credential_env(name);
   p->set_systemd_unit(a.process.systemd_unit);
   if (!a.process.pod.empty()) SetPod(a.process.pod, p->mutable_pod());
-  if (!a.ci.provider.empty()) {
-    auto* ci = out->mutable_ci();
-    ci->set_provider(a.ci.provider);
-    ci->set_repository(a.ci.repository);
-    ci->set_workflow(a.ci.workflow);
-    ci->set_run_id(a.ci.run_id);
-    ci->set_job(a.ci.job);
-  }
+  if (!a.ci.provider.empty()) SetCiJob(a.ci, out->mutable_ci());
   if (a.target.pid != 0) {
     auto* t = out->mutable_target();
     t->set_pid(a.target.pid);
@@ -59,6 +60,8 @@ void ToProto(const alert::Alert& a, v1::Alert* out) {
     t->set_in_scope(a.target.in_scope);
     t->set_container(a.target.container);
     if (!a.target.pod.empty()) SetPod(a.target.pod, t->mutable_pod());
+    t->set_systemd_unit(a.target.systemd_unit);
+    if (!a.target.ci.provider.empty()) SetCiJob(a.target.ci, t->mutable_ci());
   }
   auto* s = out->mutable_secret();
   s->set_type(a.secret.type);

@@ -195,5 +195,34 @@ TEST_F(AlertBuilderTest, ProcessAccessGetsThisHostAndItsTime) {
   EXPECT_EQ(a.secret.found_in, alert::FoundIn::kNone);
 }
 
+TEST_F(AlertBuilderTest, EachScrapeMethodIsNamedInTheSummaryAndTarget) {
+  Exec(407, "python3", {"python3"});
+  using What = decode::ProcessAccess::What;
+  const struct {
+    What what;
+    int32_t detail;
+    const char* access;
+    const char* says;
+  } cases[] = {
+      {What::kVmReadv, -1, "process_vm_readv", "read the memory of pid 999 with process_vm_readv"},
+      {What::kPtrace, 16, "ptrace", "attached to pid 999 with ptrace"},
+      {What::kPtrace, 0x4206, "ptrace", "seized pid 999 with ptrace"},
+      {What::kPtrace, 2, "ptrace", "peeked into the memory of pid 999 with ptrace"},
+      {What::kPidfdGetfd, 3, "pidfd_getfd", "took fd 3 of pid 999 with pidfd_getfd"},
+      {What::kMem, 5, "mem", "opened /proc/999/mem"},
+  };
+  for (const auto& c : cases) {
+    decode::ProcessAccess e;
+    e.header.pid = 407;
+    e.header.comm = "python3";
+    e.target_pid = 999;
+    e.fd = c.detail;
+    e.what = c.what;
+    alert::Alert a = builder_->ProcessAccess(e, nullptr);
+    EXPECT_EQ(a.target.access, c.access);
+    EXPECT_EQ(a.summary, std::string("python3 (pid 407) ") + c.says) << c.access;
+  }
+}
+
 }  // namespace
 }  // namespace credsentry::pipeline
