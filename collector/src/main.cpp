@@ -137,10 +137,7 @@ int Serve(const std::vector<std::string>& args) {
   std::unique_ptr<credsentry::metrics::MetricsServer> metrics;
   if (metrics_at) {
     auto started = credsentry::metrics::MetricsServer::Start(*metrics_at, [&] {
-      std::map<std::string, CounterMap> by_forwarder;
-      for (const auto& f : (*forwarders)->http()) {
-        credsentry::ExportCounters(f->Counters(), "", by_forwarder[f->name()]);
-      }
+      auto by_forwarder = (*forwarders)->CountersByForwarder();
       auto counters = service.Counters();
       if (console_server) console_server->AddCounters(counters);
       return CollectorMetrics(counters, service.CommitLatencies(), by_forwarder).Text();

@@ -3,6 +3,7 @@
 // verifies, and that no raw secret reaches a forwarded message.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
 
 #include "forward/forwarders.h"
@@ -10,6 +11,7 @@
 #include "forward/http_forwarder.h"
 #include "forward/slack_message.h"
 #include "forward/splunk_hec.h"
+#include "forward/webhook_forwarder.h"
 #include "http_receiver.h"
 #include "store/alert_store.h"
 #include "test_support.h"
@@ -275,6 +277,35 @@ TEST(HttpForwarder, AlertsStillQueuedAtStopAreCountedAsDroppedAtShutdown) {
   EXPECT_EQ(c["webhook_sent"] + c["webhook_dropped_gave_up"], 0u);
 }
 
+TEST(HttpForwarder, AFullQueueDropsAlertsWithoutFormattingThem) {
+  HttpReceiver slow({.hold_first_ms = 500});
+  std::atomic<int> formatted{0};
+  HttpFormat format = collector::WebhookFormat();
+  format.payload = [&](const v1::Alert& a) {
+    ++formatted;
+    return a.id();
+  };
+  auto f = Forwarder(slow.Url("/hook"), std::move(format), Quick(/*max_queue=*/1));
+  f->OnFreshAlert(FixedAlert("in-flight"));
+  ASSERT_EQ(slow.WaitFor(1).size(), 1u);  // taken off the queue, its POST held
+  for (int i = 0; i < 10; ++i) f->OnFreshAlert(FixedAlert("more-" + std::to_string(i)));
+  EXPECT_EQ(f->Counters().dropped_queue_full, 9u);
+  EXPECT_EQ(formatted.load(), 2);  // the in-flight one and the one that fit
+}
+
+TEST(HttpForwarder, CountersByForwarderAndTheFlatListAgree) {
+  HttpReceiver hook;
+  collector::ForwardSettings s;
+  s.webhook_url = hook.Url("/hook");
+  auto fwd = collector::Forwarders::Open(s);
+  ASSERT_TRUE(fwd.ok()) << fwd.message();
+  auto by = (*fwd)->CountersByForwarder();
+  auto flat = (*fwd)->Counters();
+  ASSERT_EQ(by.size(), 1u);
+  EXPECT_EQ(by["webhook"].size(), flat.size());
+  for (const auto& [name, value] : by["webhook"]) EXPECT_EQ(flat.at("webhook_" + name), value);
+}
+
 TEST(HttpForwarder, NoRawSecretReachesAnyFormat) {
   const std::string raw = SyntheticSecret();
   v1::Alert a = FixedAlert();
@@ -347,6 +378,11 @@ TEST(HttpClient, ParsesTheUrlsForwardersTake) {
   EXPECT_EQ(u->host, "::1");
   EXPECT_EQ(u->port, 443);
   EXPECT_TRUE(u->IsLoopback());
+  for (const char* host : {"http://127.0.0.2/", "http://localhost/", "http://[::ffff:127.0.0.1]/"})
+    EXPECT_TRUE(collector::ParseHttpUrl(host)->IsLoopback()) << host;
+  for (const char* host :
+       {"http://10.0.0.1/", "http://[::ffff:10.0.0.1]/", "http://hooks.slack.com/"})
+    EXPECT_FALSE(collector::ParseHttpUrl(host)->IsLoopback()) << host;
   for (const char* bad :
        {"ftp://x/", "https://:443/", "https://h:99999/", "https://u:p@h/", "http://h/a b"}) {
     EXPECT_FALSE(collector::ParseHttpUrl(bad).ok()) << bad;

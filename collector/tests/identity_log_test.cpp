@@ -63,5 +63,28 @@ TEST(IdentityMismatchLog, ANoisyCertificateCannotUseUpTheLogForOthers) {
             2000u - noisy_logged + 5000u - logged);
 }
 
+TEST(IdentityMismatchLog, EachForeignAlertInABatchIsCheckedOnce) {
+  TempDir dir;
+  auto store = collector::AlertStore::Open(dir / "c.db");
+  ASSERT_TRUE(store.ok()) << store.message();
+  CollectorService service(**store, "test", {.group_commit = false});
+  for (int i = 0; i < 100; ++i) Claim(service, "runner-1", "other-" + std::to_string(i));
+  uint64_t before = service.Counters()["identity_mismatches_not_logged"];
+  // runner-1's share of the log is full: one more foreign host is one refusal not logged.
+  PeerIdentity peer{.has_certificate = true, .dns_names = {"runner-1"}};
+  v1::AlertBatch batch;
+  batch.set_agent_host("runner-1");
+  *batch.add_alerts() = MakeAlert("own-1", "runner-1");
+  *batch.add_alerts() = MakeAlert("foreign-1", "someone-else");
+  v1::AlertAck ack;
+  grpc::Status st;
+  service.Ingest(peer, batch, &ack, [&](grpc::Status s) { st = s; });
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_EQ(ack.rejected_size(), 1);
+  EXPECT_EQ(ack.rejected(0).id(), "foreign-1");
+  EXPECT_EQ(ack.acked_ids_size(), 1);
+  EXPECT_EQ(service.Counters()["identity_mismatches_not_logged"], before + 1);
+}
+
 }  // namespace
 }  // namespace credsentry::testing

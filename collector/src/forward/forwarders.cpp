@@ -74,9 +74,17 @@ void Forwarders::Stop() {
   for (auto& f : http_) f->Stop();
 }
 
+std::map<std::string, std::map<std::string, uint64_t>> Forwarders::CountersByForwarder() const {
+  std::map<std::string, std::map<std::string, uint64_t>> out;
+  for (const auto& f : http_) ExportCounters(f->Counters(), "", out[f->name()]);
+  return out;
+}
+
 std::map<std::string, uint64_t> Forwarders::Counters() const {
   std::map<std::string, uint64_t> out;
-  for (const auto& f : http_) ExportCounters(f->Counters(), f->name() + "_", out);
+  for (const auto& [forwarder, counters] : CountersByForwarder()) {
+    for (const auto& [name, value] : counters) out[forwarder + "_" + name] = value;
+  }
   return out;
 }
 

@@ -31,7 +31,10 @@ class Forwarders final : public IngestObserver {
   // alerts still queued at shutdown show in *_dropped_at_shutdown.
   void Stop();
 
-  // webhook_sent, slack_dropped_queue_full, splunk_retries, ... for every HTTP forwarder open.
+  // Each HTTP forwarder's counters by its name ("slack" -> {"sent", ...}), named once by
+  // CREDSENTRY_FORWARD_COUNTERS: /metrics labels them by forwarder.
+  std::map<std::string, std::map<std::string, uint64_t>> CountersByForwarder() const;
+  // The same, flat: webhook_sent, slack_dropped_queue_full, ... for the stop log.
   std::map<std::string, uint64_t> Counters() const;
   const std::vector<std::unique_ptr<HttpForwarder>>& http() const { return http_; }
 

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "common/metrics_server.h"
 #include "common/unique_fd.h"
 
 namespace credsentry::collector {
@@ -24,11 +25,7 @@ std::string HttpUrl::Origin() const {
          std::to_string(port);
 }
 
-bool HttpUrl::IsLoopback() const {
-  in_addr v4{};
-  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  return host == "::1" || host == "localhost";
-}
+bool HttpUrl::IsLoopback() const { return metrics::IsLoopbackHost(host); }
 
 namespace {
 

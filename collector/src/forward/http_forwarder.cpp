@@ -45,24 +45,36 @@ void HttpForwarder::Stop() {
 }
 
 void HttpForwarder::OnFreshAlert(const v1::Alert& alert) {
+  // Room is checked before the alert is formatted, so a flood into a full queue costs a lock
+  // per alert, not a message built and thrown away; formatting runs outside the lock.
+  if (!HasRoom()) return;
   std::string payload = format_.payload(alert);
   {
     std::lock_guard lock(mu_);
-    if (stop_) {  // the fleet correlator may still raise one while the collector stops
-      ++counters_.dropped_at_shutdown;
-      return;
-    }
-    if (queue_.size() >= format_.delivery.max_queue) {
-      uint64_t n = ++counters_.dropped_queue_full;
-      if ((n & (n - 1)) == 0) {  // 1, 2, 4, 8...: a flood of drops stays a few log lines
-        spdlog::warn("{} forwarder: queue full ({} alerts), {} alerts dropped so far", format_.name,
-                     queue_.size(), n);
-      }
-      return;
-    }
+    if (!HasRoomLocked()) return;  // filled meanwhile by another ingest thread
     queue_.push_back(std::move(payload));
   }
   cv_.notify_one();
+}
+
+bool HttpForwarder::HasRoom() {
+  std::lock_guard lock(mu_);
+  return HasRoomLocked();
+}
+
+// Counts the alert as dropped when there is no room for it.
+bool HttpForwarder::HasRoomLocked() {
+  if (stop_) {  // the fleet correlator may still raise one while the collector stops
+    ++counters_.dropped_at_shutdown;
+    return false;
+  }
+  if (queue_.size() < format_.delivery.max_queue) return true;
+  uint64_t n = ++counters_.dropped_queue_full;
+  if ((n & (n - 1)) == 0) {  // 1, 2, 4, 8...: a flood of drops stays a few log lines
+    spdlog::warn("{} forwarder: queue full ({} alerts), {} alerts dropped so far", format_.name,
+                 queue_.size(), n);
+  }
+  return false;
 }
 
 ForwardCounters HttpForwarder::Counters() const {

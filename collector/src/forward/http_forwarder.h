@@ -78,6 +78,8 @@ class HttpForwarder final : public IngestObserver {
  private:
   using Counter = uint64_t ForwardCounters::*;
   void Run();
+  bool HasRoom();
+  bool HasRoomLocked();
   std::vector<std::string> TakeBatch();
   // The counter the batch ends in: sent, dropped_rejected, _gave_up or _at_shutdown.
   Counter Deliver(const std::string& body, std::unique_lock<std::mutex>& lock);

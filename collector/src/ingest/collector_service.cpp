@@ -88,17 +88,24 @@ void CollectorService::Ingest(const PeerIdentity& peer, const v1::AlertBatch& ba
   }
   // An agent may not file single alerts under another host's name either: those are acked as
   // rejected (resending cannot help) and the rest of the batch is stored.
-  auto foreign = [&](const v1::Alert& a) { return !MayClaim(peer, a.host(), "an alert"); };
+  // Each alert's claim is checked once: the log-once table and its counters see it once.
+  std::vector<int> foreign;
+  for (int i = 0; i < batch.alerts_size(); ++i) {
+    if (!MayClaim(peer, batch.alerts(i).host(), "an alert")) foreign.push_back(i);
+  }
   std::shared_ptr<v1::AlertBatch> own;  // the batch without them, when there are any
-  if (std::any_of(batch.alerts().begin(), batch.alerts().end(), foreign)) {
+  if (!foreign.empty()) {
     own = std::make_shared<v1::AlertBatch>();
     own->set_agent_host(batch.agent_host());
     own->set_batch_id(batch.batch_id());
-    for (const auto& a : batch.alerts()) {
-      if (!foreign(a)) {
+    auto next_foreign = foreign.begin();
+    for (int i = 0; i < batch.alerts_size(); ++i) {
+      const v1::Alert& a = batch.alerts(i);
+      if (next_foreign == foreign.end() || *next_foreign != i) {
         *own->add_alerts() = a;
         continue;
       }
+      ++next_foreign;
       ++identity_rejected_alerts_;
       auto* r = ack->add_rejected();
       r->set_id(a.id());
