@@ -77,6 +77,13 @@ void ToProto(const alert::Alert& a, v1::Alert* out) {
   d->set_transport(std::string(TransportName(a.destination.transport)));
   d->set_name_source(std::string(NameSourceName(a.destination.name_source)));
   for (const auto& e : a.destination.expected) d->add_expected(e);
+  if (const auto& via = a.destination.via) {
+    auto* hop = d->mutable_via();
+    hop->set_kind(std::string(ProxyKindName(via->kind)));
+    hop->set_host(via->host);
+    hop->set_ip(via->ip);
+    hop->set_port(via->port);
+  }
   auto* ev = out->mutable_evidence();
   for (const auto& r : a.evidence.credential_reads) {
     auto* x = ev->add_credential_reads();

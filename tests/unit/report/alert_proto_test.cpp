@@ -32,6 +32,9 @@ alert::Alert FullAlert() {
   a.target = {777, 1001, "runner", "/opt/runner/bin/Runner.Worker", "environ", {"GITHUB_TOKEN"},
               true, std::string(64, 'e')};
   a.target.pod = {"aaaaaaaa-0000-4000-8000-000000000001", "runner-0", "ci"};
+  a.target.systemd_unit = "actions.runner.service";
+  a.target.ci = {"github-actions", "acme/app", "release", "4242", "build"};
+  a.destination.via = alert::ProxyHop{alert::ProxyKind::kSocks5, "proxy.corp", "10.0.0.8", 1080};
   return a;
 }
 
@@ -94,6 +97,12 @@ TEST(AlertProto, EveryFieldOfTheAlertContractIsMapped) {
   EXPECT_EQ(m.target().container(), std::string(64, 'e'));
   EXPECT_EQ(m.target().pod().name(), "runner-0");
   EXPECT_EQ(m.target().pod().namespace_(), "ci");
+  EXPECT_EQ(m.target().systemd_unit(), "actions.runner.service");
+  EXPECT_EQ(m.target().ci().job(), "build");
+  EXPECT_EQ(m.destination().via().kind(), "socks5");
+  EXPECT_EQ(m.destination().via().host(), "proxy.corp");
+  EXPECT_EQ(m.destination().via().ip(), "10.0.0.8");
+  EXPECT_EQ(m.destination().via().port(), 1080u);
 
   alert::Alert low = FullAlert();
   low.severity = alert::Severity::kLow;
