@@ -31,9 +31,11 @@ def collector_path(agent_binary: Path) -> Path:
 
 
 class Collector:
-    """A credsentry-collector child on 127.0.0.1 with its own SQLite file and test PKI."""
+    """A credsentry-collector child on 127.0.0.1 with its own SQLite file and test PKI; with
+    console_token, also its web console on a free loopback port (the token file, NAME:TOKEN,
+    mode 0600, in workdir)."""
 
-    def __init__(self, binary: Path, workdir: Path):
+    def __init__(self, binary: Path, workdir: Path, console_token: str | None = None):
         self.binary = binary
         self.dir = workdir
         self.pki = workdir / "pki"
@@ -45,25 +47,39 @@ class Collector:
         if proc.returncode != 0:
             pytest.fail(f"make-test-pki.sh failed: {proc.stderr.strip()}", pytrace=False)
         self.port = 0
+        self.console_token = console_token
+        self.console_port = 0
+        self.console_port_file = workdir / "console.port"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Collector":
         self.port_file.unlink(missing_ok=True)
+        self.console_port_file.unlink(missing_ok=True)
+        args = [str(self.binary), "serve", "--listen", f"127.0.0.1:{self.port}",
+                "--db", str(self.db), "--ca", str(self.pki / "ca.pem"),
+                "--cert", str(self.pki / "server.pem"), "--key", str(self.pki / "server.key"),
+                "--port-file", str(self.port_file), "--log-level", "debug"]
+        if self.console_token is not None:
+            tokens = self.dir / "console-tokens"
+            tokens.touch(mode=0o600)
+            tokens.write_text(f"kernel-test:{self.console_token}\n")
+            args += ["--console-listen", f"127.0.0.1:{self.console_port}",
+                     "--console-token-file", str(tokens),
+                     "--console-port-file", str(self.console_port_file)]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [str(self.binary), "serve", "--listen", f"127.0.0.1:{self.port}",
-                 "--db", str(self.db), "--ca", str(self.pki / "ca.pem"),
-                 "--cert", str(self.pki / "server.pem"), "--key", str(self.pki / "server.key"),
-                 "--port-file", str(self.port_file), "--log-level", "debug"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
-        while not self.port_file.exists():
+        while not self.port_file.exists() or (self.console_token is not None
+                                              and not self.console_port_file.exists()):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 pytest.fail(f"collector did not start:\n{self.log.read_text()[-2000:]}",
                             pytrace=False)
             time.sleep(0.02)
         self.port = int(self.port_file.read_text())
+        if self.console_token is not None:
+            self.console_port = int(self.console_port_file.read_text())
         return self
 
     def stop(self) -> int:
@@ -99,20 +115,25 @@ class Collector:
         return [p for p in self.dir.iterdir() if p.is_file() and p.name.startswith("collector")]
 
 
-@pytest.fixture
-def collector(agent_binary, scratch, registry):
+def run_collector(agent_binary, scratch, registry, console_token: str | None = None):
+    """The collector fixture's body (yields a started Collector), for fixtures with options."""
     binary = collector_path(agent_binary)
     env.require(binary.is_file() and os.access(binary, os.X_OK),
                 f"collector binary not built: {binary} (build it or set CREDSENTRY_COLLECTOR)")
     workdir = scratch / "collector"
     workdir.mkdir()
-    c = Collector(binary, workdir).start()
+    c = Collector(binary, workdir, console_token).start()
     yield c
     rc = c.stop()
     # Registered after the stop, so the database is checked as the collector left it.
     for f in c.files():
         registry.watch_file(f)
     assert rc == 0, f"collector exited {rc} on SIGTERM:\n{c.log.read_text()[-2000:]}"
+
+
+@pytest.fixture
+def collector(agent_binary, scratch, registry):
+    yield from run_collector(agent_binary, scratch, registry)
 
 
 def _wait(predicate, timeout: float, step: float):
