@@ -41,6 +41,7 @@ int RunCheck(const config::AgentConfig& cfg) {
   po.cgroup_paths = cfg.cgroups;
   po.extra_tls_libraries = cfg.extra_tls_libraries;
   auto report = loader::ProbeFeatures(po);
+  std::cout << "mode: " << config::ModeName(cfg.mode) << "\n";
   std::cout << report.ToText();
   auto rules = catalogue::LoadRules(cfg.rules_dirs);
   if (rules) {

@@ -98,6 +98,13 @@ struct Evidence {
   std::vector<std::string> notes;     // e.g. "Host header api.openai.com disagrees with SNI x"
 };
 
+// What the agent did about it: in detect mode (the default) it only watches; prevent mode
+// (issue 16) may kill the sender before its bytes are encrypted.
+enum class Action : uint8_t {
+  kObserved,  // reported only
+  kKilled,    // the sending process was killed before the write left it
+};
+
 struct Alert {
   std::string id;       // unique, stable across resends (idempotency key)
   uint64_t time_ns = 0; // wall clock, ns since epoch
@@ -111,6 +118,7 @@ struct Alert {
   Evidence evidence;
   CiInfo ci;
   TargetProcessInfo target;
+  Action action = Action::kObserved;
 };
 
 }  // namespace credsentry::alert

@@ -43,6 +43,14 @@ bool IsAlertFormat(const std::string& f) { return f == "auto" || f == "json" || 
 
 }  // namespace
 
+std::optional<Mode> ParseMode(std::string_view text) {
+  if (text == "detect") return Mode::kDetect;
+  if (text == "prevent") return Mode::kPrevent;
+  return std::nullopt;
+}
+
+const char* ModeName(Mode m) { return m == Mode::kPrevent ? "prevent" : "detect"; }
+
 Status LoadAgentConfigFile(const std::string& path, AgentConfig& cfg) {
   YAML::Node root;
   try {
@@ -64,6 +72,14 @@ Status LoadAgentConfigFile(const std::string& path, AgentConfig& cfg) {
          if (auto st = Get(path, n, cfg.alert_format); !st) return st;
          if (!IsAlertFormat(cfg.alert_format))
            return Error{Where(path, n) + ": alert_format must be auto, json or text"};
+         return Status::Ok();
+       }},
+      {"mode", [&](const YAML::Node& n) -> Status {
+         std::string text;
+         if (auto st = Get(path, n, text); !st) return st;
+         auto mode = ParseMode(text);
+         if (!mode) return Error{Where(path, n) + ": mode must be detect or prevent, not '" + text + "'"};
+         cfg.mode = *mode;
          return Status::Ok();
        }},
       {"log_file", [&](const YAML::Node& n) { return Get(path, n, cfg.log_file); }},
@@ -186,6 +202,7 @@ struct Grammar {
   CLI::Option* rules = nullptr;
   CLI::Option* cgroups = nullptr;
   CLI::Option* check = nullptr;
+  CLI::Option* mode = nullptr;
   CLI::Option* version = nullptr;
   CLI::Option* metrics_allow_remote = nullptr;
   CLI::Option* scan_rules = nullptr;
@@ -193,6 +210,7 @@ struct Grammar {
   std::vector<std::pair<CLI::Option*, StringField>> run_flags;
 
   std::string config_file;
+  std::string mode_text;
   AgentConfig flags;  // values as given on the command line
   std::vector<std::string> scan_rules_dirs, scan_paths;
   std::string scan_fingerprint_key_file;
@@ -207,6 +225,11 @@ struct Grammar {
                           "rule directory; repeatable, later directories override earlier ones");
     cgroups = AddRepeatable(app, "--cgroup", flags.cgroups, "PATH",
                             "watch only processes in this cgroup v2 subtree; repeatable");
+    mode = app.add_option("--mode", mode_text,
+                          "detect (report only, the default) or prevent (stop a key on its way "
+                          "to an unexpected destination, inside the --cgroup scope)")
+               ->type_name("MODE")
+               ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     for (const auto& f : kRunFlags) {
       auto* opt = app.add_option(f.name, f.field(flags), f.help)
                       ->type_name(f.value_name)
@@ -316,6 +339,11 @@ Result<CommandLine> ParseCommandLine(int argc, char** argv) {
     if (opt->count() > 0) field(c) = field(g.flags);
   }
   if (g.metrics_allow_remote->count() > 0) c.metrics_allow_remote = true;
+  if (g.mode->count() > 0) {
+    auto mode = ParseMode(g.mode_text);
+    if (!mode) return Error{"--mode must be detect or prevent, not '" + g.mode_text + "'"};
+    c.mode = *mode;
+  }
   if (c.rules_dirs.empty()) c.rules_dirs = DefaultRulesDirs();
   if (!IsAlertFormat(c.alert_format)) {
     return Error{"--alert-format must be auto, json or text, not '" + c.alert_format + "'"};

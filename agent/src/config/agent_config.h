@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -16,12 +18,21 @@ struct CollectorSettings {
   uint64_t spool_max_bytes = 64ull << 20;
 };
 
+// detect (the default): report only. prevent: inside the watched scope, stop a request carrying
+// a credential to a destination not expected for it (issue 16).
+enum class Mode { kDetect, kPrevent };
+
+// "detect" / "prevent" to Mode; nullopt for anything else.
+std::optional<Mode> ParseMode(std::string_view text);
+const char* ModeName(Mode m);
+
 struct AgentConfig {
   std::vector<std::string> rules_dirs;    // empty = the shipped defaults
   std::vector<std::string> cgroups;       // empty = whole host
   std::string alerts_file = "-";
   // "auto" (one readable line per alert on a terminal, JSON lines otherwise), "json", "text".
   std::string alert_format = "auto";
+  Mode mode = Mode::kDetect;
   std::string log_file;                   // empty = stderr
   std::string log_level = "info";
   std::string stats_file;

@@ -2,6 +2,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -47,6 +48,32 @@ std::string TryBtfProgram(bpf_prog_type type, bpf_attach_type attach, const char
   if (prog < 0) return std::string("load: ") + std::strerror(errno);
   int link = bpf_link_create(prog, 0, attach, nullptr);
   int saved = errno;
+  close(prog);
+  if (link < 0) return std::string("attach: ") + std::strerror(saved);
+  close(link);
+  return "";
+}
+
+// Loads a do-nothing cgroup sock_addr program of `attach` (r0 = 1: allow) and links it to
+// `cgroup_dir`, dropped again with the link's fd. Prevent mode refuses connect() this way for
+// what TLS probes cannot read; only attaching proves the kernel lets us. Returns "" on success.
+std::string TrySockAddrProgram(bpf_attach_type attach, const std::string& cgroup_dir) {
+  const bpf_insn insns[] = {
+      {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0, .imm = 1},
+      {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
+  };
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach);
+  int prog = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "cs_check", "GPL", insns, 2, &opts);
+  if (prog < 0) return std::string("load: ") + std::strerror(errno);
+  int cgroup = open(cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cgroup < 0) {
+    int saved = errno;
+    close(prog);
+    return "open " + cgroup_dir + ": " + std::strerror(saved);
+  }
+  int link = bpf_link_create(prog, cgroup, attach, nullptr);
+  int saved = errno;
+  close(cgroup);
   close(prog);
   if (link < 0) return std::string("attach: ") + std::strerror(saved);
   close(link);
@@ -194,6 +221,27 @@ FeatureReport ProbeFeatures(const ProbeOptions& options) {
                   std::to_string(node->offsets.size()) + " functions hooked at exec"));
   }
   for (const auto& [stack, why] : UnhookableTlsStacks()) add(stack, why);
+
+  // Prevent mode: a uprobe holds the writing thread with a signal before the library encrypts
+  // (the verifier must offer the helper to uprobe programs), and cgroup connect hooks refuse
+  // what cannot be read. Both are tried, on the first --cgroup or else the cgroup v2 root.
+  bool send_signal =
+      libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_send_signal_thread, nullptr) == 1;
+  bool hold = uprobes && send_signal;
+  add("prevent: uprobe hold (bpf_send_signal_thread)",
+      hold ? Yes("SIGSTOP from the TLS uprobe before encryption")
+           : No(!uprobes ? "needs uprobes" : "helper not offered to uprobe programs"));
+  std::string scope_dir = options.cgroup_paths.empty() ? cg2 : options.cgroup_paths.front();
+  std::string connect4 = scope_dir.empty() ? "cgroup v2 not mounted"
+                                           : TrySockAddrProgram(BPF_CGROUP_INET4_CONNECT, scope_dir);
+  std::string connect6 = scope_dir.empty() ? "cgroup v2 not mounted"
+                                           : TrySockAddrProgram(BPF_CGROUP_INET6_CONNECT, scope_dir);
+  add("prevent: cgroup connect4", connect4.empty() ? Yes("attached and removed") : No(connect4));
+  add("prevent: cgroup connect6", connect6.empty() ? Yes("attached and removed") : No(connect6));
+  add("prevent mode (--mode prevent)",
+      hold ? Yes("kernel can hold TLS writes; this build does not hold or kill yet: alerts say "
+                 "action observed")
+           : No("no way to hold a TLS write on this kernel"));
 
   std::string tls_hooks;
   if (uprobes && !libs.empty()) tls_hooks += " + OpenSSL uprobes";

@@ -250,6 +250,11 @@ Status Daemon::Run() {
       "TLS libraries: {}",
       pipeline_->processes().size(), scope_->whole_host() ? " (whole host)" : "", watched_.inodes,
       watched_.names, fmt::join(probes_->TlsLibraries(), ", "));
+  if (cfg_.mode == config::Mode::kPrevent) {
+    // Said once at start so nobody mistakes this slice for enforcement (issue 16).
+    spdlog::warn("mode prevent: this build does not hold or kill yet; alerts are reported with "
+                 "action observed");
+  }
   if (!cfg_.ready_file.empty()) std::ofstream(cfg_.ready_file) << "ready\n";
   NotifySystemd("READY=1");
 

@@ -70,6 +70,7 @@ nlohmann::json AlertToJson(const alert::Alert& a) {
       {"severity", alert::SeverityName(a.severity)},
       {"summary", a.summary},
       {"host", a.host},
+      {"action", std::string(ActionName(a.action))},
       {"process",
        {{"pid", a.process.pid},
         {"ppid", a.process.ppid},

@@ -42,4 +42,12 @@ std::string_view FoundInName(alert::FoundIn f) {
   return "";
 }
 
+std::string_view ActionName(alert::Action a) {
+  switch (a) {
+    case alert::Action::kObserved: return "observed";
+    case alert::Action::kKilled: return "killed";
+  }
+  return "observed";
+}
+
 }  // namespace credsentry::report

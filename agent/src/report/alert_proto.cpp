@@ -28,6 +28,7 @@ void ToProto(const alert::Alert& a, v1::Alert* out) {
   out->set_kind(a.kind);
   out->set_severity(static_cast<v1::Severity>(static_cast<int>(a.severity) + 1));
   out->set_summary(a.summary);
+  out->set_action(std::string(ActionName(a.action)));
   out->set_host(a.host);
   auto* p = out->mutable_process();
   p->set_pid(a.process.pid);

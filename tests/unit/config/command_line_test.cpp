@@ -23,7 +23,7 @@ const std::vector<std::string> kValueFlags = {"--config",      "--rules",       
                                               "--alerts-file", "--collector",      "--log-file",
                                               "--log-level",   "--stats-file",     "--trace-events",
                                               "--ready-file",  "--fingerprint-key",
-                                              "--metrics-listen"};
+                                              "--metrics-listen", "--mode"};
 
 TEST(CommandLine, EveryFlagLandsInItsSetting) {
   testing::TempDir dir;
@@ -76,6 +76,32 @@ TEST(CommandLine, AlertFormatIsAutoJsonOrText) {
   auto refused = Parse({"--config", bad_file});
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.message(), bad_file + ":2: alert_format must be auto, json or text");
+}
+
+TEST(CommandLine, ModeIsDetectUnlessPreventIsAsked) {
+  testing::TempDir dir;
+  auto empty = dir.Write("empty.yaml", "");
+  auto defaults = Parse({"--config", empty});
+  ASSERT_TRUE(defaults.ok()) << defaults.message();
+  EXPECT_EQ(defaults->config.mode, Mode::kDetect);
+  auto prevent = Parse({"--config", empty, "--mode", "prevent"});
+  ASSERT_TRUE(prevent.ok()) << prevent.message();
+  EXPECT_EQ(prevent->config.mode, Mode::kPrevent);
+  auto bad = Parse({"--config", empty, "--mode", "block"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.message(), "--mode must be detect or prevent, not 'block'");
+
+  auto yaml = dir.Write("agent.yaml", "mode: prevent\n");
+  auto from_file = Parse({"--config", yaml});
+  ASSERT_TRUE(from_file.ok()) << from_file.message();
+  EXPECT_EQ(from_file->config.mode, Mode::kPrevent);
+  auto flag_wins = Parse({"--mode", "detect", "--config", yaml});
+  ASSERT_TRUE(flag_wins.ok()) << flag_wins.message();
+  EXPECT_EQ(flag_wins->config.mode, Mode::kDetect);
+  auto bad_file = dir.Write("bad.yaml", "log_level: info\nmode: stop\n");
+  auto refused = Parse({"--config", bad_file});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.message(), bad_file + ":2: mode must be detect or prevent, not 'stop'");
 }
 
 TEST(CommandLine, RepeatableFlagsKeepTheirOrder) {

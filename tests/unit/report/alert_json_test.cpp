@@ -34,10 +34,17 @@ TEST(AlertJson, CarriesTheContractFields) {
   EXPECT_EQ(j["secret"]["redacted"], "sk-proj-…abcd");
   EXPECT_EQ(j["destination"]["expected"][0], "api.openai.com");
   EXPECT_EQ(j["evidence"]["credential_reads"][0]["path"], "/root/.aws/credentials");
-  for (const char* key : {"id", "time", "kind", "severity", "summary", "host", "process", "secret",
-                          "destination", "evidence"}) {
+  EXPECT_EQ(j["action"], "observed");  // the default: detect mode
+  for (const char* key : {"id", "time", "kind", "severity", "summary", "host", "action", "process",
+                          "secret", "destination", "evidence"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
+}
+
+TEST(AlertJson, ActionSaysWhatPreventModeDid) {
+  alert::Alert a;
+  a.action = alert::Action::kKilled;
+  EXPECT_EQ(nlohmann::json::parse(AlertToJsonLine(a))["action"], "killed");
 }
 
 TEST(AlertJson, InvalidUtf8IsReplacedNotThrown) {

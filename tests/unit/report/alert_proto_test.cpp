@@ -47,6 +47,7 @@ TEST(AlertProto, EveryFieldOfTheAlertContractIsMapped) {
   EXPECT_EQ(m.severity(), v1::SEVERITY_CRITICAL);
   EXPECT_EQ(m.summary(), "Anthropic key sent to 203.0.113.9");
   EXPECT_EQ(m.host(), "host-1");
+  EXPECT_EQ(m.action(), "observed");
   EXPECT_EQ(m.process().pid(), 1234u);
   EXPECT_EQ(m.process().ppid(), 1u);
   EXPECT_EQ(m.process().uid(), 1000u);
