@@ -85,8 +85,12 @@ void BodyDecoder::SniffCoding(std::span<const uint8_t> first) {
   auto starts = [&](std::span<const uint8_t> magic) {
     return first.size() >= magic.size() && std::equal(magic.begin(), magic.end(), first.begin());
   };
-  std::string_view coding = starts(kGzip) ? "gzip" : starts(kZstd) ? "zstd" : "";
+  // zlib: CMF 0x78 with the FLG bytes zlib writes for its levels ("x^" is left to text).
+  const bool zlib = first.size() >= 2 && first[0] == 0x78 &&
+                    (first[1] == 0x01 || first[1] == 0x9c || first[1] == 0xda);
+  std::string_view coding = starts(kGzip) ? "gzip" : starts(kZstd) ? "zstd" : zlib ? "deflate" : "";
   if (coding.empty()) return;
+  ++counters_.undeclared_compressed;
   stages_.push_back(
       MakeDecompressor(coding, DecompressLimits{.max_output = limits_.max_inflated_bytes,
                                                 .max_ratio = limits_.max_inflate_ratio}));

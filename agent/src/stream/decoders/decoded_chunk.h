@@ -83,7 +83,10 @@ struct ConnectionFacts {
   X(socks5_malformed, "SOCKS5 handshakes that broke the protocol")                 \
   X(socks5_truncated, "SOCKS5 handshakes cut by the stream's end")                 \
   X(socks5_other_commands, "SOCKS5 BIND / UDP ASSOCIATE requests (not followed)")  \
-  X(tunnel_early_data, "tunnel bytes sent before the proxy could answer (target not trusted)")
+  X(tunnel_early_data, "tunnel bytes sent before the proxy could answer (target not trusted)") \
+  X(undeclared_compressed, "gzip/zlib/zstd streams found by their magic, not by a header")  \
+  X(archive_entries, "files unpacked from tar and zip archives found in bodies")            \
+  X(undeclared_unsupported, "bzip2/xz streams and zip methods found but not decoded")
 
 struct DecoderCounters {
   CREDSENTRY_COUNTER_MEMBERS(CREDSENTRY_DECODER_COUNTERS, DecoderCounters)

@@ -13,6 +13,8 @@ namespace {
 // A hostile body could hold millions of short base64 runs; beyond this many derived units per
 // source text the rest is counted as truncated rather than emitted.
 constexpr size_t kMaxDerivedPerText = 512;
+// Containers nest (base64 of gzip of tar of zip ...): each level counts one, up to this many.
+constexpr size_t kMaxContainerDepth = 6;
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -27,11 +29,37 @@ std::vector<std::string> With(const std::vector<std::string>& decoding, std::str
   return out;
 }
 
-// Base64 whose first bytes decode to text (at most one odd byte) or to a gzip header.
+uint8_t At(std::string_view b, size_t i) { return static_cast<uint8_t>(b[i]); }
+uint32_t Le(std::string_view b, size_t at, size_t n) {
+  uint32_t v = 0;
+  for (size_t i = n; i-- > 0;) v = v << 8 | At(b, at + i);
+  return v;
+}
+
+// The coding of a compressed stream that starts `b`, by its magic number: "gzip", "deflate"
+// (zlib-wrapped), "zstd"; "bzip2" and "xz" are known but not decoded. "" for anything else.
+std::string_view SniffCompression(std::string_view b) {
+  if (b.size() >= 2 && At(b, 0) == 0x1f && At(b, 1) == 0x8b) return "gzip";
+  if (b.size() >= 4 && Le(b, 0, 4) == 0xFD2FB528u) return "zstd";
+  // zlib: CMF 0x78 (deflate, 32 KiB window) with the FLG bytes zlib writes for its levels;
+  // 0x5e is left out because "x^" starts ordinary text.
+  if (b.size() >= 2 && At(b, 0) == 0x78 && (At(b, 1) == 0x01 || At(b, 1) == 0x9c || At(b, 1) == 0xda)) {
+    return "deflate";
+  }
+  if (b.size() >= 4 && b.substr(0, 3) == "BZh" && At(b, 3) >= '1' && At(b, 3) <= '9') return "bzip2";
+  if (b.size() >= 6 && b.substr(0, 6) == std::string_view("\xfd" "7zXZ\0", 6)) return "xz";
+  return "";
+}
+
+bool IsTar(std::string_view b) { return b.size() >= 512 && b.substr(257, 5) == "ustar"; }
+bool IsZip(std::string_view b) { return b.size() >= 30 && b.substr(0, 4) == std::string_view("PK\3\4", 4); }
+
+// Base64 whose first bytes decode to text (at most one odd byte) or to a compressed stream or
+// an archive.
 bool PromisingBase64(std::string_view head) {
   auto bytes = Base64Decode(head);
   if (!bytes || bytes->size() < 2) return false;
-  if (static_cast<uint8_t>((*bytes)[0]) == 0x1f && static_cast<uint8_t>((*bytes)[1]) == 0x8b) {
+  if (!SniffCompression(*bytes).empty() || bytes->starts_with(std::string_view("PK\3\4", 4))) {
     return true;
   }
   int odd = 0;
@@ -57,6 +85,8 @@ class Deriver {
       Base64Runs(text, decoding, depth);
       return;
     }
+    // A body that is a compressed stream or an archive nobody declared (tar czf - | curl).
+    if (Container(text, decoding, depth)) return;
     std::string ct = Lower(content_type);
     if (ct.find("multipart/") != std::string::npos) {
       Multipart(text, content_type, decoding, depth);
@@ -97,11 +127,7 @@ class Deriver {
       if (!PromisingBase64(text.substr(run.offset, 12))) continue;
       auto decoded = Base64Decode(text.substr(run.offset, run.length));
       if (!decoded) continue;
-      if (decoded->size() >= 2 && static_cast<uint8_t>((*decoded)[0]) == 0x1f &&
-          static_cast<uint8_t>((*decoded)[1]) == 0x8b) {
-        Gunzip(*decoded, With(decoding, "base64"), depth + 1);
-        continue;
-      }
+      if (Container(*decoded, With(decoding, "base64"), depth + 1)) continue;
       if (!LooksLikeText(*decoded)) continue;
       auto steps = With(decoding, "base64");
       if (!Emit(kLayerBase64, *decoded, steps)) return;
@@ -113,19 +139,115 @@ class Deriver {
     }
   }
 
-  void Gunzip(std::string_view compressed, const std::vector<std::string>& decoding, size_t depth) {
-    DecompressLimits limits{
-        .max_output = std::min(ctx_.limits.max_inflated_bytes, ctx_.limits.max_transform_bytes),
-        .max_ratio = ctx_.limits.max_inflate_ratio};
-    auto gz = MakeDecompressor("gzip", limits);
+  // A compressed stream or an archive at the start of `bytes`: decoded (or counted when its
+  // format is not decodable) and true; false when `bytes` is neither.
+  bool Container(std::string_view bytes, const std::vector<std::string>& decoding, size_t depth) {
+    if (depth >= kMaxContainerDepth) return false;
+    if (IsTar(bytes)) {
+      Tar(bytes, With(decoding, "tar"), depth);
+      return true;
+    }
+    if (IsZip(bytes)) {
+      Zip(bytes, With(decoding, "zip"), depth);
+      return true;
+    }
+    std::string_view coding = SniffCompression(bytes);
+    if (coding.empty()) return false;
+    ++ctx_.counters.undeclared_compressed;
+    if (coding == "bzip2" || coding == "xz") {
+      ++ctx_.counters.undeclared_unsupported;
+      return true;
+    }
+    std::string out = Decompress(bytes, coding);
+    auto steps = With(decoding, coding == "deflate" ? "zlib" : coding);
+    if (out.empty() || Container(out, steps, depth + 1) || !LooksLikeText(out)) return true;
+    // base64 of gzip keeps its own layer name, as before the other codings were sniffed.
+    const bool base64_gzip = coding == "gzip" && !decoding.empty() && decoding.back() == "base64";
+    if (Emit(base64_gzip ? kLayerBase64Gzip : kLayerInflated, out, steps)) {
+      Text(out, TextKind::kBody, {}, steps, depth + 1);
+    }
+    return true;
+  }
+
+  // Everything `compressed` inflates to under the decompression-bomb limits (counted when hit).
+  std::string Decompress(std::string_view compressed, std::string_view coding) {
+    // One budget for everything inflated from this text: a zip of many small bombs stops too.
+    const size_t left = ctx_.limits.max_inflated_bytes - std::min(inflated_, ctx_.limits.max_inflated_bytes);
     std::string out;
-    auto status = gz->Feed({reinterpret_cast<const uint8_t*>(compressed.data()), compressed.size()},
-                           [&](std::span<const uint8_t> b) { out.append(b.begin(), b.end()); });
+    if (left == 0) {
+      ++ctx_.counters.bombs_stopped;
+      return out;
+    }
+    DecompressLimits limits{.max_output = std::min(left, ctx_.limits.max_transform_bytes),
+                            .max_ratio = ctx_.limits.max_inflate_ratio};
+    auto codec = MakeDecompressor(coding, limits);
+    if (!codec) return out;
+    auto status = codec->Feed({reinterpret_cast<const uint8_t*>(compressed.data()), compressed.size()},
+                              [&](std::span<const uint8_t> b) { out.append(b.begin(), b.end()); });
     if (status == DecompressStatus::kBomb) ++ctx_.counters.bombs_stopped;
     if (status == DecompressStatus::kCorrupt) ++ctx_.counters.decompress_errors;
-    if (out.empty() || !LooksLikeText(out)) return;
-    auto steps = With(decoding, "gzip");
-    if (Emit(kLayerBase64Gzip, out, steps)) Base64Runs(out, steps, depth);
+    inflated_ += out.size();
+    return out;
+  }
+
+  // One file of an archive: matched as it is, then decoded further like a body.
+  void Entry(std::string_view content, const std::vector<std::string>& steps, size_t depth) {
+    ++ctx_.counters.archive_entries;
+    if (content.empty() || Container(content, steps, depth + 1)) return;
+    if (Emit(kLayerArchive, content, steps)) Text(content, TextKind::kBody, {}, steps, depth + 1);
+  }
+
+  // ustar: 512-byte headers, octal sizes, contents padded to 512; regular files only.
+  void Tar(std::string_view tar, const std::vector<std::string>& steps, size_t depth) {
+    for (size_t at = 0; at + 512 <= tar.size();) {
+      std::string_view h = tar.substr(at, 512);
+      if (h[0] == '\0') return;  // the end-of-archive blocks
+      if (h.substr(257, 5) != "ustar") {
+        ++ctx_.counters.parse_errors;
+        return;
+      }
+      uint64_t size = 0;
+      for (size_t i = 124; i < 136 && h[i] != '\0' && h[i] != ' '; ++i) {
+        if (h[i] < '0' || h[i] > '7' || size > tar.size()) {
+          ++ctx_.counters.parse_errors;
+          return;
+        }
+        size = size * 8 + static_cast<uint64_t>(h[i] - '0');
+      }
+      at += 512;
+      if (h[156] == '0' || h[156] == '\0') {
+        Entry(tar.substr(at, std::min<uint64_t>(size, tar.size() - at)), steps, depth);
+      }
+      if (size > tar.size() - at) return;  // cut short: what was there was read
+      at += (size + 511) / 512 * 512;
+    }
+  }
+
+  // Local file headers in order: stored and deflated entries whose sizes the header gives.
+  void Zip(std::string_view zip, const std::vector<std::string>& steps, size_t depth) {
+    for (size_t at = 0; at + 30 <= zip.size() && zip.substr(at, 4) == std::string_view("PK\3\4", 4);) {
+      const uint32_t flags = Le(zip, at + 6, 2), method = Le(zip, at + 8, 2);
+      const uint32_t size = Le(zip, at + 18, 4);
+      const size_t data = at + 30 + Le(zip, at + 26, 2) + Le(zip, at + 28, 2);
+      if (data > zip.size()) {
+        ++ctx_.counters.parse_errors;
+        return;
+      }
+      // Bit 3: the sizes follow the data (streamed archives); where an entry ends is unknown.
+      if ((flags & 0x08) || (method != 0 && method != 8)) {
+        ++ctx_.counters.undeclared_unsupported;
+        return;
+      }
+      std::string_view content = zip.substr(data, std::min<size_t>(size, zip.size() - data));
+      if (method == 0) {
+        Entry(content, steps, depth);
+      } else {
+        std::string inflated = Decompress(content, "deflate");  // raw deflate after a bad zlib header
+        Entry(inflated, With(steps, "deflate"), depth);
+      }
+      if (size > zip.size() - data) return;
+      at = data + size;
+    }
   }
 
   void Multipart(std::string_view body, std::string_view content_type,
@@ -194,6 +316,7 @@ class Deriver {
   const DerivedContext& ctx_;
   uint64_t unit_id_;
   size_t emitted_ = 0;
+  size_t inflated_ = 0;  // bytes decompressed from this text so far
 };
 
 }  // namespace

@@ -18,6 +18,10 @@ inline constexpr std::string_view kLayerJson = "decoded.json";
 inline constexpr std::string_view kLayerMultipart = "decoded.multipart";
 inline constexpr std::string_view kLayerBase64 = "decoded.base64";
 inline constexpr std::string_view kLayerBase64Gzip = "decoded.base64-gzip";
+// A compressed stream nobody declared (found by its magic number), inflated.
+inline constexpr std::string_view kLayerInflated = "decoded.inflated";
+// One file of a tar or zip archive found in a body (raw, inflated, or after base64).
+inline constexpr std::string_view kLayerArchive = "decoded.archive";
 
 enum class TextKind { kHeaderValue, kQuery, kBody };
 

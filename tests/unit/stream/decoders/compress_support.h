@@ -1,4 +1,5 @@
-// Test helper: compresses bodies the way clients do, so decoders are tested on real streams.
+// Test helper: compresses and encodes bodies the way clients do, so decoders are tested on real
+// streams.
 #pragma once
 
 #include <zlib.h>
@@ -24,6 +25,22 @@ inline std::string Deflate(const std::string& in, int window_bits = 31) {
 }
 
 inline std::string Gzip(const std::string& in) { return Deflate(in, 31); }
+
+// Standard base64 with padding, as `base64 -w0` writes it.
+inline std::string Base64(const std::string& in) {
+  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (size_t i = 0; i < in.size(); i += 3) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    if (i + 1 < in.size()) v |= uint8_t(in[i + 1]) << 8;
+    if (i + 2 < in.size()) v |= uint8_t(in[i + 2]);
+    out += k[v >> 18];
+    out += k[(v >> 12) & 63];
+    out += i + 1 < in.size() ? k[(v >> 6) & 63] : '=';
+    out += i + 2 < in.size() ? k[v & 63] : '=';
+  }
+  return out;
+}
 
 inline std::string Zstd(const std::string& in) {
   std::string out(ZSTD_compressBound(in.size()), '\0');
