@@ -198,6 +198,13 @@ enum cs_proc_access_what {
 	CS_PROC_PIDFD_GETFD = 5,  /* pidfd_getfd: one of the target's fds (fd holds its number) */
 };
 
+/* ptrace requests that reach into the target (include/uapi/linux/ptrace.h): CS_PROC_PTRACE's fd. */
+#define CS_PTRACE_PEEKTEXT 1
+#define CS_PTRACE_PEEKDATA 2
+#define CS_PTRACE_PEEKUSR 3
+#define CS_PTRACE_ATTACH 16
+#define CS_PTRACE_SEIZE 0x4206
+
 #define CS_UID_UNKNOWN 0xffffffffu  /* cs_proc_access_event.target_uid the kernel did not read */
 
 struct cs_proc_access_event {

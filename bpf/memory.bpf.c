@@ -14,13 +14,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* ptrace requests that reach into the target (include/uapi/linux/ptrace.h). */
-#define CS_PTRACE_PEEKTEXT 1
-#define CS_PTRACE_PEEKDATA 2
-#define CS_PTRACE_PEEKUSR 3
-#define CS_PTRACE_ATTACH 16
-#define CS_PTRACE_SEIZE 0x4206
-
 /* pidfs superblock magic ("PIDF", include/uapi/linux/magic.h). */
 #define CS_PID_FS_MAGIC 0x50494446
 

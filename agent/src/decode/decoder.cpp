@@ -7,6 +7,9 @@
 #include "decode/ip_address.h"
 
 static_assert(credsentry::decode::kMaxChunkBytes == CS_CHUNK_MAX);
+static_assert(credsentry::decode::ProcessAccess::kPtraceAttach == CS_PTRACE_ATTACH &&
+              credsentry::decode::ProcessAccess::kPtraceSeize == CS_PTRACE_SEIZE &&
+              credsentry::decode::ProcessAccess::kUidUnknown == CS_UID_UNKNOWN);
 
 namespace credsentry::decode {
 namespace {

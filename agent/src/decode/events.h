@@ -142,6 +142,9 @@ struct FdClose {
 struct ProcessAccess {
   enum class What : uint8_t { kEnviron = 1, kMem = 2, kVmReadv = 3, kPtrace = 4, kPidfdGetfd = 5 };
   static constexpr uint32_t kUidUnknown = 0xffffffffu;  // the kernel did not read it
+  // fd of a kPtrace access is the request; these two are not peeks (CS_PTRACE_* in the ABI).
+  static constexpr int32_t kPtraceAttach = 16;
+  static constexpr int32_t kPtraceSeize = 0x4206;
   EventHeader header;
   int32_t fd = -1;  // the opened fd; the ptrace request; the fd pidfd_getfd took
   uint32_t target_pid = 0;

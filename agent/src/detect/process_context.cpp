@@ -40,9 +40,6 @@ const char* ProcessAccessName(decode::ProcessAccess::What what) {
 
 namespace {
 
-constexpr int32_t kPtraceSeize = 0x4206;
-constexpr int32_t kPtraceAttach = 16;
-
 // What the reader did to `target` ("pid 812" or "pid 812 (sleep)"), for the summary.
 std::string DidWhat(const decode::ProcessAccess& e, const std::string& comm) {
   using What = decode::ProcessAccess::What;
@@ -55,9 +52,11 @@ std::string DidWhat(const decode::ProcessAccess& e, const std::string& comm) {
              (comm.empty() ? "" : " of " + comm);
     case What::kVmReadv: return "read the memory of " + target + " with process_vm_readv";
     case What::kPtrace:
-      return e.fd == kPtraceSeize    ? "seized " + target + " with ptrace"
-             : e.fd == kPtraceAttach ? "attached to " + target + " with ptrace"
-                                     : "peeked into the memory of " + target + " with ptrace";
+      if (e.fd == decode::ProcessAccess::kPtraceSeize) return "seized " + target + " with ptrace";
+      if (e.fd == decode::ProcessAccess::kPtraceAttach) {
+        return "attached to " + target + " with ptrace";
+      }
+      return "peeked into the memory of " + target + " with ptrace";
     case What::kPidfdGetfd:
       return "took fd " + std::to_string(e.fd) + " of " + target + " with pidfd_getfd";
   }
