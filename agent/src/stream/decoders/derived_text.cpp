@@ -163,8 +163,10 @@ class Deriver {
     if (out.empty() || Container(out, steps, depth + 1) || !LooksLikeText(out)) return true;
     // base64 of gzip keeps its own layer name, as before the other codings were sniffed.
     const bool base64_gzip = coding == "gzip" && !decoding.empty() && decoding.back() == "base64";
+    // Base64 inside it is looked for at the depth it was found at, as before other codings
+    // were sniffed; each Container level still counts one, so nesting ends.
     if (Emit(base64_gzip ? kLayerBase64Gzip : kLayerInflated, out, steps)) {
-      Text(out, TextKind::kBody, {}, steps, depth + 1);
+      Base64Runs(out, steps, depth);
     }
     return true;
   }

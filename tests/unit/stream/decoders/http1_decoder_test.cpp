@@ -140,6 +140,12 @@ TEST(Http1Decoder, Base64OfGzipIsUnpacked) {
   const auto* unit = d.recorder.Find(token, "decoded.base64-gzip");
   ASSERT_NE(unit, nullptr);
   EXPECT_EQ(unit->decoding, (std::vector<std::string>{"http1", "base64", "gzip"}));
+  // And base64 inside that gzip, as the Shai-Hulud loot nests its layers.
+  std::string inner = RandomToken();
+  auto nested = Decode(Post("", "payload=" + Base64(testing::Gzip("k=" + Base64("AWS=" + inner)))));
+  const auto* deep = nested.recorder.Find(inner, "decoded.base64");
+  ASSERT_NE(deep, nullptr);
+  EXPECT_EQ(deep->decoding, (std::vector<std::string>{"http1", "base64", "gzip", "base64"}));
 }
 
 TEST(Http1Decoder, JsonEscapesAreDecoded) {
