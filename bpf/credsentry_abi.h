@@ -40,6 +40,7 @@ enum cs_event_type {
 	CS_EV_TLS_FD = 10,    /* SSL object bound to a socket fd (SSL_set_fd or write inside SSL_write) */
 	CS_EV_CLOSE = 11,     /* a watched fd was closed */
 	CS_EV_PROC_ACCESS = 12, /* another process's /proc/<pid>/environ or mem was opened */
+	CS_EV_TRANSFER = 13,  /* the kernel moved credential bytes for the caller (sendfile, mmap...) */
 };
 
 /* Drop and truncation counters, one slot each in the per-CPU `cs_counters` array.
@@ -61,6 +62,9 @@ enum cs_counter {
 	CS_CNT_TRUNC_DNS_ANSWER,     /* DNS message received on a port-53 socket larger than captured */
 	CS_CNT_DNS_MSGS_SKIPPED,     /* sendmmsg datagrams past the ones copied per call */
 	CS_CNT_SCRAPE_REPEATS,       /* memory scrape of a target reported less than 1 s before */
+	CS_CNT_TRANSFER_FAILED,      /* sendfile/splice/... of credential bytes the kernel refused */
+	CS_CNT_TRANSFER_NO_TARGET,   /* ... whose out fd named no open file (nothing to follow) */
+	CS_CNT_DERIVED_CRED_FULL,    /* copy of a credential file not watched: derived bound reached */
 	CS_CNT__COUNT
 };
 
@@ -214,6 +218,45 @@ struct cs_proc_access_event {
 	__u32 target_uid;  /* owner of the /proc entry: the target's euid while it is dumpable */
 	__u8 what;         /* enum cs_proc_access_what */
 	__u8 _pad0[3];
+};
+
+/* How the kernel moved credential bytes on the caller's behalf (CS_EV_TRANSFER). */
+enum cs_transfer_method {
+	CS_XFER_SENDFILE = 1,
+	CS_XFER_SPLICE = 2,
+	CS_XFER_TEE = 3,
+	CS_XFER_VMSPLICE = 4,
+	CS_XFER_COPY_FILE_RANGE = 5,
+	CS_XFER_MMAP = 6,
+};
+
+/* What an end of a transfer is. */
+enum cs_transfer_end {
+	CS_END_OTHER = 0,         /* a device, a file system object we do not follow */
+	CS_END_CRED_FILE = 1,     /* a watched credential-file fd */
+	CS_END_TAINTED_PIPE = 2,  /* a pipe known to carry credential bytes (cs_tainted_pipes) */
+	CS_END_SOCK_TCP = 3,      /* a watched (connected) socket */
+	CS_END_SOCK_UDP = 4,
+	CS_END_SOCKET = 5,        /* a socket we did not see connect (unix, accepted) */
+	CS_END_PIPE = 6,
+	CS_END_FILE = 7,          /* a regular file: it becomes a derived credential file */
+	CS_END_MEMORY = 8,        /* the caller's memory (mmap, vmsplice from a pipe) */
+};
+
+/* Only the size of what moved is known: the bytes never pass through user memory. */
+struct cs_transfer_event {
+	struct cs_event_header hdr;
+	__s32 in_fd;
+	__s32 out_fd;       /* -1 for CS_END_MEMORY */
+	__u8 method;        /* enum cs_transfer_method */
+	__u8 in_kind;       /* enum cs_transfer_end: CS_END_CRED_FILE or CS_END_TAINTED_PIPE */
+	__u8 out_kind;      /* enum cs_transfer_end */
+	__u8 _pad0;
+	__u32 cred_id;      /* of the credential file, or the one the pipe carries */
+	__u64 bytes;        /* moved (the syscall's return; the mapped length for mmap) */
+	__u64 in_pipe;      /* pipefs inode of a CS_END_TAINTED_PIPE in end, else 0 */
+	__u64 out_dev;      /* kernel dev_t of a CS_END_FILE out end, else 0 */
+	__u64 out_ino;      /* its inode, or the pipefs inode of a CS_END_PIPE out end */
 };
 
 struct cs_close_event {

@@ -169,6 +169,7 @@ static __always_inline int cs_open_exit(long ret)
 	struct file *file;
 	const char *path_start;
 	__u32 cred_id = 0, path_len = 0;
+	__u64 stdout_pipe;
 
 	/* The scope check comes after the file tests, which reject nearly every open (neither a
 	 * credential nor another process's /proc entry): an in-scope open then skips the check, at
@@ -193,6 +194,12 @@ static __always_inline int cs_open_exit(long ret)
 	if (cs_watch_fd(&fkey, &state, BPF_ANY))
 		cs_count(CS_CNT_FD_TABLE_FULL);
 
+	/* Whoever opens a credential file with a pipe for stdout may be feeding it onward; the
+	 * pipe is read here, not later from /proc, because a subshell is gone within microseconds.
+	 * A splice out of that pipe (transfer.bpf.c) is then followed like a read of the file. */
+	stdout_pipe = cs_task_fd_pipe(cs_current(), 1);
+	if (stdout_pipe)
+		bpf_map_update_elem(&cs_tainted_pipes, &stdout_pipe, &cred_id, BPF_ANY);
 	path_start = cs_file_path(file, &path_len);
 	ev = CS_RESERVE_CONTROL(struct cs_cred_open_event);
 	if (!ev)
@@ -203,9 +210,7 @@ static __always_inline int cs_open_exit(long ret)
 	ev->dev = ikey.dev;
 	ev->ino = ikey.ino;
 	ev->path_len = path_len;
-	/* Whoever opens a credential file with a pipe for stdout may be feeding it onward; the
-	 * pipe is read here, not later from /proc, because a subshell is gone within microseconds. */
-	ev->stdout_pipe = cs_task_fd_pipe(cs_current(), 1);
+	ev->stdout_pipe = stdout_pipe;
 	if (path_start)
 		bpf_probe_read_kernel(ev->path, sizeof(ev->path), path_start);
 	cs_submit_control(ev);

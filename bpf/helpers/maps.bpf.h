@@ -203,4 +203,17 @@ struct {
 	__type(value, struct cs_path_buf);
 } path_scratch SEC(".maps") __weak;
 
+/* Pipes known to carry credential bytes (pipefs inode -> cred_id): the stdout pipe of a
+ * credential file's opener, and every pipe a sendfile/splice/tee of credential bytes filled, so
+ * a splice out of one is followed like a read of the file. LRU: a pipe's end is never seen, so
+ * the stalest are the ones let go. */
+#define CS_MAX_TAINTED_PIPES 4096
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CS_MAX_TAINTED_PIPES);
+	__type(key, __u64);
+	__type(value, __u32);
+} cs_tainted_pipes SEC(".maps") __weak;
+
 #endif /* CS_MAPS_BPF_H */

@@ -10,6 +10,12 @@ static_assert(credsentry::decode::kMaxChunkBytes == CS_CHUNK_MAX);
 static_assert(credsentry::decode::ProcessAccess::kPtraceAttach == CS_PTRACE_ATTACH &&
               credsentry::decode::ProcessAccess::kPtraceSeize == CS_PTRACE_SEIZE &&
               credsentry::decode::ProcessAccess::kUidUnknown == CS_UID_UNKNOWN);
+static_assert(
+    static_cast<int>(credsentry::decode::Transfer::Method::kMmap) == CS_XFER_MMAP &&
+    static_cast<int>(credsentry::decode::Transfer::Method::kSendfile) == CS_XFER_SENDFILE &&
+    static_cast<int>(credsentry::decode::Transfer::End::kTaintedPipe) == CS_END_TAINTED_PIPE &&
+    static_cast<int>(credsentry::decode::Transfer::End::kFile) == CS_END_FILE &&
+    static_cast<int>(credsentry::decode::Transfer::End::kMemory) == CS_END_MEMORY);
 
 namespace credsentry::decode {
 namespace {
@@ -127,6 +133,29 @@ Result<Event> DecodePayload(std::span<const uint8_t> record) {
   return Event{std::move(out)};
 }
 
+Result<Event> DecodeTransfer(std::span<const uint8_t> record) {
+  auto e = Load<cs_transfer_event>(record);
+  if (!e) return Short("transfer");
+  if (e->method < CS_XFER_SENDFILE || e->method > CS_XFER_MMAP) {
+    return Error{"transfer by unknown method " + std::to_string(e->method)};
+  }
+  if ((e->in_kind != CS_END_CRED_FILE && e->in_kind != CS_END_TAINTED_PIPE) ||
+      e->out_kind > CS_END_MEMORY) {
+    return Error{"transfer between unknown ends " + std::to_string(e->in_kind) + " and " +
+                 std::to_string(e->out_kind)};
+  }
+  Transfer out{ToHeader(e->hdr), e->in_fd, e->out_fd};
+  out.method = static_cast<Transfer::Method>(e->method);
+  out.from = static_cast<Transfer::End>(e->in_kind);
+  out.to = static_cast<Transfer::End>(e->out_kind);
+  out.cred_id = e->cred_id;
+  out.bytes = e->bytes;
+  out.in_pipe = e->in_pipe;
+  out.out_dev = e->out_dev;
+  out.out_ino = e->out_ino;
+  return Event{out};
+}
+
 }  // namespace
 
 Result<Event> Decode(std::span<const uint8_t> record) {
@@ -190,6 +219,8 @@ Result<Event> Decode(std::span<const uint8_t> record) {
       return Event{ProcessAccess{ToHeader(e->hdr), e->fd, e->target_pid, e->target_uid,
                                  static_cast<ProcessAccess::What>(e->what)}};
     }
+    case CS_EV_TRANSFER:
+      return DecodeTransfer(record);
     default:
       return Error{"unknown record type " + std::to_string(hdr->type)};
   }
@@ -209,6 +240,7 @@ const char* EventTypeName(uint16_t type) {
     case CS_EV_TLS_FD: return "tls_fd";
     case CS_EV_CLOSE: return "close";
     case CS_EV_PROC_ACCESS: return "proc_access";
+    case CS_EV_TRANSFER: return "transfer";
     default: return "unknown";
   }
 }

@@ -152,9 +152,40 @@ struct ProcessAccess {
   What what = What::kEnviron;
 };
 
+// Credential bytes the kernel moved for the process (CS_EV_TRANSFER): sendfile, splice, tee,
+// vmsplice or copy_file_range out of a credential file or a pipe carrying one, or an mmap of a
+// credential file. Only the size is known: the bytes never passed through user memory.
+struct Transfer {
+  enum class Method : uint8_t {
+    kSendfile = 1, kSplice = 2, kTee = 3, kVmsplice = 4, kCopyFileRange = 5, kMmap = 6
+  };
+  enum class End : uint8_t {
+    kOther = 0,
+    kCredentialFile = 1,
+    kTaintedPipe = 2,  // a pipe the kernel knew to carry credential bytes
+    kTcpSocket = 3,
+    kUdpSocket = 4,
+    kSocket = 5,  // one the agent did not see connect (unix, accepted)
+    kPipe = 6,
+    kFile = 7,    // a regular file: it became a derived credential file
+    kMemory = 8,  // the process's own memory (mmap, vmsplice)
+  };
+  EventHeader header;
+  int32_t in_fd = -1;
+  int32_t out_fd = -1;
+  Method method = Method::kSendfile;
+  End from = End::kCredentialFile;
+  End to = End::kOther;
+  uint32_t cred_id = 0;
+  uint64_t bytes = 0;
+  uint64_t in_pipe = 0;  // pipefs inode of a kTaintedPipe source
+  uint64_t out_dev = 0;  // kernel dev_t of a kFile target
+  uint64_t out_ino = 0;  // its inode, or the pipefs inode of a kPipe target
+};
+
 using Event = std::variant<ProcessExec, ProcessFork, ProcessExit, CredentialOpen, CredentialRead,
                            SocketWrite, DnsAnswer, TlsWrite, Connect, TlsSni, TlsFd, FdClose,
-                           ProcessAccess>;
+                           ProcessAccess, Transfer>;
 
 // Validates sizes, the ABI version and every length field before building the event: a short,
 // corrupt or future-version record is an error value, never a crash.

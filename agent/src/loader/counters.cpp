@@ -25,9 +25,13 @@ constexpr std::array<std::string_view, CS_CNT__COUNT> kCounterNames = {
     "truncated_dns_answer",    // CS_CNT_TRUNC_DNS_ANSWER
     "dns_messages_skipped",    // CS_CNT_DNS_MSGS_SKIPPED
     "memory_scrape_repeats",   // CS_CNT_SCRAPE_REPEATS
+    "transfer_failed",         // CS_CNT_TRANSFER_FAILED
+    "transfer_no_target",      // CS_CNT_TRANSFER_NO_TARGET
+    "derived_credential_full", // CS_CNT_DERIVED_CRED_FULL
 };
-static_assert(CS_CNT_SCRAPE_REPEATS == 15 && CS_CNT__COUNT == 16,
+static_assert(CS_CNT_SCRAPE_REPEATS == 15 && CS_CNT__COUNT == 19,
               "cs_counter changed: update kCounterNames");
+static_assert(CS_CNT_DERIVED_CRED_FULL == 18, "cs_counter changed: update kCounterNames");
 
 }  // namespace
 
