@@ -174,6 +174,76 @@ class ZstdDecompressor final : public Decompressor {
 
 }  // namespace
 
+struct MessageInflater::Stream {
+  explicit Stream(const DecompressLimits& l) : limits(l), budget(l) {
+    ok = inflateInit2(&zs, -15) == Z_OK;
+  }
+  ~Stream() {
+    if (ok) inflateEnd(&zs);
+  }
+  DecompressLimits limits;
+  Budget budget;
+  z_stream zs{};
+  bool ok = false;
+  bool ended = false;  // a final block or an error: nothing more is read from this stream
+  bool broken = false;
+};
+
+MessageInflater::MessageInflater(const DecompressLimits& limits)
+    : stream_(std::make_unique<Stream>(limits)) {}
+
+MessageInflater::~MessageInflater() = default;
+
+void MessageInflater::StartMessage() {
+  Stream& s = *stream_;
+  s.budget = Budget(s.limits);
+  if (s.ended && s.ok) {
+    // A client that reset its compressor after a final block, or whose message we could not
+    // read, starts again from an empty window; one that did not is then reported corrupt.
+    s.ok = inflateReset(&s.zs) == Z_OK;
+  }
+  s.ended = false;
+  s.broken = false;
+}
+
+DecompressStatus MessageInflater::Feed(std::span<const uint8_t> in,
+                                       const Decompressor::Output& out) {
+  Stream& s = *stream_;
+  if (!s.ok || s.broken) {
+    s.ended = true;
+    return DecompressStatus::kCorrupt;
+  }
+  if (s.ended) return DecompressStatus::kOk;  // bytes after a final block are not deflate
+  s.zs.next_in = const_cast<Bytef*>(in.data());
+  s.zs.avail_in = static_cast<uInt>(in.size());
+  std::array<uint8_t, kOutBlock> block;
+  // A full output block may leave output inside zlib with no input left: go round once more.
+  for (;;) {
+    uInt before = s.zs.avail_in;
+    s.zs.next_out = block.data();
+    s.zs.avail_out = block.size();
+    int rc = inflate(&s.zs, Z_SYNC_FLUSH);
+    size_t produced = block.size() - s.zs.avail_out;
+    s.budget.Consumed(before - s.zs.avail_in);
+    size_t allowed = s.budget.Allow(produced);
+    if (allowed) out({block.data(), allowed});
+    if (s.budget.bomb()) {
+      s.ended = s.broken = true;
+      return DecompressStatus::kBomb;
+    }
+    if (rc == Z_STREAM_END) {
+      s.ended = true;
+      return DecompressStatus::kOk;
+    }
+    if (rc != Z_OK && rc != Z_BUF_ERROR) {
+      s.ended = s.broken = true;
+      return DecompressStatus::kCorrupt;
+    }
+    if (produced == 0 || (s.zs.avail_in == 0 && s.zs.avail_out > 0)) break;
+  }
+  return DecompressStatus::kOk;
+}
+
 std::unique_ptr<Decompressor> MakeDecompressor(std::string_view content_coding,
                                                const DecompressLimits& limits) {
   std::string coding;

@@ -33,4 +33,24 @@ struct DecompressLimits {
 std::unique_ptr<Decompressor> MakeDecompressor(std::string_view content_coding,
                                                const DecompressLimits& limits);
 
+// Raw DEFLATE (RFC 1951, no header) as RFC 7692 permessage-deflate sends it: one stream per
+// connection whose window carries from message to message, so a message may point back into
+// the ones before it. The bomb caps count per message.
+class MessageInflater {
+ public:
+  explicit MessageInflater(const DecompressLimits& limits);
+  ~MessageInflater();
+  MessageInflater(const MessageInflater&) = delete;
+  MessageInflater& operator=(const MessageInflater&) = delete;
+
+  // The caps count from zero again; the window is kept unless a failure or a final block
+  // ended the stream, after which the next message starts a fresh one.
+  void StartMessage();
+  DecompressStatus Feed(std::span<const uint8_t> in, const Decompressor::Output& out);
+
+ private:
+  struct Stream;
+  std::unique_ptr<Stream> stream_;
+};
+
 }  // namespace credsentry::stream::decoders

@@ -8,6 +8,7 @@
 #include "stream/decoders/http2_decoder.h"
 #include "stream/decoders/proxy_handshake.h"
 #include "stream/decoders/tls_client_hello.h"
+#include "stream/decoders/websocket_decoder.h"
 
 namespace credsentry::stream::decoders {
 namespace {
@@ -27,6 +28,7 @@ bool LooksLikeTlsRecord(std::span<const uint8_t> bytes) {
 }
 
 const std::vector<std::string> kSocks5Decoding{"socks5"};
+const std::vector<std::string> kHttp1Decoding{"http1"};
 
 }  // namespace
 
@@ -44,7 +46,8 @@ void EgressDecoder::Feed(std::span<const uint8_t> bytes,
   if (bytes.empty()) return;
   switch (mode_) {
     case Mode::kHttp1:
-      http1_->Feed(bytes, on_chunk);
+    case Mode::kWebSocket:
+      Http1OrWebSocket(bytes, on_chunk);
       if (facts_.mid_stream && counters_.requests > 0) facts_.protocol = "http1";
       return;
     case Mode::kHttp2:
@@ -84,6 +87,7 @@ void EgressDecoder::Feed(std::span<const uint8_t> bytes,
       case Mode::kHttp1:
       case Mode::kHttp2:
       case Mode::kOpaque:
+      case Mode::kWebSocket:
         return;
     }
     if (mode_ == before) return;  // waiting for more bytes
@@ -95,6 +99,7 @@ void EgressDecoder::Finish() {
   finished_ = true;
   if (mode_ == Mode::kHttpConnect) ++counters_.http_connect_truncated;
   if (mode_ == Mode::kSocks5) ++counters_.socks5_truncated;
+  if (mode_ == Mode::kWebSocket) websocket_->Finish();
 }
 
 // Only at a connection's start: "CONNECT " or a SOCKS5 greeting. False when neither can be.
@@ -241,8 +246,34 @@ void EgressDecoder::StartHttp1(bool resync, std::span<const uint8_t> bytes, cons
   http1_ = std::make_unique<Http1Decoder>(limits_, counters_, facts_, budget_, resync);
   std::string held = std::move(pending_);
   pending_.clear();
-  http1_->Feed(AsBytes(held).subspan(held.size() - bytes.size()), sink);
+  Http1OrWebSocket(AsBytes(held).subspan(held.size() - bytes.size()), sink);
   if (resync && counters_.requests > 0) facts_.protocol = "http1";
+}
+
+// A loop, not calls back and forth, so a write of many upgrades and bad frames stays flat.
+void EgressDecoder::Http1OrWebSocket(std::span<const uint8_t> bytes, const ChunkSink& sink) {
+  std::string handed_over;
+  for (;;) {
+    if (mode_ == Mode::kHttp1) {
+      http1_->Feed(bytes, sink);
+      if (!http1_->upgraded()) return;
+      ++counters_.websocket_upgrades;
+      websocket_ = std::make_unique<WebSocketDecoder>(http1_->websocket_offer(), kHttp1Decoding,
+                                                      limits_, counters_, budget_);
+      handed_over = http1_->TakeRest();
+      http1_.reset();
+      mode_ = Mode::kWebSocket;
+    } else {
+      if (websocket_->Feed(bytes, sink)) return;
+      // The server refused the upgrade (or it never was one): these bytes are HTTP/1 again.
+      handed_over = websocket_->TakeUndecoded();
+      websocket_.reset();
+      const bool request = LooksLikeHttp1Request(AsBytes(handed_over));
+      http1_ = std::make_unique<Http1Decoder>(limits_, counters_, facts_, budget_, !request);
+      mode_ = Mode::kHttp1;
+    }
+    bytes = AsBytes(handed_over);
+  }
 }
 
 void EgressDecoder::StartHttp2(bool preface, std::span<const uint8_t> bytes,

@@ -2,8 +2,10 @@
 // bytes (HTTP/2 preface, TLS ClientHello, HTTP/1 request line; DNS over TCP by hint) and hands
 // the stream to that protocol's decoder. A connection that opens by asking a proxy for a tunnel
 // (HTTP CONNECT, SOCKS5) has the handshake read first, its target kept in facts().tunnel, and
-// what follows recognised again as the tunnel's own protocol. A capture that began mid-connection is marked and
-// decoded from the next recognisable boundary; bytes before it are passed on as "raw".
+// what follows recognised again as the tunnel's own protocol. An HTTP/1.1 request asking for
+// WebSocket switches the stream to WebSocket frames after it. A capture that began
+// mid-connection is marked and decoded from the next recognisable boundary; bytes before it are
+// passed on as "raw".
 #pragma once
 
 #include <functional>
@@ -18,6 +20,7 @@ namespace credsentry::stream::decoders {
 
 class Http1Decoder;
 class Http2Decoder;
+class WebSocketDecoder;
 
 enum class ProtocolHint { kAuto, kDnsTcp };
 
@@ -40,7 +43,8 @@ class EgressDecoder {
   const DecoderCounters& counters() const { return counters_; }
 
  private:
-  enum class Mode { kSniff, kHttp1, kHttp2, kTlsHello, kOpaque, kDnsTcp, kHttpConnect, kSocks5 };
+  enum class Mode { kSniff, kHttp1, kHttp2, kTlsHello, kOpaque, kDnsTcp, kHttpConnect, kSocks5,
+                    kWebSocket };
 
   void Sniff(const ChunkSink& sink);
   bool SniffProxyHandshake();
@@ -50,6 +54,7 @@ class EgressDecoder {
   void TlsHello(const ChunkSink& sink);
   void DnsTcp(const ChunkSink& sink);
   void StartHttp1(bool resync, std::span<const uint8_t> bytes, const ChunkSink& sink);
+  void Http1OrWebSocket(std::span<const uint8_t> bytes, const ChunkSink& sink);
   void StartHttp2(bool preface, std::span<const uint8_t> bytes, const ChunkSink& sink);
 
   DecoderLimits limits_;
@@ -64,6 +69,7 @@ class EgressDecoder {
   bool finished_ = false;
   std::unique_ptr<Http1Decoder> http1_;
   std::unique_ptr<Http2Decoder> http2_;
+  std::unique_ptr<WebSocketDecoder> websocket_;
 };
 
 }  // namespace credsentry::stream::decoders

@@ -89,12 +89,14 @@ void Http1Decoder::Feed(std::span<const uint8_t> bytes, const ChunkSink& sink) {
       case State::kResync:
         progressed = Resync(sink);
         break;
+      case State::kUpgraded:
+        break;
     }
     if (!progressed) break;
   }
   buf_.erase(0, pos_);
   pos_ = 0;
-  if (buf_.size() > limits_.max_buffered_bytes) {
+  if (state_ != State::kUpgraded && buf_.size() > limits_.max_buffered_bytes) {
     // Only a line can be pending here, and one this long is not HTTP: count it and resync.
     ++counters_.parse_errors;
     counters_.skipped_bytes += buf_.size();
@@ -139,6 +141,7 @@ bool Http1Decoder::RequestLine(const ChunkSink& sink) {
   chunked_ = false;
   remaining_ = 0;
   body_headers_ = {};
+  websocket_offer_ = {};
   EmitUnit(kLayerHttp1RequestLine, request_, line, decoding_, sink);
   EmitDerived(target, TextKind::kQuery, {}, request_, decoding_,
               DerivedContext{limits_, counters_, sink});
@@ -166,6 +169,7 @@ bool Http1Decoder::HeaderLine(const ChunkSink& sink) {
   std::string_view name = colon == std::string_view::npos ? line : line.substr(0, colon);
   std::string_view value = colon == std::string_view::npos ? "" : Trim(line.substr(colon + 1));
   if (colon == std::string_view::npos) ++counters_.parse_errors;
+  NoteWebSocketHeader(name, value, websocket_offer_);
   EmitUnit(kLayerHttp1Header, request_, line, decoding_, sink);
   EmitDerived(value, TextKind::kHeaderValue, {}, request_, decoding_,
               DerivedContext{limits_, counters_, sink});
@@ -194,7 +198,7 @@ bool Http1Decoder::HeaderLine(const ChunkSink& sink) {
 
 void Http1Decoder::HeadersDone(const ChunkSink& sink) {
   if (!chunked_ && remaining_ == 0) {
-    state_ = State::kRequestLine;
+    EndRequest(sink);
     return;
   }
   std::vector<std::string> decoding = decoding_;
@@ -266,7 +270,14 @@ bool Http1Decoder::Trailer(const ChunkSink& sink) {
 void Http1Decoder::EndRequest(const ChunkSink& sink) {
   if (body_) body_->Finish(sink);
   body_.reset();
-  state_ = State::kRequestLine;
+  state_ = websocket_offer_.Requested() ? State::kUpgraded : State::kRequestLine;
+}
+
+std::string Http1Decoder::TakeRest() {
+  std::string rest = std::move(buf_);
+  buf_.clear();
+  pos_ = 0;
+  return rest;
 }
 
 void Http1Decoder::LoseSync(const ChunkSink& sink) {

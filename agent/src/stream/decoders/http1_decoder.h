@@ -13,6 +13,7 @@
 
 #include "stream/decoders/body_decoder.h"
 #include "stream/decoders/decoded_chunk.h"
+#include "stream/decoders/websocket_decoder.h"
 
 namespace credsentry::stream::decoders {
 
@@ -32,6 +33,12 @@ class Http1Decoder {
 
   void Feed(std::span<const uint8_t> bytes, const ChunkSink& sink);
 
+  // A request asked to switch to WebSocket and has ended: this decoder reads nothing more, and
+  // the bytes after the request are the caller's to take.
+  bool upgraded() const { return state_ == State::kUpgraded; }
+  const WebSocketOffer& websocket_offer() const { return websocket_offer_; }
+  std::string TakeRest();
+
  private:
   enum class State {
     kRequestLine,
@@ -41,7 +48,8 @@ class Http1Decoder {
     kChunkData,
     kChunkEnd,
     kTrailers,
-    kResync
+    kResync,
+    kUpgraded
   };
 
   // Each returns false when it needs more bytes.
@@ -75,6 +83,7 @@ class Http1Decoder {
   bool chunked_ = false;
   uint64_t remaining_ = 0;  // body or chunk bytes still to come
   BodyHeaders body_headers_;
+  WebSocketOffer websocket_offer_;
   std::unique_ptr<BodyDecoder> body_;
   std::vector<std::string> decoding_{"http1"};
 };

@@ -7,6 +7,7 @@
 
 #include "chunk_recorder.h"
 #include "client_hello_builder.h"
+#include "egress_writes.h"
 #include "stream/decoders/egress_decoder.h"
 #include "stream/decoders/proxy_handshake.h"
 
@@ -15,32 +16,8 @@ namespace {
 
 using testing::Bytes;
 using testing::ChunkRecorder;
+using testing::DecodeWrites;
 using testing::RandomToken;
-
-struct Decoded {
-  ChunkRecorder recorder;
-  DecoderCounters counters;
-  ConnectionFacts facts;
-};
-
-// Each element is one write of the client; `piece` > 0 cuts every write into pieces that size
-// (each piece a write of its own, as a client sending byte by byte would).
-Decoded DecodeWrites(const std::vector<std::string>& writes, size_t piece = 0,
-                     DecoderLimits limits = {}) {
-  Decoded out;
-  EgressDecoder decoder(limits);
-  auto sink = out.recorder.Sink();
-  for (const std::string& w : writes) {
-    size_t step = piece == 0 ? w.size() : piece;
-    for (size_t at = 0; at < w.size(); at += step) {
-      decoder.Feed(Bytes(w).subspan(at, std::min(step, w.size() - at)), sink);
-    }
-  }
-  decoder.Finish();
-  out.counters = decoder.counters();
-  out.facts = decoder.facts();
-  return out;
-}
 
 std::string Connect(const std::string& authority, const std::string& headers = "") {
   return "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n" + headers + "\r\n";
