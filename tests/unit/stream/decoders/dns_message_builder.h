@@ -39,6 +39,34 @@ inline std::string Answer(const std::string& name, const char* ip, uint32_t ttl)
          std::string(reinterpret_cast<const char*>(a), len);
 }
 
+// A query for "A <name>".
+inline std::string Query(const std::string& name, uint16_t id = 0x1234) {
+  return U16(id) + U16(0x0100) + U16(1) + U16(0) + U16(0) + U16(0) + EncodeName(name) + U16(1) +
+         U16(1);
+}
+
+// Encoders as DNS tunnels use them: lower-case hex, lower-case base32 without padding.
+inline std::string Hex(const std::string& s) {
+  static const char* k = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) out += {k[c >> 4], k[c & 15]};
+  return out;
+}
+
+inline std::string Base32(const std::string& s) {
+  static const char* k = "abcdefghijklmnopqrstuvwxyz234567";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char c : s) {
+    acc = (acc << 8) | c;
+    bits += 8;
+    while (bits >= 5) out += k[(acc >> (bits -= 5)) & 31];
+  }
+  if (bits > 0) out += k[(acc << (5 - bits)) & 31];
+  return out;
+}
+
 // The same message as DNS over TCP sends it: a 2-byte length first.
 inline std::string Framed(const std::string& message) { return U16(message.size()) + message; }
 

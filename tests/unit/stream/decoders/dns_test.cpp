@@ -12,34 +12,11 @@ namespace {
 using testing::Bytes;
 using testing::RandomToken;
 
+using testing_dns::Base32;
 using testing_dns::EncodeName;
+using testing_dns::Hex;
+using testing_dns::Query;
 using testing_dns::U16;
-
-std::string Query(const std::string& name, uint16_t id = 0x1234) {
-  return U16(id) + U16(0x0100) + U16(1) + U16(0) + U16(0) + U16(0) + EncodeName(name) + U16(1) +
-         U16(1);
-}
-
-std::string Hex(const std::string& s) {
-  static const char* k = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) out += {k[c >> 4], k[c & 15]};
-  return out;
-}
-
-std::string Base32(const std::string& s) {
-  static const char* k = "abcdefghijklmnopqrstuvwxyz234567";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : s) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 5) out += k[(acc >> (bits -= 5)) & 31];
-  }
-  if (bits > 0) out += k[(acc << (5 - bits)) & 31];
-  return out;
-}
 
 TEST(Dns, QueryWithAKeyInHexLabelsIsDecoded) {
   std::string token = RandomToken(40);
