@@ -10,11 +10,13 @@
 namespace credsentry::alert {
 
 // How the destination's name was learned. kNone: no name and no address. kTunnel: the name the
-// client asked a proxy to connect to (HTTP CONNECT authority, SOCKS5 host).
-enum class NameSource : uint8_t { kNone, kSni, kDns, kIp, kTunnel };
+// client asked a proxy to connect to (HTTP CONNECT authority, SOCKS5 host). kDnsTunnel: the
+// parent domain DNS queries carried data under (the zone whose server reads them).
+enum class NameSource : uint8_t { kNone, kSni, kDns, kIp, kTunnel, kDnsTunnel };
 
-// The kind of proxy a tunnelled connection went through.
-enum class ProxyKind : uint8_t { kHttpConnect, kSocks5 };
+// The kind of proxy a tunnelled connection went through. kDnsResolver: the DNS server a tunnel's
+// queries were sent to, which passes them on to the parent domain's server.
+enum class ProxyKind : uint8_t { kHttpConnect, kSocks5, kDnsResolver };
 
 // The proxy as the path the bytes took: the socket's own peer, while the Destination's host,
 // ip and port name the tunnel's target.

@@ -23,6 +23,10 @@ Pipeline::Pipeline(PipelineOptions options, const state::Scope& scope,
                      const match::SecretMatch& m) { OnSecret(key, ctx, m); }),
       dedup_(options_.dedup_window_ns, options_.dedup_max_keys),
       held_(options_.max_held_secrets, options_.destination_hold_ns) {
+  egress_.dns_tunnels().SetSink([this](const stream::StreamContext& ctx, const std::string& parent,
+                                       const match::SecretMatch& m) {
+    OnDnsTunnelSecret(ctx, parent, m);
+  });
   if (db_) InspectEnvironments();
 }
 
@@ -171,6 +175,7 @@ void Pipeline::OnExit(const decode::ProcessExit& e) {
   processes_.OnExit(e);
   const uint32_t pid = e.header.pid;
   dns_.ForgetProcess(pid);
+  egress_.dns_tunnels().FlushProcess(pid);  // what it sent through DNS is complete
   // Its streams are complete: flush end-of-stream matches now, while the process is known.
   egress_.CloseIf(
       [&](const stream::StreamKey& k, const stream::StreamContext&) { return k.pid == pid; });
@@ -191,6 +196,7 @@ void Pipeline::Housekeeping(uint64_t now_mono_ns) {
   egress_.CloseIf([&](const stream::StreamKey&, const stream::StreamContext& ctx) {
     return ctx.last_mono_ns + idle_ns < now_mono_ns;
   });
+  egress_.dns_tunnels().Expire(now_mono_ns);
 }
 
 void Pipeline::SwapRules(std::shared_ptr<const match::MatcherDatabase> db) {
@@ -216,6 +222,7 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
   ExportCounters(egress_.decoder_totals(), kDecoderPrefix, out);
   ExportCounters(egress_.dns_counters(), kDnsDecoderPrefix, out);
   ExportCounters(dns_.counters(), kDnsDecoderPrefix, out);
+  ExportCounters(egress_.dns_tunnels().counters(), kDnsDecoderPrefix, out);
   learner_.ExportCounters(out);
   out["processes"] = processes_.size();
   out["processes_evicted"] = processes_.evicted();
@@ -227,6 +234,7 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
   out["dns_cache_entries"] = dns_.cache().size();
   out["dns_cache_evicted"] = dns_.cache().evicted();
   out["dns_cache_expired"] = dns_.cache().expired();
+  out["dns_tunnels"] = egress_.dns_tunnels().size();
   out["tainted_egress_covered_by_secret_alerts"] = provenance_.covered();
   out["tainted_egress_pending_dropped"] = provenance_.pending_dropped();
   out["tainted_pipes"] = processes_.tainted_pipes();

@@ -117,6 +117,10 @@ class Pipeline {
   // only when the hold ran out: then the finding says the destination is unknown, and why.
   void JudgeSecret(const stream::StreamContext& ctx, const match::SecretMatch& m,
                    const detect::ResolvedDestination& dest);
+  // A secret in the payload of a DNS tunnel: it went to `parent`'s server, through the resolver
+  // the queries were sent to.
+  void OnDnsTunnelSecret(const stream::StreamContext& ctx, const std::string& parent,
+                         const match::SecretMatch& m);
   // Held secrets of `pid` whose destination is known now are judged.
   void RetryHeld(uint32_t pid);
   void JudgeHeld(HeldSecret& h);

@@ -21,6 +21,34 @@ void Pipeline::OnSecret(const stream::StreamKey& key, const stream::StreamContex
   JudgeSecret(ctx, m, dest);
 }
 
+// The queries went to a resolver, which passed them on to the server of `parent`: whoever holds
+// that zone reads the payload, so it is the destination, and the resolver only the path (as a
+// proxy is). A secret whose kind expects that domain is judged as going there.
+void Pipeline::OnDnsTunnelSecret(const stream::StreamContext& ctx, const std::string& parent,
+                                 const match::SecretMatch& m) {
+  ++counters_.secret_matches;
+  const stream::StreamKey socket{ctx.pid, stream::StreamOrigin::kSocket,
+                                 static_cast<uint32_t>(ctx.fd)};
+  const alert::Destination resolver = destinations_.Resolve(socket, ctx, nullptr).where;
+  detect::ResolvedDestination dest;
+  alert::Destination& d = dest.where;
+  d.host = parent;
+  d.port = 53;
+  // DNS over TCP is a stream write; an unconnected sendto() has no connection to say UDP.
+  d.transport = ctx.found_in == alert::FoundIn::kUdpWrite ? alert::Transport::kUdp
+                                                          : alert::Transport::kTcp;
+  d.name_source = alert::NameSource::kDnsTunnel;
+  if (!resolver.unknown()) {
+    d.via = alert::ProxyHop{
+        .kind = alert::ProxyKind::kDnsResolver,
+        .host = resolver.name_source == alert::NameSource::kDns ? resolver.host : "",
+        .ip = resolver.ip,
+        .port = resolver.port};
+  }
+  dest.notes.push_back("sent as the labels of several DNS queries under " + parent);
+  JudgeSecret(ctx, m, dest);
+}
+
 void Pipeline::JudgeHeld(HeldSecret& h) {
   JudgeSecret(h.ctx, h.match, destinations_.Resolve(h.key, h.ctx, &h.facts));
 }

@@ -29,8 +29,8 @@ const std::set<std::string, std::less<>> kGauges = {
     "exe_attach_exec_to_attach_us_last", "exe_attach_exec_to_attach_us_max",
     "exe_attach_scan_files", "exe_attach_scan_ms",
     // pipeline
-    "processes", "connections", "streams", "secrets_held", "dns_cache_entries", "tainted_pipes",
-    "known_secrets", "known_values", "redaction_values",
+    "processes", "connections", "streams", "secrets_held", "dns_cache_entries", "dns_tunnels",
+    "tainted_pipes", "known_secrets", "known_values", "redaction_values",
     // sinks: the collector's spool
     "pending", "spool_bytes"};
 

@@ -8,6 +8,7 @@ std::string_view NameSourceName(alert::NameSource s) {
     case alert::NameSource::kDns: return "dns";
     case alert::NameSource::kIp: return "ip";
     case alert::NameSource::kTunnel: return "tunnel";
+    case alert::NameSource::kDnsTunnel: return "dns-tunnel";
     case alert::NameSource::kNone: break;
   }
   return "";
@@ -17,6 +18,7 @@ std::string_view ProxyKindName(alert::ProxyKind k) {
   switch (k) {
     case alert::ProxyKind::kHttpConnect: return "http-connect";
     case alert::ProxyKind::kSocks5: return "socks5";
+    case alert::ProxyKind::kDnsResolver: return "dns-resolver";
   }
   return "";
 }

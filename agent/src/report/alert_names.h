@@ -8,8 +8,9 @@
 
 namespace credsentry::report {
 
-std::string_view NameSourceName(alert::NameSource s);  // "sni", "dns", "ip", "tunnel"; "" kNone
-std::string_view ProxyKindName(alert::ProxyKind k);    // "http-connect", "socks5"
+// "sni", "dns", "ip", "tunnel", "dns-tunnel"; "" for kNone
+std::string_view NameSourceName(alert::NameSource s);
+std::string_view ProxyKindName(alert::ProxyKind k);    // "http-connect", "socks5", "dns-resolver"
 std::string_view TransportName(alert::Transport t);    // "tls", "tcp", "udp"; "" for kUnknown
 std::string_view FoundInName(alert::FoundIn f);  // "tls-write", "socket-write", ...; "" for kNone
 std::string_view ActionName(alert::Action a);    // "observed", "killed"

@@ -98,6 +98,7 @@ void EgressStreams::CloseIf(
 
 void EgressStreams::CloseAll() {
   streams_.CloseIf([](const StreamKey&, const Stream&) { return true; });
+  dns_tunnels_.FlushAll();
 }
 
 // The one place a closed stream's counters join the totals (its units' matchers joined them
@@ -113,6 +114,10 @@ void EgressStreams::OnClose(const StreamKey& key, Stream& s) {
 }
 
 void EgressStreams::FeedUnit(const StreamKey& key, Stream& s, const decoders::DecodedChunk& c) {
+  if (c.layer == decoders::kLayerDnsQname) {
+    // A name alone is matched below; the queries of a tunnel are only a payload together.
+    dns_tunnels_.OnQuery(s.ctx, {reinterpret_cast<const char*>(c.bytes.data()), c.bytes.size()});
+  }
   if (c.undecoded) return;  // the stream's own matcher already saw these bytes
   UnitKey uk{std::string(c.layer), c.unit_id};
   auto it = s.units.find(uk);

@@ -18,6 +18,7 @@
 #include "match/known_values.h"
 #include "match/matcher.h"
 #include "stream/decoders/decoded_chunk.h"
+#include "stream/dns_tunnels.h"
 #include "stream/stream_table.h"
 
 namespace credsentry::stream {
@@ -67,7 +68,10 @@ class EgressStreams {
                 std::shared_ptr<match::KnownValues> known_values, SecretSink on_secret);
 
   // Streams opened from now on match with `db`; close the open ones first to flush them.
-  void SetDatabase(std::shared_ptr<const match::MatcherDatabase> db) { db_ = std::move(db); }
+  void SetDatabase(std::shared_ptr<const match::MatcherDatabase> db) {
+    dns_tunnels_.SetDatabase(db);
+    db_ = std::move(db);
+  }
 
   // The write joins `key`'s stream (opened when absent; the least recently used one is closed
   // when the table is full). The context is the caller's to complete (its destination).
@@ -81,7 +85,11 @@ class EgressStreams {
   // Closing a stream flushes its end-of-stream matches to the sink.
   void Close(const StreamKey& key) { streams_.Close(key); }
   void CloseIf(const std::function<bool(const StreamKey&, const StreamContext&)>& pred);
-  void CloseAll();
+  void CloseAll();  // DNS tunnels too
+
+  // Question names of DNS streams join tunnels here; flush them on exit and when idle.
+  DnsTunnels& dns_tunnels() { return dns_tunnels_; }
+  const DnsTunnels& dns_tunnels() const { return dns_tunnels_; }
 
   size_t size() const { return streams_.size(); }
   uint64_t evicted() const { return streams_.evicted(); }
@@ -107,6 +115,7 @@ class EgressStreams {
   match::MatchCounters match_totals_;
   decoders::DecoderCounters decoder_totals_;
   decoders::DecoderCounters dns_counters_;
+  DnsTunnels dns_tunnels_{db_, known_values_, match_totals_};
 };
 
 }  // namespace credsentry::stream

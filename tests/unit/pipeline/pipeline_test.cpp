@@ -340,6 +340,8 @@ const std::vector<std::string> kDecoderCounterNames = {
     CREDSENTRY_DECODER_COUNTERS(CREDSENTRY_TEST_NAME_)};
 const std::vector<std::string> kDnsAnswerCounterNames = {
     CREDSENTRY_DNS_ANSWER_COUNTERS(CREDSENTRY_TEST_NAME_)};
+const std::vector<std::string> kDnsTunnelCounterNames = {
+    CREDSENTRY_DNS_TUNNEL_COUNTERS(CREDSENTRY_TEST_NAME_)};
 const std::vector<std::string> kKnownValueCounterNames = {
     CREDSENTRY_KNOWN_VALUE_COUNTERS(CREDSENTRY_TEST_NAME_)};
 #undef CREDSENTRY_TEST_NAME_
@@ -361,6 +363,7 @@ TEST_F(PipelineTest, EveryDeclaredCounterIsExported) {
   expect(kDecoderCounterNames, kDecoderPrefix);
   expect(kDecoderCounterNames, kDnsDecoderPrefix);
   expect(kDnsAnswerCounterNames, kDnsDecoderPrefix);
+  expect(kDnsTunnelCounterNames, kDnsDecoderPrefix);
   expect(kKnownValueCounterNames, kKnownValuesPrefix);
   for (const char* name : {"matcher_hits_dropped", "matcher_scan_errors",
                            "matcher_encoded_prefix_dropped", "decoder_opaque_bytes",
