@@ -39,12 +39,17 @@ std::vector<std::string> ExpectedDestinationsOfFile(const catalogue::RuleSet& ru
   return rules.ExpectedDestinations(rules.files[cred_id - 1]);
 }
 
+bool DestinationExpectedForFile(const catalogue::RuleSet& rules, uint32_t cred_id,
+                                const alert::Destination& dest) {
+  return Allowed(ExpectedDestinationsOfFile(rules, cred_id), dest);
+}
+
 std::vector<state::CredentialRead> ProvenanceTracker::UnexpectedReads(
     const state::ProcessTable& procs, const catalogue::RuleSet& rules, uint32_t pid,
     const alert::Destination& dest, uint64_t now_mono_ns) const {
   std::vector<state::CredentialRead> out;
   for (auto& read : CredentialReadsWithin(procs, pid, now_mono_ns, options_.taint_ns)) {
-    if (!Allowed(ExpectedDestinationsOfFile(rules, read.cred_id), dest)) {
+    if (!DestinationExpectedForFile(rules, read.cred_id, dest)) {
       out.push_back(std::move(read));
     }
   }
@@ -72,6 +77,16 @@ void ProvenanceTracker::Covered(uint32_t pid, const alert::Destination& dest,
   const std::string key = std::to_string(pid) + "|" + DestinationKey(dest);
   if (pending_.erase(key)) ++covered_;
   reported_.FirstTime(key, now_mono_ns);  // marks it: no tainted-egress for it later
+}
+
+bool ProvenanceTracker::Supersede(uint32_t pid, const alert::Destination& dest,
+                                  uint64_t now_mono_ns) {
+  const std::string key = std::to_string(pid) + "|" + DestinationKey(dest);
+  if (pending_.erase(key)) {
+    ++covered_;
+    return true;
+  }
+  return reported_.FirstTime(key, now_mono_ns);
 }
 
 std::vector<alert::Alert> ProvenanceTracker::TakeDue(uint64_t now_mono_ns, bool all) {

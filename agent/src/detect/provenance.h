@@ -56,6 +56,10 @@ class ProvenanceTracker {
   // A secret alert covered this (process, destination): drop its pending alert, and do not
   // raise one later either.
   void Covered(uint32_t pid, const alert::Destination& dest, uint64_t now_mono_ns);
+  // An alert that says more than tainted-egress is about to be raised for (process, destination):
+  // true when it should be, dropping the pending tainted-egress it replaces (counted as covered);
+  // false when one was already raised for them.
+  bool Supersede(uint32_t pid, const alert::Destination& dest, uint64_t now_mono_ns);
   // Pending alerts due at `now` (all of them when `all`), oldest first.
   std::vector<alert::Alert> TakeDue(uint64_t now_mono_ns, bool all = false);
   uint64_t pending_dropped() const { return pending_dropped_; }
@@ -79,6 +83,10 @@ class ProvenanceTracker {
 // may legitimately reach: its own destinations and those of the kinds it is declared to hold.
 // Empty: none known.
 std::vector<std::string> ExpectedDestinationsOfFile(const catalogue::RuleSet& rules, uint32_t cred_id);
+
+// True when `dest` is one the credential file with this id may reach (an IP alone never is).
+bool DestinationExpectedForFile(const catalogue::RuleSet& rules, uint32_t cred_id,
+                                const alert::Destination& dest);
 
 // The "tainted-egress" alert (process context is filled by the caller).
 alert::Alert TaintedEgressAlert(const std::string& comm, uint32_t pid,

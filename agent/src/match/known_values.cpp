@@ -251,6 +251,17 @@ std::vector<std::string> KnownValues::LearnFromCredentialFile(
   return added;
 }
 
+std::vector<std::string> KnownValues::KindsFrom(const std::string& source_path) const {
+  std::vector<std::string> kinds;
+  for (const auto& v : values_) {
+    if (v->source_path != source_path || v->kind_id.empty()) continue;
+    if (std::find(kinds.begin(), kinds.end(), v->kind_id) == kinds.end()) {
+      kinds.push_back(v->kind_id);
+    }
+  }
+  return kinds;
+}
+
 std::shared_ptr<const KnownValueDatabase> KnownValues::Current() {
   return dirty_ ? Current(MonotonicNs()) : current_;
 }

@@ -107,6 +107,9 @@ class KnownValues {
   std::shared_ptr<const KnownValueDatabase> Current(uint64_t now_mono_ns);
   std::shared_ptr<const KnownValueDatabase> Current();  // with the monotonic clock
 
+  // The catalogue kinds of the values learned from `source_path`, each once, in learning order.
+  std::vector<std::string> KindsFrom(const std::string& source_path) const;
+
   size_t size() const { return values_.size(); }
   const KnownValueCounters& counters() const { return counters_; }
 

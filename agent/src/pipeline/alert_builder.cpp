@@ -2,6 +2,7 @@
 
 #include "alert/alert_id.h"
 #include "common/clock.h"
+#include "detect/kernel_copy.h"
 #include "detect/provenance.h"
 #include "report/redact.h"
 
@@ -113,6 +114,17 @@ alert::Alert AlertBuilder::TaintedEgress(const stream::StreamContext& ctx,
   detect::DescribeProcess(processes_, ctx.pid, ctx.comm, Argv(), a.process, a.ci);
   AddCredentialReads(reads, a);
   Finish(ctx.last_mono_ns, {}, a);
+  return a;
+}
+
+alert::Alert AlertBuilder::TransferEgress(const decode::Transfer& t,
+                                          const std::vector<state::CredentialRead>& sources,
+                                          const detect::ResolvedDestination& dest,
+                                          const std::vector<std::string>& kinds_held) const {
+  alert::Alert a = detect::TransferEgressAlert(t, sources, db_->rules(), dest, kinds_held);
+  detect::DescribeProcess(processes_, t.header.pid, t.header.comm, Argv(), a.process, a.ci);
+  AddCredentialReads(sources, a);
+  Finish(t.header.ts_ns, {}, a);
   return a;
 }
 

@@ -40,6 +40,11 @@ class AlertBuilder {
   alert::Alert TaintedEgress(const stream::StreamContext& ctx,
                              const std::vector<state::CredentialRead>& reads,
                              const detect::ResolvedDestination& dest) const;
+  // "tainted-egress" of credential bytes the kernel moved to a socket (detect/kernel_copy.h).
+  alert::Alert TransferEgress(const decode::Transfer& t,
+                              const std::vector<state::CredentialRead>& sources,
+                              const detect::ResolvedDestination& dest,
+                              const std::vector<std::string>& kinds_held) const;
   // "process-credential-access"; `target` is null when unknown or out of scope.
   alert::Alert ProcessAccess(const decode::ProcessAccess& e, const state::Process* target) const;
 

@@ -82,6 +82,8 @@ void Pipeline::Dispatch(const decode::Event& event) {
           OnClose(e);
         } else if constexpr (std::is_same_v<T, decode::ProcessAccess>) {
           OnProcessAccess(e);
+        } else if constexpr (std::is_same_v<T, decode::Transfer>) {
+          OnTransfer(e);
         }
       },
       event);
@@ -239,6 +241,7 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
   out["tainted_egress_pending_dropped"] = provenance_.pending_dropped();
   out["tainted_pipes"] = processes_.tainted_pipes();
   out["tainted_pipes_evicted"] = processes_.tainted_pipes_evicted();
+  out["derived_credential_files"] = derived_.size();
   out["environ_reads"] = processes_.environ_reads();
   out["environ_unreadable"] = processes_.environ_unreadable();
   out["environ_truncated"] = processes_.environ_truncated();

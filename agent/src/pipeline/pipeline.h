@@ -16,6 +16,7 @@
 #include "decode/events.h"
 #include "detect/destination_resolver.h"
 #include "detect/dns_tracker.h"
+#include "detect/kernel_copy.h"
 #include "detect/provenance.h"
 #include "detect/verdict.h"
 #include "match/matcher.h"
@@ -103,6 +104,10 @@ class Pipeline {
   void OnClose(const decode::FdClose& e);
   void OnExit(const decode::ProcessExit& e);
   void OnProcessAccess(const decode::ProcessAccess& e);
+  // Credential bytes the kernel moved (transfer_events.cpp): a read, and egress at a socket.
+  void OnTransfer(const decode::Transfer& t);
+  void OnTransferEgress(const decode::Transfer& t,
+                        const std::vector<state::CredentialRead>& sources);
   void InspectEnvironments();
   // The write joins its stream, which is matched; TCP and TLS egress is checked for taint.
   void FeedStream(const decode::EventHeader& h, const stream::StreamKey& key,
@@ -138,6 +143,7 @@ class Pipeline {
   detect::DestinationResolver destinations_{connections_, dns_};
   CredentialLearner learner_;
   AlertBuilder alerts_;
+  detect::DerivedCredentials derived_;  // copies of credential files, by inode
   stream::EgressStreams egress_;
   detect::Deduplicator dedup_;
   HeldSecrets held_;

@@ -27,6 +27,9 @@ namespace credsentry::pipeline {
   X(credential_opens, "credential files opened")                                              \
   X(credential_reads, "reads of credential files")                                            \
   X(process_accesses, "reads of another process's memory or environment")                     \
+  X(kernel_transfers, "credential bytes the kernel moved (sendfile, splice, mmap...)")        \
+  X(kernel_transfers_to_expected, "of those, to a socket the credential may reach")           \
+  X(derived_credential_files_dropped, "copies of credential files not named: table full")     \
   X(tainted_egress_dropped, "tainted-egress alerts not deferred (pending table full)")
 
 struct PipelineCounters {

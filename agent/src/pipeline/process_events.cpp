@@ -11,9 +11,14 @@ namespace credsentry::pipeline {
 void Pipeline::OnCredentialOpen(const decode::CredentialOpen& e) {
   ++counters_.credential_opens;
   processes_.Ensure(e.header);
-  learner_.OnOpen(e.header.pid, e.fd, e.path);
+  // A copy the kernel made of a credential file (transfer_events.cpp) is named with its origin.
+  std::string path = e.path;
+  if (const std::string* origin = derived_.OriginOf(e.dev, e.ino)) {
+    path += " (a copy of " + *origin + ")";
+  }
+  learner_.OnOpen(e.header.pid, e.fd, path);
   processes_.RecordCredentialRead(
-      e.header.pid, {e.path, e.cred_id, e.header.pid, e.header.comm, e.header.ts_ns, 0},
+      e.header.pid, {path, e.cred_id, e.header.pid, e.header.comm, e.header.ts_ns, 0},
       e.stdout_pipe);
   spdlog::info("credential file {} opened by pid {} ({})", learner_.Redact(e.path), e.header.pid,
                learner_.Redact(e.header.comm));

@@ -319,6 +319,12 @@ void ProcessTable::RecordCredentialRead(uint32_t pid, CredentialRead read, uint6
   if (p.stdout_pipe != 0) TaintPipe(p.stdout_pipe, read);
 }
 
+std::vector<CredentialRead> ProcessTable::PipeReads(uint64_t pipe) const {
+  auto it = pipe_reads_.find(pipe);
+  if (it == pipe_reads_.end()) return {};
+  return {it->second.rbegin(), it->second.rend()};  // newest first
+}
+
 void ProcessTable::TaintPipe(uint64_t pipe, const CredentialRead& read, size_t hops) {
   if (pipe == 0 || hops >= kMaxPipeHops) return;
   auto it = pipe_reads_.find(pipe);

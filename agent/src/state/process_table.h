@@ -80,6 +80,12 @@ class ProcessTable {
   // `stdout_pipe`: the reader's fd 1 as the kernel saw it at the open (0 = keep what is known).
   void RecordCredentialRead(uint32_t pid, CredentialRead read, uint64_t stdout_pipe = 0);
 
+  // Credential bytes the kernel moved into `pipe` (splice, sendfile, tee): taints it like a
+  // read by a process writing it.
+  void TaintPipeWith(uint64_t pipe, const CredentialRead& read) { TaintPipe(pipe, read); }
+  // The credential reads that flowed into `pipe`; empty when it carries none known.
+  std::vector<CredentialRead> PipeReads(uint64_t pipe) const;
+
   const Process* Find(uint32_t pid) const;
   // Finds `pid`, creating it from /proc (or from the record header) when first seen.
   Process& Ensure(const decode::EventHeader& header);
