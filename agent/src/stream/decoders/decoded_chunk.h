@@ -87,11 +87,11 @@ struct ConnectionFacts {
   X(undeclared_compressed, "gzip/zlib/zstd streams found by their magic, not by a header")  \
   X(archive_entries, "files unpacked from tar and zip archives found in bodies")            \
   X(undeclared_unsupported, "bzip2/xz streams and zip methods found but not decoded")      \
-  X(websocket_upgrades, "HTTP/1.1 requests that switched their connection to WebSocket")    \
+  X(websocket_upgrades, "HTTP/1.1 upgrades and HTTP/2 extended CONNECTs to WebSocket")     \
   X(websocket_messages, "WebSocket text and binary messages decoded")                       \
   X(websocket_control_frames, "WebSocket close/ping/pong frames (their payloads matched)")  \
   X(websocket_truncated, "WebSocket messages cut by the size/frame/inflate caps or the end") \
-  X(websocket_bad_frames, "WebSocket frames that broke RFC 6455 (rest decoded as HTTP/1)")  \
+  X(websocket_bad_frames, "WebSocket frames that broke RFC 6455 (the rest decoded as before)") \
   X(websocket_inflate_failed, "permessage-deflate messages that were not valid deflate")
 
 struct DecoderCounters {

@@ -115,12 +115,7 @@ void Http2Decoder::Feed(std::span<const uint8_t> bytes, const ChunkSink& sink) {
       if (take > 0) {
         Stream* stream = FindStream(frame_.stream_id);
         if (stream == nullptr) stream = &OpenStream(frame_.stream_id, sink);
-        if (!stream->body) {
-          stream->body =
-              std::make_unique<BodyDecoder>(kLayerH2Data, stream->id, decoding_,
-                                            stream->body_headers, limits_, counters_, budget_);
-        }
-        stream->body->Feed(bytes.first(take), sink);
+        StreamData(*stream, bytes.first(take), sink);
         data_left_ -= static_cast<uint32_t>(take);
         bytes = bytes.subspan(take);
       }
@@ -355,11 +350,41 @@ void Http2Decoder::EmitHeader(Stream& stream, std::string_view name, std::string
     facts_.h2_authority = std::string(value);
   } else if (IEquals(name, "host")) {
     facts_.http_host = std::string(value);
+  } else if (name == ":method") {
+    stream.connect = value == "CONNECT";
+  } else if (name == ":protocol") {
+    // Extended CONNECT has no Sec-WebSocket-Key: the :protocol alone asks for WebSocket.
+    stream.websocket_offer.upgrade = stream.websocket_offer.key = IEquals(value, "websocket");
   } else if (IEquals(name, "content-encoding")) {
     stream.body_headers.content_encoding = std::string(value);
   } else if (IEquals(name, "content-type")) {
     stream.body_headers.content_type = std::string(value);
+  } else {
+    NoteWebSocketHeader(name, value, stream.websocket_offer);  // sec-websocket-extensions
   }
+}
+
+void Http2Decoder::StreamData(Stream& stream, std::span<const uint8_t> bytes,
+                              const ChunkSink& sink) {
+  std::string not_websocket;
+  if (!stream.body && stream.connect && stream.websocket_offer.Requested()) {
+    if (!stream.websocket) {
+      ++counters_.websocket_upgrades;
+      stream.websocket =
+          std::make_unique<WebSocketDecoder>(stream.websocket_offer, decoding_, limits_,
+                                             counters_, budget_, uint64_t{stream.id} << 32);
+    }
+    if (stream.websocket->Feed(bytes, sink)) return;
+    // Not WebSocket after all: the stream's bytes from the bad frame on are decoded as a body.
+    not_websocket = stream.websocket->TakeUndecoded();
+    stream.websocket.reset();
+    bytes = {reinterpret_cast<const uint8_t*>(not_websocket.data()), not_websocket.size()};
+  }
+  if (!stream.body) {
+    stream.body = std::make_unique<BodyDecoder>(kLayerH2Data, stream.id, decoding_,
+                                                stream.body_headers, limits_, counters_, budget_);
+  }
+  stream.body->Feed(bytes, sink);
 }
 
 Http2Decoder::Stream* Http2Decoder::FindStream(uint32_t id) {
@@ -386,6 +411,7 @@ void Http2Decoder::CloseStream(uint32_t id, const ChunkSink& sink) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
   if (it->second.body) it->second.body->Finish(sink);
+  if (it->second.websocket) it->second.websocket->Finish();
   lru_.erase(it->second.lru);
   streams_.erase(it);
 }

@@ -13,6 +13,7 @@
 
 #include "stream/decoders/body_decoder.h"
 #include "stream/decoders/decoded_chunk.h"
+#include "stream/decoders/websocket_decoder.h"
 
 struct nghttp2_hd_inflater;
 
@@ -43,6 +44,10 @@ class Http2Decoder {
     uint32_t id = 0;
     BodyHeaders body_headers;
     std::unique_ptr<BodyDecoder> body;
+    // RFC 8441: CONNECT with :protocol websocket carries WebSocket frames in its DATA.
+    bool connect = false;
+    WebSocketOffer websocket_offer;
+    std::unique_ptr<WebSocketDecoder> websocket;
     size_t header_bytes = 0;
     bool headers_truncated = false;
     bool end_stream_after_headers = false;
@@ -66,6 +71,7 @@ class Http2Decoder {
   Stream* FindStream(uint32_t id);
   Stream& OpenStream(uint32_t id, const ChunkSink& sink);
   void CloseStream(uint32_t id, const ChunkSink& sink);
+  void StreamData(Stream& stream, std::span<const uint8_t> bytes, const ChunkSink& sink);
   void ResetInflater();
 
   const DecoderLimits& limits_;

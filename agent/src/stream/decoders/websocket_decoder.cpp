@@ -71,11 +71,12 @@ void NoteWebSocketHeader(std::string_view name, std::string_view value, WebSocke
 
 WebSocketDecoder::WebSocketDecoder(const WebSocketOffer& offer, std::vector<std::string> decoding,
                                    const DecoderLimits& limits, DecoderCounters& counters,
-                                   TransformBudget& budget)
+                                   TransformBudget& budget, uint64_t unit_base)
     : limits_(limits),
       counters_(counters),
       budget_(budget),
       deflate_offered_(offer.permessage_deflate),
+      unit_base_(unit_base),
       decoding_(With(std::move(decoding), "websocket")),
       inflated_decoding_(With(decoding_, "permessage-deflate")),
       control_decoding_(decoding_) {}
@@ -190,7 +191,7 @@ bool WebSocketDecoder::StartFrame(const ChunkSink& sink) {
     message_bytes_ = 0;
     message_frames_ = 0;
     ++counters_.websocket_messages;
-    body_ = std::make_unique<BodyDecoder>(kLayerWebSocketMessage, ++messages_,
+    body_ = std::make_unique<BodyDecoder>(kLayerWebSocketMessage, unit_base_ + ++messages_,
                                           compressed_ ? inflated_decoding_ : decoding_,
                                           BodyHeaders{}, limits_, counters_, budget_);
     if (compressed_) {
@@ -230,7 +231,7 @@ void WebSocketDecoder::FrameDone(const ChunkSink& sink) {
     // A close frame's reason and a ping's data leave like any payload.
     ++counters_.websocket_control_frames;
     if (!control_.empty()) {
-      EmitUnit(kLayerWebSocketControl, ++controls_, control_, control_decoding_, sink);
+      EmitUnit(kLayerWebSocketControl, unit_base_ + ++controls_, control_, control_decoding_, sink);
     }
     control_.clear();
     return;

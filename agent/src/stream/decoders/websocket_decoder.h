@@ -43,9 +43,10 @@ void NoteWebSocketHeader(std::string_view name, std::string_view value, WebSocke
 
 class WebSocketDecoder {
  public:
+  // Unit ids are unit_base + 1, + 2, ...: HTTP/2 runs one decoder per stream, side by side.
   WebSocketDecoder(const WebSocketOffer& offer, std::vector<std::string> decoding,
                    const DecoderLimits& limits, DecoderCounters& counters,
-                   TransformBudget& budget);
+                   TransformBudget& budget, uint64_t unit_base = 0);
   ~WebSocketDecoder();
   WebSocketDecoder(const WebSocketDecoder&) = delete;
   WebSocketDecoder& operator=(const WebSocketDecoder&) = delete;
@@ -73,6 +74,7 @@ class WebSocketDecoder {
   DecoderCounters& counters_;
   TransformBudget& budget_;
   bool deflate_offered_;
+  uint64_t unit_base_;
   std::vector<std::string> decoding_;           // messages sent as they are
   std::vector<std::string> inflated_decoding_;  // permessage-deflate messages
   std::vector<std::string> control_decoding_;

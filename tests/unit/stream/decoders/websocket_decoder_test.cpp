@@ -25,6 +25,9 @@ using testing::Bytes;
 using testing::ChunkRecorder;
 using testing::DecodeWrites;
 using testing::FrameSpec;
+using testing::H2ExtendedConnect;
+using testing::H2Frame;
+using testing::kH2ClientStart;
 using testing::MessageDeflater;
 using testing::RandomToken;
 using testing::WebSocketFrame;
@@ -264,6 +267,46 @@ TEST(WebSocket, UpgradeNeedsTheHeadersThatMakeOne) {
                          WebSocketFrame("x") + "\n" + token + "\n"});
   EXPECT_EQ(d.counters.websocket_upgrades, 0u);
   EXPECT_EQ(d.recorder.Find(token, std::string(kLayerWebSocketMessage)), nullptr);
+}
+
+TEST(WebSocketOverHttp2, ExtendedConnectStreamsCarryTheirOwnMessages) {
+  const std::string token1 = RandomToken(), token3 = RandomToken();
+  MessageDeflater deflater1;
+  const std::string one = WebSocketFrame(deflater1.Compress("one " + token1), {.rsv1 = true});
+  const std::string three = WebSocketFrame("three " + token3);
+  std::string wire = kH2ClientStart + H2ExtendedConnect(1, "websocket", true) +
+                     H2ExtendedConnect(3, "websocket", true);
+  // Stream 1's frame is cut across two DATA frames with stream 3's message between them.
+  wire += H2Frame(0x0, 0, 1, one.substr(0, 5));
+  wire += H2Frame(0x0, 0, 3, three);
+  wire += H2Frame(0x0, 0, 1, one.substr(5));
+  auto d = DecodeWrites({wire}, 7);
+  auto messages = d.recorder.InLayer(std::string(kLayerWebSocketMessage));
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_EQ(messages[0]->bytes, "three " + token3);
+  EXPECT_EQ(messages[0]->decoding, (std::vector<std::string>{"h2", "websocket"}));
+  EXPECT_EQ(messages[1]->bytes, "one " + token1);
+  EXPECT_EQ(messages[1]->decoding, (std::vector<std::string>{"h2", "websocket",
+                                                             "permessage-deflate"}));
+  EXPECT_NE(messages[0]->unit_id, messages[1]->unit_id);
+  EXPECT_EQ(d.counters.websocket_upgrades, 2u);
+  EXPECT_EQ(d.counters.websocket_messages, 2u);
+  EXPECT_EQ(d.facts.protocol, "h2");
+}
+
+TEST(WebSocketOverHttp2, PlainConnectAndBrokenFramesStayStreamData) {
+  const std::string token = RandomToken();
+  std::string wire = kH2ClientStart + H2ExtendedConnect(1, "connect-udp", false) +
+                     H2ExtendedConnect(3, "websocket", false);
+  wire += H2Frame(0x0, 0, 1, WebSocketFrame(token));  // not WebSocket: a body as it is
+  wire += H2Frame(0x0, 0, 3, "\x83\x05" + token);    // reserved opcode
+  auto d = DecodeWrites({wire});
+  EXPECT_TRUE(d.recorder.InLayer(std::string(kLayerWebSocketMessage)).empty());
+  const auto* rest = d.recorder.Find(token, "h2.data");
+  ASSERT_NE(rest, nullptr);
+  EXPECT_EQ(rest->unit_id, 3u);
+  EXPECT_EQ(d.counters.websocket_upgrades, 1u);
+  EXPECT_EQ(d.counters.websocket_bad_frames, 1u);
 }
 
 // What the user sees: the key in a compressed, masked, fragmented message is a match on its

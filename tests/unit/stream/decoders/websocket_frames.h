@@ -1,12 +1,13 @@
 // Test helper: writes WebSocket client traffic the way browsers and libraries do (RFC 6455
-// frames, masked, RFC 7692 permessage-deflate), for the decoder tests, the fuzz seeds and the
-// bench.
+// frames, masked, RFC 7692 permessage-deflate, RFC 8441 extended CONNECT on HTTP/2), for the
+// decoder tests and the fuzz target.
 #pragma once
 
 #include <zlib.h>
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace credsentry::stream::decoders::testing {
 
@@ -80,5 +81,36 @@ class MessageDeflater {
   z_stream zs_{};
   bool takeover_;
 };
+
+inline std::string H2Frame(uint8_t type, uint8_t flags, uint32_t stream,
+                           const std::string& payload) {
+  const size_t n = payload.size();
+  const char head[9] = {char(n >> 16),      char(n >> 8),       char(n),
+                        char(type),         char(flags),        char(stream >> 24),
+                        char(stream >> 16), char(stream >> 8), char(stream)};
+  return std::string(head, 9) + payload;
+}
+
+inline const std::string kH2ClientStart =
+    "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + H2Frame(0x4, 0, 0, "");
+
+// HEADERS of an extended CONNECT, as HPACK literals without indexing (short names and values).
+inline std::string H2ExtendedConnect(uint32_t stream, std::string_view protocol, bool deflate) {
+  std::string block;
+  auto literal = [&](std::string_view name, std::string_view value) {
+    block += '\0';
+    block += char(name.size());
+    block += name;
+    block += char(value.size());
+    block += value;
+  };
+  literal(":method", "CONNECT");
+  literal(":protocol", protocol);
+  literal(":scheme", "https");
+  literal(":path", "/chat");
+  literal(":authority", "ws.test");
+  if (deflate) literal("sec-websocket-extensions", "permessage-deflate");
+  return H2Frame(0x1, 0x4, stream, block);
+}
 
 }  // namespace credsentry::stream::decoders::testing
