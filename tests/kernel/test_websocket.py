@@ -1,11 +1,12 @@
 """Keys sent over WebSocket (issue 15, item 1), on the real kernel.
 
 The clients are written on raw sockets (Python, and node's `net`), so every byte on the wire is
-the test's own: the upgrade request, masked frames, fragments with a ping between them, and
+the test's own: the upgrade request, masked frames, fragments with a ping between them,
 permessage-deflate messages whose second copy of the key is only a back-reference into the
-first. They run in the test cgroup and talk plain TCP to a small WebSocket server on loopback
-(a thread of this process, outside the cgroup) that answers 101, unmasks and inflates what it
-gets, and records a digest of each message, so the test knows the key really arrived. The alert
+first, and an HTTP/2 extended CONNECT (RFC 8441) stream carrying a frame. They run in the test
+cgroup and talk plain TCP to a small WebSocket server on loopback (a thread of this process,
+outside the cgroup) that answers 101, unmasks and inflates what it gets, and records a digest
+of each message, so the test knows the key really arrived. The alert
 must name the key's kind, the loopback destination and the client process.
 """
 
@@ -29,6 +30,7 @@ ALERT_TIMEOUT = 5.0
 QUIET_PERIOD = 3.0
 IO_TIMEOUT = 10.0
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 def _read_exactly(conn: socket.socket, n: int, buf: bytearray) -> bytes:
@@ -60,6 +62,14 @@ class LoopbackWebSocketServer(socketserver.ThreadingTCPServer):
         conn.settimeout(IO_TIMEOUT)
         buf = bytearray()
         try:
+            while len(buf) < len(H2_PREFACE) and b"\r\n\r\n" not in buf:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                buf += chunk
+            if buf.startswith(H2_PREFACE):
+                self._frames(self._h2_stream_data(conn, buf), lambda: None)
+                return
             while b"\r\n\r\n" not in buf:
                 chunk = conn.recv(4096)
                 if not chunk or len(buf) > 16384:
@@ -78,27 +88,50 @@ class LoopbackWebSocketServer(socketserver.ThreadingTCPServer):
             if deflate:
                 reply += b"Sec-WebSocket-Extensions: permessage-deflate\r\n"
             conn.sendall(reply + b"\r\n")
-            self._frames(conn, buf)
+            self._frames(lambda n: _read_exactly(conn, n, buf), lambda: conn.sendall(b"\x88\x00"))
         except (OSError, KeyError, ValueError, zlib.error):
             pass
         finally:
             conn.close()
 
-    def _frames(self, conn: socket.socket, buf: bytearray) -> None:
+    @staticmethod
+    def _h2_stream_data(conn: socket.socket, buf: bytearray):
+        """RFC 8441: the DATA of stream 1 (the extended CONNECT) until the client ends it, as a
+        reader of n bytes at a time."""
+        del buf[:len(H2_PREFACE)]
+        data = bytearray()
+        while True:
+            head = b"\0" + _read_exactly(conn, 9, buf)
+            length, kind, flags, stream = struct.unpack(">IBBI", head)
+            payload = _read_exactly(conn, length, buf)
+            if kind == 0 and stream == 1:
+                data += payload
+                if flags & 0x1:
+                    break
+
+        def read(n: int) -> bytes:
+            if len(data) < n:
+                raise ConnectionError("stream ended mid-frame")
+            out = bytes(data[:n])
+            del data[:n]
+            return out
+        return read
+
+    def _frames(self, read, on_close) -> None:
         inflater = zlib.decompressobj(-15)
         message, compressed = b"", False
         while True:
-            b0, b1 = _read_exactly(conn, 2, buf)
+            b0, b1 = read(2)
             length = b1 & 0x7F
             if length == 126:
-                (length,) = struct.unpack(">H", _read_exactly(conn, 2, buf))
+                (length,) = struct.unpack(">H", read(2))
             elif length == 127:
-                (length,) = struct.unpack(">Q", _read_exactly(conn, 8, buf))
-            mask = _read_exactly(conn, 4, buf) if b1 & 0x80 else b"\0\0\0\0"
-            payload = bytes(c ^ mask[i & 3] for i, c in enumerate(_read_exactly(conn, length, buf)))
+                (length,) = struct.unpack(">Q", read(8))
+            mask = read(4) if b1 & 0x80 else b"\0\0\0\0"
+            payload = bytes(c ^ mask[i & 3] for i, c in enumerate(read(length)))
             opcode = b0 & 0x0F
             if opcode == 0x8:
-                conn.sendall(b"\x88\x00")
+                on_close()
                 return
             if opcode >= 0x8:
                 continue  # ping / pong
@@ -155,6 +188,21 @@ def frame(payload, opcode=1, fin=True, rsv1=False):
     return head + mask + bytes(c ^ mask[i & 3] for i, c in enumerate(payload))
 
 s = socket.create_connection(("127.0.0.1", port), timeout=10)
+message = ('{"type":"auth","token":"%s"}' % key).encode()
+if mode == "h2":
+    # RFC 8441 over cleartext HTTP/2 (prior knowledge): HPACK literals without indexing.
+    def h2(kind, flags, payload):
+        return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + b"\0\0\0\1" + payload
+    block = b"".join(b"\0" + bytes([len(n)]) + n + bytes([len(v)]) + v for n, v in [
+        (b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"http"),
+        (b":path", b"/socket"), (b":authority", b"exfil.test")])
+    s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + struct.pack(">I", 0)[1:] + b"\4\0\0\0\0\0")
+    s.sendall(struct.pack(">I", len(block))[1:] + b"\1\4\0\0\0\1" + block)
+    s.sendall(h2(0, 0, frame(message)))
+    s.sendall(h2(0, 1, frame(b"\x03\xe8", opcode=0x8)))
+    s.shutdown(socket.SHUT_WR)
+    s.recv(16)
+    sys.exit(0)
 offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
 s.sendall(("GET /socket HTTP/1.1\r\nHost: exfil.test\r\nUpgrade: websocket\r\n"
            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -168,7 +216,6 @@ while b"\r\n\r\n" not in reply:
     reply += chunk
 if b" 101 " not in reply.split(b"\r\n", 1)[0]:
     sys.exit("upgrade refused")
-message = ('{"type":"auth","token":"%s"}' % key).encode()
 if mode == "masked":
     s.sendall(frame(message))
 elif mode == "fragmented":
@@ -249,7 +296,8 @@ def _expect_alert(agent, ws_server, comm_prefix):
     assert len(everything) == 1, f"want exactly one alert:\n{_shown(agent, everything)}"
 
 
-@pytest.mark.parametrize("mode,messages", [("masked", 1), ("fragmented", 1), ("deflate", 2)])
+@pytest.mark.parametrize("mode,messages", [("masked", 1), ("fragmented", 1), ("deflate", 2),
+                                           ("h2", 1)])
 def test_key_in_websocket_messages_alerts(mode, messages, agent, clients, ws_server, registry,
                                           scratch):
     key = registry.new("openai")
