@@ -65,6 +65,10 @@ enum cs_counter {
 	CS_CNT_TRANSFER_FAILED,      /* sendfile/splice/... of credential bytes the kernel refused */
 	CS_CNT_TRANSFER_NO_TARGET,   /* ... whose out fd named no open file (nothing to follow) */
 	CS_CNT_DERIVED_CRED_FULL,    /* copy of a credential file not watched: derived bound reached */
+	CS_CNT_PREVENT_HOLDS,        /* prevent mode: TLS write held (SIGSTOP) for a user-space verdict */
+	CS_CNT_PREVENT_HOLD_FULL,    /* prevent mode: held table full, write not held (fail-open) */
+	CS_CNT_PREVENT_SIGNAL_FAILED, /* prevent mode: bpf_send_signal_thread refused, not held */
+	CS_CNT_PREVENT_SCAN_CUT,     /* prevent mode: write longer than the bytes scanned for anchors */
 	CS_CNT__COUNT
 };
 
@@ -166,6 +170,7 @@ struct cs_data_event {
 
 #define CS_CHUNK_LAST 1u       /* last chunk emitted for this call */
 #define CS_CHUNK_TRUNCATED 2u  /* the call wrote more than was captured */
+#define CS_CHUNK_HELD 4u       /* prevent mode: the writer is stopped until user space decides */
 
 struct cs_connect_event {
 	struct cs_event_header hdr;
@@ -341,6 +346,33 @@ static inline __u32 cs_cred_inode_bit(__u64 dev, __u64 ino)
 {
 	return (__u32)(((ino * 0x9E3779B97F4A7C15ull) ^ (dev * 0xC2B2AE3D27D4EB4Full)) >>
 		       (64 - CS_CRED_INODE_BITS));
+}
+
+/*
+ * Prevent mode (agent --mode prevent). A TLS write whose plaintext holds a credential anchor is
+ * held: the probe stops the process (SIGSTOP, delivered before the write function runs), marks
+ * its records CS_CHUNK_HELD and enters the writer's tgid in prevent_held. User space matches the
+ * bytes, then deletes the entry and sends SIGKILL or SIGCONT; the guardian process releases what
+ * is still held when the agent dies, or past the hold bound.
+ *
+ * Anchors: the first three bytes of every credential literal prefix and known value (raw and
+ * base64-coded), as bits of cs_anchor_bits (.bss), slot cs_anchor_slot(b0 | b1 << 8 | b2 << 16).
+ */
+#define CS_ANCHOR_BITS 21
+#define CS_ANCHOR_WORDS ((1u << CS_ANCHOR_BITS) / 64)
+#define CS_PREVENT_SCAN_MAX 16384  /* bytes of one write scanned for anchors; a power of two */
+#define CS_PREVENT_STRADDLE 256    /* an anchor this close to a write's end holds the next write */
+#define CS_MAX_HELD 4096
+
+struct cs_prevent_hold {
+	__u64 ts_ns;  /* bpf_ktime_get_ns when the process was stopped */
+	__u32 tid;    /* the thread whose write is held */
+	__u32 _pad0;
+};
+
+static inline __u32 cs_anchor_slot(__u32 trigram)
+{
+	return (trigram * 0x9E3779B1u) >> (32 - CS_ANCHOR_BITS);
 }
 
 #endif /* CREDSENTRY_ABI_H */

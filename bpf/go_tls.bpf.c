@@ -21,7 +21,7 @@
  *    the same thread stores the fd there (net.bpf.c, unchanged), and the thread's next Write
  *    turns it into go_conn_fds + a CS_EV_TLS_FD record, so user space learns the link as well.
  */
-#include "helpers/payload.bpf.h"
+#include "helpers/prevent.bpf.h"
 
 #include <bpf/bpf_tracing.h>
 
@@ -114,6 +114,7 @@ int cs_go_tls_write(struct pt_regs *ctx)
 	struct cs_payload_record *rec;
 	__u32 tid = cs_tid();
 	__s32 fd, *known;
+	bool held;
 
 	if (!cs_in_scope()) {
 		cs_count(CS_CNT_OUT_OF_SCOPE_TLS);
@@ -135,9 +136,13 @@ int cs_go_tls_write(struct pt_regs *ctx)
 			cs_count(CS_CNT_CALL_TABLE_FULL);
 	}
 
+	/* The bytes go out at entry anyway: prevent mode only marks them held. */
+	held = cs_prevent_hold(key.conn, buf, len);
 	rec = cs_payload_begin(CS_EV_TLS_DATA);
 	if (!rec)
 		return 0;
+	if (held)
+		rec->extra_flags = CS_CHUNK_HELD;
 	rec->ev.fd = fd;
 	rec->ev.fd_kind = fd >= 0 ? CS_FD_SOCK_TCP : 0;
 	rec->ev.tls_lib = CS_TLS_GO;

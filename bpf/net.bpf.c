@@ -148,6 +148,14 @@ static __always_inline __u16 cs_sock_peer(long fd, __u16 *port, __u8 addr[16])
 	return family;
 }
 
+/* A handshake record written outside any TLS write function: prevent mode's hint of which
+ * socket the thread's next held GnuTLS write goes to (tls_handshake_fds). */
+static __always_inline void cs_note_tls_handshake(__u32 tid, __s32 fd)
+{
+	if (*(volatile __u32 *)&cs_prevent_on)
+		bpf_map_update_elem(&tls_handshake_fds, &tid, &fd, BPF_ANY);
+}
+
 /*
  * Entry half of write/writev/sendto/sendmsg. Unwatched fds return after the watched_fds gate
  * (one load; a lookup only when their slot is in use). For watched sockets, decides TLS vs plain
@@ -170,6 +178,8 @@ static __always_inline int cs_write_enter_fd(struct cs_fd_state *st, __u8 op, lo
 		 * check: a tls_calls entry exists only for a thread that passed it at SSL_write. */
 		if (tls)
 			tls->fd = fd;
+		else
+			cs_note_tls_handshake(tid, fd);
 		return 0;
 	}
 	if (!cs_in_scope())
@@ -178,6 +188,8 @@ static __always_inline int cs_write_enter_fd(struct cs_fd_state *st, __u8 op, lo
 	if (st->kind == CS_FD_SOCK_TCP && st->sock_state == CS_SOCK_UNKNOWN) {
 		call.sock_state = cs_starts_tls_handshake(buf, iovcnt) ? CS_SOCK_TLS : CS_SOCK_PLAIN;
 		st->sock_state = call.sock_state;
+		if (call.sock_state == CS_SOCK_TLS)
+			cs_note_tls_handshake(tid, fd);
 	}
 	call.op = op;
 	call.fd = fd;

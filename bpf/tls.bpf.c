@@ -9,7 +9,7 @@
  * its fd here. GnuTLS has no SNI hook: user space names the destination from the ClientHello
  * that net.bpf.c copies from the socket's first write.
  */
-#include "helpers/payload.bpf.h"
+#include "helpers/prevent.bpf.h"
 
 #include <bpf/bpf_tracing.h>
 
@@ -25,7 +25,42 @@ enum cs_tls_ret {
 	CS_TLS_RET_SSIZE = 3,  /* gnutls_record_send: ssize_t count, < 0 on error (0: nothing) */
 };
 
-static __always_inline int cs_tls_write_enter(__u8 lib, void *ssl, const void *buf, void *written)
+/*
+ * Prevent mode: a held write's bytes go out now, at entry (the exit is after encryption, too
+ * late for a verdict), marked CS_CHUNK_HELD; its exit then sends nothing. The socket is not known
+ * yet (the library writes it inside the call): for OpenSSL user space has it from SSL_set_fd (or
+ * the ClientHello's SNI for a memory BIO, node); for GnuTLS it is the socket the thread just
+ * made its handshake on.
+ */
+static __always_inline bool cs_tls_hold_at_entry(__u8 lib, void *ssl, const void *buf, __u64 num)
+{
+	struct cs_payload_record *rec;
+
+	if (!cs_prevent_hold((__u64)ssl, (__u64)buf, num))
+		return false;
+	rec = cs_payload_begin(CS_EV_TLS_DATA);
+	if (!rec)
+		return true;
+	rec->extra_flags = CS_CHUNK_HELD;
+	rec->ev.fd = -1;
+	if (lib == CS_TLS_GNUTLS) {
+		__u32 tid = cs_tid();
+		__s32 *fd = bpf_map_lookup_elem(&tls_handshake_fds, &tid);
+
+		if (fd) {
+			rec->ev.fd = *fd;
+			rec->ev.fd_kind = CS_FD_SOCK_TCP;
+		}
+	}
+	rec->ev.tls_lib = lib;
+	rec->ev.sock_state = CS_SOCK_TLS;
+	rec->ev.ssl = (__u64)ssl;
+	cs_emit_payload(rec, (__u64)buf, 0, num, CS_CHUNKS_PER_CALL, CS_CNT_TRUNC_TLS);
+	return true;
+}
+
+static __always_inline int cs_tls_write_enter(__u8 lib, void *ssl, const void *buf, __u64 num,
+					      void *written)
 {
 	struct cs_tls_call call = {};
 	__u32 tid;
@@ -39,6 +74,7 @@ static __always_inline int cs_tls_write_enter(__u8 lib, void *ssl, const void *b
 	call.written = (__u64)written;
 	call.fd = -1;
 	call.lib = lib;
+	call.emitted = cs_tls_hold_at_entry(lib, ssl, buf, num);
 	tid = cs_tid();
 	if (bpf_map_update_elem(&tls_calls, &tid, &call, BPF_ANY))
 		cs_count(CS_CNT_CALL_TABLE_FULL);
@@ -59,6 +95,8 @@ static __always_inline int cs_tls_write_exit(enum cs_tls_ret kind, long ret)
 		return 0;
 	call = *pending;
 	bpf_map_delete_elem(&tls_calls, &tid);
+	if (call.emitted)
+		return 0;
 	if (kind == CS_TLS_RET_EX) {
 		if (ret != 1 || !call.written ||
 		    bpf_probe_read_user(&n, sizeof(n), (void *)call.written))
@@ -95,7 +133,7 @@ static __always_inline int cs_tls_write_exit(enum cs_tls_ret kind, long ret)
 SEC("uprobe")
 int BPF_KPROBE(cs_ssl_write, void *ssl, const void *buf, int num)
 {
-	return cs_tls_write_enter(CS_TLS_OPENSSL, ssl, buf, NULL);
+	return cs_tls_write_enter(CS_TLS_OPENSSL, ssl, buf, num > 0 ? num : 0, NULL);
 }
 
 SEC("uretprobe")
@@ -107,7 +145,7 @@ int BPF_KRETPROBE(cs_ssl_write_ret, long ret)
 SEC("uprobe")
 int BPF_KPROBE(cs_ssl_write_ex, void *ssl, const void *buf, __u64 num, void *written)
 {
-	return cs_tls_write_enter(CS_TLS_OPENSSL, ssl, buf, written);
+	return cs_tls_write_enter(CS_TLS_OPENSSL, ssl, buf, num, written);
 }
 
 SEC("uretprobe")
@@ -120,7 +158,7 @@ int BPF_KRETPROBE(cs_ssl_write_ex_ret, long ret)
 SEC("uprobe")
 int BPF_KPROBE(cs_gnutls_record_send, void *session, const void *data, __u64 data_size)
 {
-	return cs_tls_write_enter(CS_TLS_GNUTLS, session, data, NULL);
+	return cs_tls_write_enter(CS_TLS_GNUTLS, session, data, data_size, NULL);
 }
 
 SEC("uretprobe")

@@ -94,6 +94,20 @@ struct {
 	__type(value, struct cs_name_shapes);
 } cred_name_shapes SEC(".maps") __weak;
 
+/* Prevent mode on (1) or off (0), written by the loader through the skeleton's mmap, so SIGHUP
+ * switches it without reloading the programs (bpf/helpers/prevent.bpf.h). */
+__u32 cs_prevent_on __weak SEC(".bss");
+
+/* Prevent mode: the TLS socket each thread last wrote a handshake record to. A GnuTLS write held
+ * at its entry has not touched its socket yet, and GnuTLS has no SSL_set_fd to say which it is;
+ * the session's handshake, made by the same thread just before, names it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CS_MAX_INFLIGHT);
+	__type(key, __u32);
+	__type(value, __s32);
+} tls_handshake_fds SEC(".maps") __weak;
+
 /* ---- per-thread calls in flight (kernel-only layouts) ---- */
 
 enum cs_io_op {
@@ -137,7 +151,8 @@ struct cs_tls_call {
 	__u64 written;  /* size_t *written of SSL_write_ex; 0 otherwise */
 	__s32 fd;
 	__u8 lib;       /* enum cs_tls_lib */
-	__u8 _pad0[3];
+	__u8 emitted;   /* prevent mode: the bytes went out at entry (held), the exit sends none */
+	__u8 _pad0[2];
 };
 
 struct {
@@ -180,6 +195,8 @@ struct cs_payload_record {
 	__u64 captured;       /* bytes of the call that will be copied */
 	__u32 records_left;   /* records this call may still emit */
 	__u32 trunc_counter;  /* enum cs_counter counted when the call is truncated */
+	__u32 extra_flags;    /* CS_CHUNK_HELD: set on every record, and each one wakes the reader */
+	__u32 _pad0;
 	struct cs_data_event ev;  /* sent as the head of every record of the call */
 };
 

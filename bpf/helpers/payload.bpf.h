@@ -28,6 +28,7 @@ static __always_inline struct cs_payload_record *cs_payload_begin(__u16 type)
 	__builtin_memset(&rec->ev, 0, sizeof(rec->ev));
 	rec->captured = 0;
 	rec->records_left = 0;
+	rec->extra_flags = 0;
 	cs_fill_header(&rec->ev.hdr, type);
 	rec->ev.direction = CS_DIR_EGRESS;
 	return rec;
@@ -55,6 +56,9 @@ static __always_inline struct cs_data_event *cs_reserve_data(__u64 n)
  * while the reader sleeps. */
 static __always_inline __u64 cs_chunk_wakeup(__u32 chunk_flags)
 {
+	/* A held writer waits for the verdict on these bytes: no period may pass first. */
+	if (chunk_flags & CS_CHUNK_HELD)
+		return BPF_RB_FORCE_WAKEUP;
 	if ((chunk_flags & CS_CHUNK_LAST) && data_wakeup_bytes &&
 	    bpf_ringbuf_query(&data_rb, BPF_RB_AVAIL_DATA) > data_wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
@@ -91,9 +95,9 @@ __weak __noinline __s64 cs_emit_chunk(__u64 src, __u64 seg_left, __u64 off)
 	rec->records_left--;
 	rec->ev.offset = off;
 	rec->ev.len = n;
-	rec->ev.chunk_flags = 0;
+	rec->ev.chunk_flags = rec->extra_flags;
 	if (off + n >= rec->captured || rec->records_left == 0) {
-		rec->ev.chunk_flags = CS_CHUNK_LAST;
+		rec->ev.chunk_flags |= CS_CHUNK_LAST;
 		if (off + n < rec->ev.total_len) {
 			rec->ev.chunk_flags |= CS_CHUNK_TRUNCATED;
 			cs_count(rec->trunc_counter);

@@ -1,6 +1,5 @@
-"""Prevent mode, first slice (issue 16): the mode is chosen and reported, alerts say what was
-done, and --check tries the mechanisms prevent mode needs. The hold and kill are not built yet:
-an agent in prevent mode still only observes, and says so.
+"""Prevent mode (issue 16): the mode is chosen and reported, alerts say what was done, and
+--check tries the mechanisms prevent mode needs. The hold and kill are in test_prevent_kill.py.
 """
 
 import subprocess
@@ -33,14 +32,10 @@ def test_detect_mode_alert_says_observed(agent, clients, https_server, curl, reg
     assert alerts[0]["action"] == "observed"
 
 
-def test_prevent_mode_of_this_build_observes_and_says_so(
-        start_agent, clients, https_server, curl, registry, scratch):
+def test_prevent_mode_starts_its_guardian_and_says_what_it_holds(start_agent):
     agent = start_agent(extra_args=["--mode", "prevent"])
-    _send_key(clients, https_server, curl, registry, scratch)
-    alerts = _openai_alerts(agent)
-    assert alerts, f"no openai alert within {ALERT_TIMEOUT}s\n{agent.diagnostics()}"
-    assert alerts[0]["action"] == "observed"
-    assert "does not hold or kill yet" in agent.log_text()
+    assert agent.wait_for_log("prevent guardian pid"), agent.diagnostics()
+    assert "mode prevent: TLS writes carrying a credential" in agent.log_text()
 
 
 def test_check_reports_prevent_mechanisms(agent_binary, cgroup):

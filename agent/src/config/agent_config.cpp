@@ -39,6 +39,44 @@ Status GetList(const std::string& path, const YAML::Node& n, std::vector<std::st
   return Status::Ok();
 }
 
+// prevent:
+//   allow:
+//     - {process: terraform, destination: registry.terraform.io, kind: github-pat}
+Status GetPrevent(const std::string& path, const YAML::Node& n,
+                  std::vector<PreventAllowRule>& out) {
+  if (!n.IsMap()) return Error{Where(path, n) + ": prevent: expected a mapping"};
+  out.clear();
+  for (const auto& kv : n) {
+    auto key = kv.first.as<std::string>();
+    if (key != "allow") {
+      return Error{Where(path, kv.first) + ": unknown prevent setting '" + key + "'"};
+    }
+    if (!kv.second.IsSequence()) return Error{Where(path, kv.second) + ": prevent.allow: expected a list"};
+    for (const auto& item : kv.second) {
+      if (!item.IsMap()) {
+        return Error{Where(path, item) + ": prevent.allow: expected a mapping of process, destination, kind"};
+      }
+      PreventAllowRule rule;
+      const std::map<std::string, std::string*> fields = {
+          {"process", &rule.process}, {"destination", &rule.destination}, {"kind", &rule.kind}};
+      for (const auto& f : item) {
+        auto name = f.first.as<std::string>();
+        auto it = fields.find(name);
+        if (it == fields.end()) {
+          return Error{Where(path, f.first) + ": unknown prevent.allow field '" + name +
+                       "' (process, destination, kind)"};
+        }
+        if (auto st = Get(path, f.second, *it->second); !st) return st;
+      }
+      if (rule.process.empty() && rule.destination.empty() && rule.kind.empty()) {
+        return Error{Where(path, item) + ": prevent.allow: an empty rule would exempt everything"};
+      }
+      out.push_back(std::move(rule));
+    }
+  }
+  return Status::Ok();
+}
+
 bool IsAlertFormat(const std::string& f) { return f == "auto" || f == "json" || f == "text"; }
 
 }  // namespace
@@ -82,6 +120,7 @@ Status LoadAgentConfigFile(const std::string& path, AgentConfig& cfg) {
          cfg.mode = *mode;
          return Status::Ok();
        }},
+      {"prevent", [&](const YAML::Node& n) { return GetPrevent(path, n, cfg.prevent_allow); }},
       {"log_file", [&](const YAML::Node& n) { return Get(path, n, cfg.log_file); }},
       {"log_level", [&](const YAML::Node& n) { return Get(path, n, cfg.log_level); }},
       {"stats_file", [&](const YAML::Node& n) { return Get(path, n, cfg.stats_file); }},
@@ -343,7 +382,9 @@ Result<CommandLine> ParseCommandLine(int argc, char** argv) {
     auto mode = ParseMode(g.mode_text);
     if (!mode) return Error{"--mode must be detect or prevent, not '" + g.mode_text + "'"};
     c.mode = *mode;
+    c.mode_from_flag = true;
   }
+  c.config_path = cl.config_file;
   if (c.rules_dirs.empty()) c.rules_dirs = DefaultRulesDirs();
   if (!IsAlertFormat(c.alert_format)) {
     return Error{"--alert-format must be auto, json or text, not '" + c.alert_format + "'"};

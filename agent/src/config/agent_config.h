@@ -26,6 +26,13 @@ enum class Mode { kDetect, kPrevent };
 std::optional<Mode> ParseMode(std::string_view text);
 const char* ModeName(Mode m);
 
+// An entry of prevent.allow: a known tool prevent mode never kills. Every field given must
+// match: process (command name, executable path or its file name), destination (host name or
+// IP), kind (credential kind id).
+struct PreventAllowRule {
+  std::string process, destination, kind;
+};
+
 struct AgentConfig {
   std::vector<std::string> rules_dirs;    // empty = the shipped defaults
   std::vector<std::string> cgroups;       // empty = whole host
@@ -33,6 +40,10 @@ struct AgentConfig {
   // "auto" (one readable line per alert on a terminal, JSON lines otherwise), "json", "text".
   std::string alert_format = "auto";
   Mode mode = Mode::kDetect;
+  std::vector<PreventAllowRule> prevent_allow;
+  // SIGHUP reads mode: and prevent: again from config_path (agent.yaml), unless --mode was given.
+  std::string config_path;
+  bool mode_from_flag = false;
   std::string log_file;                   // empty = stderr
   std::string log_level = "info";
   std::string stats_file;

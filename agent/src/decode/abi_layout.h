@@ -22,6 +22,7 @@ static_assert(offsetof(cs_cred_open_event, stdout_pipe) == 88);
 static_assert(offsetof(cs_cred_open_event, path) == 96);
 static_assert(sizeof(cs_cred_open_event) == 96 + CS_PATH_MAX);
 static_assert(offsetof(cs_data_event, ssl) == 64);
+static_assert(sizeof(cs_prevent_hold) == 16);
 static_assert(offsetof(cs_data_event, len) == 88);
 static_assert(offsetof(cs_data_event, addr) == 104);
 static_assert(sizeof(cs_data_event) == 120);

@@ -75,6 +75,9 @@ struct Capture {
   uint64_t offset = 0;      // of this chunk within the call
   bool truncated = false;   // the call moved more than was captured
   bool last_chunk = false;  // no more chunks of this call follow
+  // Prevent mode: the writer is stopped before its write function runs, until user space kills
+  // or releases it (bpf/helpers/prevent.bpf.h).
+  bool held = false;
 };
 
 // Bytes read from an open credential file.

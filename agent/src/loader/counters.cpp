@@ -28,10 +28,15 @@ constexpr std::array<std::string_view, CS_CNT__COUNT> kCounterNames = {
     "transfer_failed",         // CS_CNT_TRANSFER_FAILED
     "transfer_no_target",      // CS_CNT_TRANSFER_NO_TARGET
     "derived_credential_full", // CS_CNT_DERIVED_CRED_FULL
+    "prevent_holds",           // CS_CNT_PREVENT_HOLDS
+    "prevent_hold_table_full", // CS_CNT_PREVENT_HOLD_FULL
+    "prevent_signal_failed",   // CS_CNT_PREVENT_SIGNAL_FAILED
+    "prevent_scan_cut",        // CS_CNT_PREVENT_SCAN_CUT
 };
-static_assert(CS_CNT_SCRAPE_REPEATS == 15 && CS_CNT__COUNT == 19,
+static_assert(CS_CNT_SCRAPE_REPEATS == 15 && CS_CNT_PREVENT_SCAN_CUT == CS_CNT__COUNT - 1,
               "cs_counter changed: update kCounterNames");
 static_assert(CS_CNT_DERIVED_CRED_FULL == 18, "cs_counter changed: update kCounterNames");
+static_assert(!kCounterNames.back().empty(), "cs_counter changed: update kCounterNames");
 
 }  // namespace
 

@@ -239,8 +239,10 @@ FeatureReport ProbeFeatures(const ProbeOptions& options) {
   add("prevent: cgroup connect4", connect4.empty() ? Yes("attached and removed") : No(connect4));
   add("prevent: cgroup connect6", connect6.empty() ? Yes("attached and removed") : No(connect6));
   add("prevent mode (--mode prevent)",
-      hold ? Yes("kernel can hold TLS writes; this build does not hold or kill yet: alerts say "
-                 "action observed")
+      hold ? Yes("TLS writes of OpenSSL, GnuTLS, Go crypto/tls and executables with OpenSSL "
+                 "linked in (node) that carry a credential anchor are held, and their sender "
+                 "killed when the credential is not expected there; connect blocking for stacks "
+                 "we cannot hook (Java, rustls) is not built yet")
            : No("no way to hold a TLS write on this kernel"));
 
   std::string tls_hooks;

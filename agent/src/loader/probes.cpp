@@ -83,6 +83,7 @@ struct Probes::State {
       counter_sources;
   std::set<std::pair<uint64_t, uint64_t>> hooked_inodes;  // (st_dev, st_ino) of hooked files
   std::unique_ptr<KernelTables> tables;  // over skel's maps, so gone before it
+  std::unique_ptr<PreventTable> prevent;
 };
 
 Status Probes::State::AttachTracepoints() {
@@ -250,6 +251,7 @@ Result<std::unique_ptr<Probes>> Probes::Open(const ProbeOptions& options) {
     }
   }
   state->tables = std::make_unique<KernelTables>(*skel);
+  state->prevent = std::make_unique<PreventTable>(*skel);
   if (auto s = state->tables->FillScope(options.cgroup_paths); !s) return Error{s.message()};
   if (auto s = state->AttachTracepoints(); !s) return Error{s.message()};
 
@@ -302,6 +304,8 @@ Result<int> Probes::Poll(int timeout_ms,
 }
 
 KernelTables& Probes::tables() { return *state_->tables; }
+
+PreventTable& Probes::prevent() { return *state_->prevent; }
 
 std::map<std::string, uint64_t> Probes::Counters() const {
   std::map<std::string, uint64_t> out;

@@ -16,6 +16,7 @@
 #include "common/result.h"
 #include "loader/exe_attach.h"
 #include "loader/kernel_tables.h"
+#include "loader/prevent_table.h"
 
 namespace credsentry::loader {
 
@@ -52,6 +53,8 @@ class Probes : public UprobeAttacher {
   Result<int> Poll(int timeout_ms, const std::function<void(std::span<const uint8_t>)>& sink);
   // The tables user space feeds the loaded programs (credential files, watched sockets).
   KernelTables& tables();
+  // Prevent mode's hold: on/off, anchors, verdicts (prevent_table.h).
+  PreventTable& prevent();
   // Every cs_counter by name, summed over CPUs, plus "tls_libraries_hooked" and
   // "tls_libraries_failed" (user-space state, so metrics show a host that refused uprobes).
   std::map<std::string, uint64_t> Counters() const;

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -55,7 +56,20 @@ struct FileCloser {
 
 class ProbesControl : public KernelControl {
  public:
-  explicit ProbesControl(loader::WatchedFdTable& fds) : fds_(fds) {}
+  ProbesControl(loader::WatchedFdTable& fds, loader::PreventTable& prevent)
+      : fds_(fds), prevent_(prevent) {}
+  bool KillHeld(uint32_t pid) override {
+    auto s = prevent_.Kill(pid);
+    if (!s) spdlog::warn("prevent: {}", s.message());
+    return s.ok();
+  }
+  void ReleaseHeld(uint32_t pid) override {
+    if (auto s = prevent_.Release(pid); !s) spdlog::debug("prevent: {}", s.message());
+  }
+  void SetPreventAnchors(const std::vector<std::string>& anchors) override {
+    size_t bits = prevent_.SetAnchors(anchors);
+    spdlog::debug("prevent: {} anchors, {} bits", anchors.size(), bits);
+  }
   void UnwatchFd(uint32_t pid, int32_t fd) override {
     // A stale entry stays in the bounded map until its pid and fd are reused: counted.
     if (!fds_.Unwatch(pid, fd)) ++unwatch_failures_;
@@ -68,6 +82,7 @@ class ProbesControl : public KernelControl {
 
  private:
   loader::WatchedFdTable& fds_;
+  loader::PreventTable& prevent_;
   loader::ExeAttacher* exe_attacher_ = nullptr;
   uint64_t unwatch_failures_ = 0;
 };
@@ -94,7 +109,11 @@ class Daemon {
   // whole-host mode, `inventory`.
   void PublishCatalogue(std::vector<report::StoredCredential> inventory);
   void Reload();
+  void ReloadCatalogue();
   void PublishCounters();
+  // detect or prevent, at start and on SIGHUP. Prevent needs the guardian first: without it a
+  // crash could leave a held process stopped, so the agent stays in detect mode instead.
+  void ApplyMode(config::Mode mode, const std::vector<config::PreventAllowRule>& allow);
 
   const config::AgentConfig& cfg_;
   // Members are torn down in reverse: the pipeline before what it refers to, the collector's
@@ -112,6 +131,8 @@ class Daemon {
   // Before the pipeline, which writes to it: destroyed after it.
   std::unique_ptr<std::FILE, FileCloser> trace_;
   std::unique_ptr<Pipeline> pipeline_;
+  std::unique_ptr<loader::PreventGuardian> guardian_;
+  config::Mode mode_ = config::Mode::kDetect;
   std::vector<std::string> features_;  // kernel features as the collector is told them
   // The server's threads read the page: the server goes first.
   MetricsPage metrics_page_;
@@ -184,7 +205,7 @@ Result<CredentialWatchCount> Daemon::WatchCredentialFiles() {
 
 // State from /proc, so processes and sockets that predate the agent are known.
 Status Daemon::PrimeState() {
-  control_ = std::make_unique<ProbesControl>(probes_->tables());
+  control_ = std::make_unique<ProbesControl>(probes_->tables(), probes_->prevent());
   if (attach_on_exec_) control_->SetExeAttacher(exe_attacher_.get());
   std::vector<report::AlertSink*> sinks;
   for (auto& s : outputs_->sinks) sinks.push_back(s.get());
@@ -250,11 +271,7 @@ Status Daemon::Run() {
       "TLS libraries: {}",
       pipeline_->processes().size(), scope_->whole_host() ? " (whole host)" : "", watched_.inodes,
       watched_.names, fmt::join(probes_->TlsLibraries(), ", "));
-  if (cfg_.mode == config::Mode::kPrevent) {
-    // Said once at start so nobody mistakes this slice for enforcement (issue 16).
-    spdlog::warn("mode prevent: this build does not hold or kill yet; alerts are reported with "
-                 "action observed");
-  }
+  ApplyMode(cfg_.mode, cfg_.prevent_allow);
   if (!cfg_.ready_file.empty()) std::ofstream(cfg_.ready_file) << "ready\n";
   NotifySystemd("READY=1");
 
@@ -276,6 +293,7 @@ Status Daemon::Run() {
   }
 
   NotifySystemd("STOPPING=1");
+  probes_->prevent().SetEnabled(false);  // nothing new is held; what is held is released below
   probes_->Poll(0, handle);
   pipeline_->Drain();
   for (auto& s : outputs_->sinks) s->Flush();
@@ -286,9 +304,54 @@ Status Daemon::Run() {
   return Status::Ok();
 }
 
+void Daemon::ApplyMode(config::Mode mode, const std::vector<config::PreventAllowRule>& allow) {
+  if (mode == config::Mode::kPrevent && !guardian_) {
+    // Past the agent's own bound (200 ms), the guardian lets a held process go by itself.
+    auto guardian = loader::PreventGuardian::Start(probes_->prevent().held_map_fd(), 300'000'000);
+    if (!guardian) {
+      spdlog::error("mode prevent refused, staying in detect mode: {}", guardian.message());
+      mode = config::Mode::kDetect;
+    } else {
+      guardian_ = std::move(*guardian);
+      spdlog::info("prevent guardian pid {} releases held processes if the agent stops",
+                   guardian_->pid());
+    }
+  }
+  std::vector<PreventAllow> rules;
+  for (const auto& r : allow) rules.push_back({r.process, r.destination, r.kind});
+  const bool prevent = mode == config::Mode::kPrevent;
+  pipeline_->SetPrevent(prevent, std::move(rules));
+  probes_->prevent().SetEnabled(prevent);
+  if (mode != mode_ || prevent) {
+    spdlog::info("mode {}{}", config::ModeName(mode),
+                 prevent ? ": TLS writes carrying a credential to a destination not expected for "
+                           "it are held and their sender killed (" +
+                               std::to_string(allow.size()) + " allow rules)"
+                         : "");
+  }
+  mode_ = mode;
+}
+
 // The new catalogue is built whole before it replaces the one in force; a bad one is refused.
+// agent.yaml's mode: and prevent: are read again (--mode on the command line wins).
 void Daemon::Reload() {
   NotifySystemd("RELOADING=1");
+  ReloadCatalogue();
+  // After the catalogue: the compile stalls the loop, and a write held meanwhile would only be
+  // let go by the guardian.
+  if (!cfg_.mode_from_flag && !cfg_.config_path.empty() &&
+      std::filesystem::exists(cfg_.config_path)) {
+    config::AgentConfig fresh;
+    if (auto s = config::LoadAgentConfigFile(cfg_.config_path, fresh); !s) {
+      spdlog::error("reload: keeping mode {}: {}", config::ModeName(mode_), s.message());
+    } else {
+      ApplyMode(fresh.mode, fresh.prevent_allow);
+    }
+  }
+  NotifySystemd("READY=1");
+}
+
+void Daemon::ReloadCatalogue() {
   auto fresh = CompileCatalogue(cfg_);
   if (!fresh) {
     spdlog::error("reload failed, keeping rules {}: {}", rules_version(), fresh.message());
@@ -303,7 +366,6 @@ void Daemon::Reload() {
                  catalogue_->rules().kinds.size(),
                  watched ? "" : ", credential watches failed: " + watched.message());
   }
-  NotifySystemd("READY=1");
 }
 
 // The heartbeats' snapshot, --stats-file and the metrics page, from one reading of every

@@ -29,4 +29,11 @@ void HeldSecrets::Expire(uint64_t now_ns, bool all,
   }
 }
 
+bool HeldSecrets::Waiting(uint32_t pid) const {
+  for (const auto& h : held_) {
+    if (h.key.pid == pid) return true;
+  }
+  return false;
+}
+
 }  // namespace credsentry::pipeline

@@ -43,6 +43,8 @@ class HeldSecrets {
   // `all`): the judge must decide now.
   void Expire(uint64_t now_ns, bool all, const std::function<void(HeldSecret&)>& judge);
 
+  // Whether a secret of process `pid` still waits for its destination.
+  bool Waiting(uint32_t pid) const;
   bool empty() const { return held_.empty(); }
   size_t size() const { return held_.size(); }
 

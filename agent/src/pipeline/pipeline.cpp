@@ -90,6 +90,7 @@ void Pipeline::Dispatch(const decode::Event& event) {
   // A connect, an SNI, a ClientHello or a write that ties a TLS object to its socket may name
   // the destination of a secret that matched before it.
   if (!held_.empty()) RetryHeld(decode::HeaderOf(event).pid);
+  if (prevent_on_ || !prevent_.empty()) SettleHolds(decode::HeaderOf(event).ts_ns);
 }
 
 void Pipeline::WriteAlert(const alert::Alert& alert) {
@@ -140,6 +141,8 @@ void Pipeline::OnSocketWrite(const decode::SocketWrite& w) {
 }
 
 void Pipeline::OnTlsWrite(const decode::TlsWrite& w) {
+  if (w.capture.held && !prevent_.OnHeldChunk(w.header.pid, w.header.ts_ns, w.capture.last_chunk))
+    if (kernel_) kernel_->ReleaseHeld(w.header.pid);
   if (w.fd >= 0) connections_.OnTlsFd(w.header.pid, w.ssl, w.fd, w.header.ts_ns);
   FeedStream(w.header, {w.header.pid, stream::StreamOrigin::kTls, w.ssl},
              stream::StreamWrite::Of(w.header, w.fd, w.ssl, alert::FoundIn::kTlsWrite, w.capture),
@@ -204,6 +207,7 @@ void Pipeline::Housekeeping(uint64_t now_mono_ns) {
 void Pipeline::SwapRules(std::shared_ptr<const match::MatcherDatabase> db) {
   Drain();
   db_ = std::move(db);
+  anchored_values_ = SIZE_MAX;  // the new catalogue's prefixes become the kernel's anchors
   learner_.SetDatabase(db_);
   alerts_.SetDatabase(db_);
   egress_.SetDatabase(db_);
@@ -211,6 +215,9 @@ void Pipeline::SwapRules(std::shared_ptr<const match::MatcherDatabase> db) {
 }
 
 void Pipeline::Drain() {
+  for (uint32_t pid : prevent_.TakeAll()) {
+    if (kernel_) kernel_->ReleaseHeld(pid);
+  }
   egress_.CloseAll();
   held_.Expire(0, true, [&](HeldSecret& h) { JudgeHeld(h); });
   for (const auto& alert : provenance_.TakeDue(0, true)) WriteAlert(alert);
@@ -226,6 +233,8 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
   ExportCounters(dns_.counters(), kDnsDecoderPrefix, out);
   ExportCounters(egress_.dns_tunnels().counters(), kDnsDecoderPrefix, out);
   learner_.ExportCounters(out);
+  ExportCounters(prevent_.counters(), "", out);
+  out["prevent_held_now"] = prevent_.size();
   out["processes"] = processes_.size();
   out["processes_evicted"] = processes_.evicted();
   out["connections"] = connections_.size();

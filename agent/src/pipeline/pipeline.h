@@ -24,6 +24,7 @@
 #include "pipeline/credential_learner.h"
 #include "pipeline/held_secrets.h"
 #include "pipeline/pipeline_counters.h"
+#include "pipeline/prevent_gate.h"
 #include "report/fingerprint.h"
 #include "report/sink.h"
 #include "state/connection_table.h"
@@ -41,6 +42,11 @@ class KernelControl {
   // An in-scope process exec'd: its executable and libraries may need uprobes (attach on exec).
   virtual void OnExec(uint32_t /*pid*/, const std::string& /*filename*/,
                       uint64_t /*exec_mono_ns*/) {}
+  // Prevent mode (prevent_gate.h): the verdict on a held process (false: the kernel refused),
+  // and the anchors the kernel holds writes on.
+  virtual bool KillHeld(uint32_t /*pid*/) { return false; }
+  virtual void ReleaseHeld(uint32_t /*pid*/) {}
+  virtual void SetPreventAnchors(const std::vector<std::string>& /*anchors*/) {}
 };
 
 struct PipelineOptions {
@@ -84,8 +90,11 @@ class Pipeline {
   void Housekeeping(uint64_t now_mono_ns);
   // Judges the secrets whose destination hold ran out. Call on every loop turn (cheap when none).
   void Tick(uint64_t now_mono_ns);
-  // Flushes every stream (end-of-stream matches) before exit.
+  // Flushes every stream (end-of-stream matches) before exit; releases every held process.
   void Drain();
+  // Prevent mode on or off (start and SIGHUP): held writes are judged, and misuse kills the
+  // sender unless an allow rule exempts it. Off releases whatever is held.
+  void SetPrevent(bool on, std::vector<PreventAllow> allow);
 
   state::ProcessTable& processes() { return processes_; }
   state::ConnectionTable& connections() { return connections_; }
@@ -130,6 +139,11 @@ class Pipeline {
   void RetryHeld(uint32_t pid);
   void JudgeHeld(HeldSecret& h);
   void WriteAlert(const alert::Alert& alert);
+  // Prevent mode: kills the held sender of a secret judged misuse (true: the alert says killed).
+  bool KillHeldSender(const stream::StreamContext& ctx, const std::string& kind_id,
+                      const detect::ResolvedDestination& dest);
+  // Releases the held processes that are judged or past the bound; keeps the anchors current.
+  void SettleHolds(uint64_t now_mono_ns);
 
   PipelineOptions options_;
   std::shared_ptr<const match::MatcherDatabase> db_;
@@ -147,6 +161,10 @@ class Pipeline {
   stream::EgressStreams egress_;
   detect::Deduplicator dedup_;
   HeldSecrets held_;
+  bool prevent_on_ = false;
+  std::vector<PreventAllow> prevent_allow_;
+  PreventGate prevent_;
+  size_t anchored_values_ = SIZE_MAX;  // known values the kernel's anchors were made from
   PipelineCounters counters_;
   std::FILE* trace_ = nullptr;
 };

@@ -54,8 +54,8 @@ void Pipeline::JudgeHeld(HeldSecret& h) {
 }
 
 void Pipeline::Tick(uint64_t now_mono_ns) {
-  if (held_.empty()) return;
-  held_.Expire(now_mono_ns, false, [&](HeldSecret& h) { JudgeHeld(h); });
+  if (!held_.empty()) held_.Expire(now_mono_ns, false, [&](HeldSecret& h) { JudgeHeld(h); });
+  if (!prevent_.empty()) SettleHolds(now_mono_ns);
 }
 
 void Pipeline::RetryHeld(uint32_t pid) {
@@ -83,13 +83,16 @@ void Pipeline::JudgeSecret(const stream::StreamContext& ctx, const match::Secret
     return;
   }
   std::string fingerprint = m.value_available ? fingerprinter_.Of(m.value) : "";
+  // A kill is always reported: it is not the same event as an earlier observation.
+  const bool killed = !verdict.destination_unknown && KillHeldSender(ctx, kind.id, dest);
   std::string dedup_key = std::to_string(ctx.pid) + "|" + kind.id + "|" + fingerprint + "|" +
                           dest.where.host + "|" + dest.where.ip;
-  if (!dedup_.FirstTime(dedup_key, ctx.last_mono_ns)) {
+  if (!dedup_.FirstTime(dedup_key, ctx.last_mono_ns) && !killed) {
     ++counters_.alerts_suppressed_duplicate;
     return;
   }
   alert::Alert alert = alerts_.SecretEgress(ctx, kind, m, dest, verdict.reason, fingerprint);
+  if (killed) alert.action = alert::Action::kKilled;
   if (verdict.destination_unknown) {
     ++counters_.verdicts_destination_unknown;
     alert.kind = "secret-egress-destination-unknown";

@@ -87,6 +87,17 @@ class _ThreadingServer(http.server.ThreadingHTTPServer):
             return super().finish_request(request, client_address)
         request.settimeout(15)
         tls = self.tls_context.wrap_socket(request, server_side=True)
+        self.owner.count_bytes(0, connection=True)
+        read = tls.recv_into
+
+        def counting_recv_into(buffer, nbytes=0, flags=0):
+            n = read(buffer, nbytes, flags)
+            self.owner.count_bytes(n)
+            return n
+
+        # Every plaintext byte the handler reads comes through here (prevent-mode tests assert
+        # that a killed client delivered none).
+        tls.recv_into = counting_recv_into
         try:
             self.RequestHandlerClass(tls, client_address, self)
         finally:
@@ -104,6 +115,8 @@ class RecordingServer:
         self.host = host
         self.requests: list[ReceivedRequest] = []
         self.errors = 0
+        self.tls_connections = 0   # TLS handshakes completed
+        self.plaintext_bytes = 0   # application bytes read after decryption, all connections
         self._lock = threading.Lock()
         context = None
         if cert:
@@ -123,6 +136,11 @@ class RecordingServer:
     def record(self, request: ReceivedRequest) -> None:
         with self._lock:
             self.requests.append(request)
+
+    def count_bytes(self, n: int, connection: bool = False) -> None:
+        with self._lock:
+            self.plaintext_bytes += n
+            self.tls_connections += 1 if connection else 0
 
     def backlog(self, connections: int) -> None:
         """Lets `connections` clients wait in accept() at once (load tests; default 5)."""

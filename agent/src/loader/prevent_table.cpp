@@ -1,0 +1,156 @@
+#include "loader/prevent_table.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "credsentry_abi.h"
+#include "loader/skeleton.h"
+
+namespace credsentry::loader {
+namespace {
+
+std::string Errno(int err) { return std::strerror(err < 0 ? -err : err); }
+
+uint64_t MonotonicNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+}
+
+// The guardian's one pass over the held table: SIGCONT to every tgid held since before
+// `older_than` (0: all). Only system calls and a fixed array: the guardian may have been forked
+// from a process with threads, where the heap may be locked.
+void ReleaseHeld(int map_fd, uint64_t now_ns, uint64_t older_than_ns) {
+  static uint32_t keys[CS_MAX_HELD];
+  size_t n = 0;
+  uint32_t key = 0;
+  const void* prev = nullptr;
+  while (n < CS_MAX_HELD && bpf_map_get_next_key(map_fd, prev, &key) == 0) {
+    keys[n] = key;
+    prev = &keys[n];
+    ++n;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    cs_prevent_hold hold{};
+    if (bpf_map_lookup_elem(map_fd, &keys[i], &hold) != 0) continue;
+    if (older_than_ns != 0 && now_ns - hold.ts_ns < older_than_ns) continue;
+    kill(static_cast<pid_t>(keys[i]), SIGCONT);
+    bpf_map_delete_elem(map_fd, &keys[i]);
+  }
+}
+
+[[noreturn]] void Guard(int pipe_fd, int map_fd, uint64_t backstop_ns) {
+  prctl(PR_SET_NAME, "cs-guardian", 0, 0, 0);
+  // Keep the pipe and the table: not the agent's links, which would keep the probes attached
+  // (and holding) after the agent died.
+  const int lo = std::min(pipe_fd, map_fd), hi = std::max(pipe_fd, map_fd);
+  if (lo > 3) close_range(3, lo - 1, 0);
+  if (hi > lo + 1) close_range(lo + 1, hi - 1, 0);
+  close_range(hi + 1, ~0u, 0);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE}) signal(sig, SIG_IGN);
+  for (;;) {
+    pollfd p{pipe_fd, POLLIN, 0};
+    int r = poll(&p, 1, 50);
+    bool agent_gone = false;
+    if (r > 0) {
+      char byte;
+      agent_gone = read(pipe_fd, &byte, 1) <= 0;
+    } else if (r < 0 && errno != EINTR) {
+      agent_gone = true;
+    }
+    ReleaseHeld(map_fd, MonotonicNs(), agent_gone ? 0 : backstop_ns);
+    if (agent_gone) _exit(0);
+  }
+}
+
+}  // namespace
+
+uint32_t AnchorSlot(const uint8_t* p) {
+  return cs_anchor_slot(uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16);
+}
+
+void PreventTable::SetEnabled(bool on) {
+  std::atomic_ref<uint32_t>(skel_.bss->cs_prevent_on).store(on ? 1 : 0);
+}
+
+bool PreventTable::enabled() const {
+  return std::atomic_ref<uint32_t>(skel_.bss->cs_prevent_on).load() != 0;
+}
+
+size_t PreventTable::SetAnchors(const std::vector<std::string>& anchors) {
+  std::vector<uint64_t> bits(CS_ANCHOR_WORDS, 0);
+  for (const auto& a : anchors) {
+    if (a.size() < 3) continue;
+    uint32_t slot = AnchorSlot(reinterpret_cast<const uint8_t*>(a.data()));
+    bits[slot / 64] |= uint64_t{1} << (slot % 64);
+  }
+  size_t set = 0;
+  for (uint32_t i = 0; i < CS_ANCHOR_WORDS; ++i) {
+    std::atomic_ref<__u64>(skel_.bss->cs_anchor_bits[i]).store(bits[i]);
+    set += __builtin_popcountll(bits[i]);
+  }
+  return set;
+}
+
+int PreventTable::held_map_fd() const { return bpf_map__fd(skel_.maps.prevent_held); }
+
+Status PreventTable::Kill(uint32_t pid) {
+  // Killed first, forgotten after: the guardian must never see a gap in which it could let the
+  // process run.
+  int err = ::kill(static_cast<pid_t>(pid), SIGKILL) == 0 ? 0 : errno;
+  bpf_map_delete_elem(held_map_fd(), &pid);
+  if (err) return Error{"SIGKILL to pid " + std::to_string(pid) + ": " + Errno(err)};
+  return Status::Ok();
+}
+
+Status PreventTable::Release(uint32_t pid) {
+  int err = ::kill(static_cast<pid_t>(pid), SIGCONT) == 0 ? 0 : errno;
+  bpf_map_delete_elem(held_map_fd(), &pid);
+  if (err) return Error{"SIGCONT to pid " + std::to_string(pid) + ": " + Errno(err)};
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<PreventGuardian>> PreventGuardian::Start(int held_map_fd,
+                                                                uint64_t backstop_ns) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return Error{std::string("guardian pipe: ") + Errno(errno)};
+  pid_t pid = fork();
+  if (pid < 0) {
+    int saved = errno;
+    close(p[0]);
+    close(p[1]);
+    return Error{std::string("guardian fork: ") + Errno(saved)};
+  }
+  if (pid == 0) {
+    close(p[1]);
+    // A new process group: a terminal's ^C or a kill of the agent's group does not reach it.
+    setpgid(0, 0);
+    Guard(p[0], held_map_fd, backstop_ns);
+  }
+  close(p[0]);
+  return std::unique_ptr<PreventGuardian>(new PreventGuardian(pid, p[1]));
+}
+
+PreventGuardian::~PreventGuardian() {
+  pipe_ = UniqueFd();
+  // It releases and exits at once; a guardian that does not is left to init, not waited for.
+  for (int i = 0; i < 100; ++i) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) != 0) return;
+    usleep(10'000);
+  }
+}
+
+}  // namespace credsentry::loader

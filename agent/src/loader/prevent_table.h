@@ -1,0 +1,64 @@
+// Prevent mode, user-space side of the hold (bpf/helpers/prevent.bpf.h): switching the kernel's
+// hold on and off, the anchors it scans for, and the verdict on a held process. The guardian is a
+// separate process that releases what the agent leaves held (it dies, hangs or stops).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+
+namespace credsentry::loader {
+
+namespace gen {
+struct credsentry;  // the libbpf skeleton (skeleton.h)
+}
+
+// Slot of the kernel's anchor bitmap for the three bytes at `p` (credsentry_abi.h).
+uint32_t AnchorSlot(const uint8_t* p);
+
+class PreventTable {
+ public:
+  explicit PreventTable(gen::credsentry& skel) : skel_(skel) {}
+
+  // The kernel holds TLS writes with an anchor only while enabled (SIGHUP may switch it).
+  void SetEnabled(bool on);
+  bool enabled() const;
+  // Replaces the anchors: every string of three bytes or more gives its first three. Returns the
+  // number of bits set. While the bits are rewritten a write may go unheld (fail-open).
+  size_t SetAnchors(const std::vector<std::string>& anchors);
+
+  // The verdicts. Both forget the kernel's entry for `pid`; errors carry errno text.
+  Status Kill(uint32_t pid);
+  Status Release(uint32_t pid);
+  int held_map_fd() const;
+
+ private:
+  gen::credsentry& skel_;
+};
+
+// A child process that outlives the agent for one purpose: no process stays stopped by prevent
+// mode. It holds the kernel's held table and a pipe from the agent. While the agent lives it
+// releases entries older than `backstop_ns` (an agent that hangs); when the pipe reaches EOF (the
+// agent exited, crashed or was SIGKILLed) it releases every entry and exits. It ignores
+// SIGTERM/SIGINT/SIGHUP so that stopping the service cannot stop it before it has released.
+class PreventGuardian {
+ public:
+  static Result<std::unique_ptr<PreventGuardian>> Start(int held_map_fd, uint64_t backstop_ns);
+  ~PreventGuardian();  // closes the pipe: the guardian releases what is left, then exits
+  PreventGuardian(const PreventGuardian&) = delete;
+  PreventGuardian& operator=(const PreventGuardian&) = delete;
+  pid_t pid() const { return pid_; }
+
+ private:
+  PreventGuardian(pid_t pid, int pipe_fd) : pid_(pid), pipe_(pipe_fd) {}
+  pid_t pid_;
+  UniqueFd pipe_;
+};
+
+}  // namespace credsentry::loader

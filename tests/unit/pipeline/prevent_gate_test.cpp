@@ -1,0 +1,281 @@
+// Prevent mode's verdicts, fed with held records laid out as the kernel writes them: the held
+// sender of a key to a host not expected for it is killed and the alert says so; a call to the
+// key's provider, a write without a key and a process an allow rule names are released; a hold
+// is never kept past its bound.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <set>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "credsentry_abi.h"
+#include "loader/prevent_table.h"
+#include "match/known_values.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/prevent_gate.h"
+#include "pipeline_fixture.h"
+#include "report/alert_names.h"
+
+namespace credsentry::pipeline {
+namespace {
+
+using fixture::CaptureSink;
+using fixture::Header;
+using fixture::OpenAiKey;
+using fixture::Record;
+
+class RecordingKernel : public KernelControl {
+ public:
+  void UnwatchFd(uint32_t, int32_t) override {}
+  bool KillHeld(uint32_t pid) override {
+    killed.push_back(pid);
+    return true;
+  }
+  void ReleaseHeld(uint32_t pid) override { released.push_back(pid); }
+  void SetPreventAnchors(const std::vector<std::string>& a) override { anchors = a; }
+  std::vector<uint32_t> killed, released;
+  std::vector<std::string> anchors;
+};
+
+constexpr uint64_t kMs = 1'000'000;
+
+class PreventTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto scope = state::Scope::Create({}, "/nonexistent-proc");
+    ASSERT_TRUE(scope.ok());
+    scope_ = std::make_unique<state::Scope>(*scope);
+    PipelineOptions o;
+    o.hostname = "test-host";
+    pipeline_ = std::make_unique<Pipeline>(o, *scope_, testing::ShippedMatcherDatabase(), fp_,
+                                           std::vector<report::AlertSink*>{&sink_}, &kernel_);
+  }
+
+  void Connect(uint32_t pid, int fd) {
+    cs_connect_event e{};
+    e.hdr = Header(CS_EV_CONNECT, pid, ts_ += kMs, "curl");
+    e.fd = fd;
+    e.family = AF_INET;
+    e.port = 8443;
+    e.sock_type = SOCK_STREAM;
+    inet_pton(AF_INET, "127.0.0.1", e.addr);
+    pipeline_->Handle(Record(e));
+  }
+
+  void Sni(uint32_t pid, uint64_t ssl, const char* name) {
+    cs_tls_sni_event e{};
+    e.hdr = Header(CS_EV_TLS_SNI, pid, ts_ += kMs, "curl");
+    e.ssl = ssl;
+    std::strcpy(e.name, name);
+    e.name_len = std::strlen(name);
+    pipeline_->Handle(Record(e));
+  }
+
+  void TlsFd(uint32_t pid, uint64_t ssl, int fd) {
+    cs_tls_fd_event e{};
+    e.hdr = Header(CS_EV_TLS_FD, pid, ts_ += kMs, "curl");
+    e.ssl = ssl;
+    e.fd = fd;
+    pipeline_->Handle(Record(e));
+  }
+
+  // A TLS write as prevent mode sends it from the write function's entry: fd unknown, held.
+  void HeldWrite(uint32_t pid, uint64_t ssl, std::string_view bytes, bool last = true) {
+    cs_data_event e{};
+    e.hdr = Header(CS_EV_TLS_DATA, pid, ts_ += kMs, "curl");
+    e.fd = -1;
+    e.ssl = ssl;
+    e.tls_lib = CS_TLS_OPENSSL;
+    e.sock_state = CS_SOCK_TLS;
+    e.len = bytes.size();
+    e.total_len = bytes.size();
+    e.chunk_flags = CS_CHUNK_HELD | (last ? CS_CHUNK_LAST : 0);
+    pipeline_->Handle(Record(e, bytes));
+  }
+
+  void Connection(uint32_t pid, uint64_t ssl, const char* name) {
+    Connect(pid, 5);
+    Sni(pid, ssl, name);
+    TlsFd(pid, ssl, 5);
+  }
+
+  static std::string Request(const std::string& host, const std::string& key) {
+    return "POST /v1/chat/completions HTTP/1.1\r\nHost: " + host +
+           "\r\nAuthorization: Bearer " + key + "\r\nContent-Length: 2\r\n\r\n{}";
+  }
+
+  uint64_t Counter(const std::string& name) { return pipeline_->Counters()[name]; }
+
+  uint64_t ts_ = 1000 * kMs;
+  report::Fingerprinter fp_{"unit-test-key"};
+  std::unique_ptr<state::Scope> scope_;
+  CaptureSink sink_;
+  RecordingKernel kernel_;
+  std::unique_ptr<Pipeline> pipeline_;
+};
+
+TEST_F(PreventTest, HeldKeyToAnUnexpectedHostKillsTheSenderAndTheAlertSaysKilled) {
+  pipeline_->SetPrevent(true, {});
+  const std::string key = OpenAiKey();
+  Connection(200, 0x200, "exfil.test");
+  HeldWrite(200, 0x200, Request("exfil.test", key));
+  ASSERT_EQ(kernel_.killed, std::vector<uint32_t>{200});
+  EXPECT_TRUE(kernel_.released.empty());
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].action, alert::Action::kKilled);
+  EXPECT_NE(sink_.lines[0].find("\"action\":\"killed\""), std::string::npos) << sink_.lines[0];
+  EXPECT_EQ(sink_.alerts[0].destination.host, "exfil.test");
+  EXPECT_EQ(sink_.lines[0].find(key), std::string::npos) << "raw key in alert JSON";
+  EXPECT_EQ(Counter("prevent_kills"), 1u);
+  EXPECT_EQ(Counter("prevent_held_now"), 0u);
+}
+
+TEST_F(PreventTest, HeldKeyToItsProviderIsReleasedWithoutAnAlert) {
+  pipeline_->SetPrevent(true, {});
+  Connection(201, 0x201, "api.openai.com");
+  HeldWrite(201, 0x201, Request("api.openai.com", OpenAiKey()));
+  EXPECT_TRUE(kernel_.killed.empty());
+  EXPECT_EQ(kernel_.released, std::vector<uint32_t>{201});
+  EXPECT_TRUE(sink_.alerts.empty());
+  EXPECT_EQ(Counter("prevent_releases"), 1u);
+}
+
+TEST_F(PreventTest, AHeldWriteOfSeveralChunksIsJudgedWholeBeforeRelease) {
+  pipeline_->SetPrevent(true, {});
+  const std::string key = OpenAiKey();
+  Connection(202, 0x202, "exfil.test");
+  const std::string req = Request("exfil.test", key);
+  const size_t cut = req.find(key) + 10;  // the key goes on in the next chunk
+  HeldWrite(202, 0x202, req.substr(0, cut), /*last=*/false);
+  EXPECT_TRUE(kernel_.released.empty()) << "released before the last chunk";
+  HeldWrite(202, 0x202, req.substr(cut));
+  EXPECT_EQ(kernel_.killed, std::vector<uint32_t>{202});
+  EXPECT_TRUE(kernel_.released.empty());
+}
+
+TEST_F(PreventTest, AnAllowRuleExemptsTheProcessAndTheAlertSaysObserved) {
+  pipeline_->SetPrevent(true, {PreventAllow{.process = "curl"}});
+  Connection(203, 0x203, "exfil.test");
+  HeldWrite(203, 0x203, Request("exfil.test", OpenAiKey()));
+  EXPECT_TRUE(kernel_.killed.empty());
+  EXPECT_EQ(kernel_.released, std::vector<uint32_t>{203});
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].action, alert::Action::kObserved);
+  EXPECT_EQ(Counter("prevent_exempted"), 1u);
+}
+
+TEST_F(PreventTest, DetectModeNeverKillsEvenWhenTheKernelHeld) {
+  // A record held just before SIGHUP switched to detect: judged, reported, released.
+  pipeline_->SetPrevent(false, {});
+  Connection(204, 0x204, "exfil.test");
+  HeldWrite(204, 0x204, Request("exfil.test", OpenAiKey()));
+  EXPECT_TRUE(kernel_.killed.empty());
+  EXPECT_EQ(kernel_.released, std::vector<uint32_t>{204});
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].action, alert::Action::kObserved);
+}
+
+TEST_F(PreventTest, AHoldWhoseLastChunkNeverComesIsReleasedAtTheBound) {
+  pipeline_->SetPrevent(true, {});
+  Connection(205, 0x205, "exfil.test");
+  HeldWrite(205, 0x205, "POST / HTTP/1.1\r\nHost: exfil.test\r\n", /*last=*/false);
+  const uint64_t held_at = ts_;
+  pipeline_->Tick(held_at + 150 * kMs);
+  EXPECT_TRUE(kernel_.released.empty());
+  pipeline_->Tick(held_at + 200 * kMs);
+  EXPECT_EQ(kernel_.released, std::vector<uint32_t>{205});
+  EXPECT_EQ(Counter("prevent_released_on_timeout"), 1u);
+}
+
+TEST_F(PreventTest, DrainReleasesEveryHeldProcess) {
+  pipeline_->SetPrevent(true, {});
+  Connection(206, 0x206, "exfil.test");
+  HeldWrite(206, 0x206, "POST / HTTP/1.1\r\n", /*last=*/false);
+  pipeline_->Drain();
+  EXPECT_EQ(kernel_.released, std::vector<uint32_t>{206});
+}
+
+TEST_F(PreventTest, TheKernelIsGivenTheCatalogueAnchors) {
+  pipeline_->SetPrevent(true, {});
+  auto has = [&](const std::string& a) {
+    return std::find(kernel_.anchors.begin(), kernel_.anchors.end(), a) != kernel_.anchors.end();
+  };
+  EXPECT_TRUE(has("sk-")) << "OpenAI / Anthropic prefix";
+  EXPECT_TRUE(has("AKI")) << "AWS access key id";
+  EXPECT_TRUE(has("ghp")) << "GitHub PAT";
+  for (const auto& a : kernel_.anchors) EXPECT_EQ(a.size(), 3u);
+}
+
+TEST(PreventAnchors, KnownValuesAreAnchoredRawAndEncoded) {
+  const std::string value = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+  auto anchors = PreventAnchors({.patterns = {}, .known_values = {value}});
+  auto has = [&](const std::string& a) {
+    return std::find(anchors.begin(), anchors.end(), a) != anchors.end();
+  };
+  EXPECT_TRUE(has("wJa"));
+  for (const auto& [form, encoding] : match::EncodedForms(value)) {
+    if (form.size() >= 3) EXPECT_TRUE(has(form.substr(0, 3))) << encoding;
+  }
+}
+
+TEST(PreventAnchors, HuffmanCodedHttp2HeaderValuesAreAnchored) {
+  // What nghttp2 (curl, node) and Go send for "authorization: Bearer sk-proj-...": the value is
+  // Huffman-coded, and not one raw byte of the key is in the frame.
+  nghttp2_hd_deflater* d = nullptr;
+  ASSERT_EQ(nghttp2_hd_deflate_new(&d, 4096), 0);
+  std::string name = "authorization", value = "Bearer " + fixture::OpenAiKey();
+  nghttp2_nv nv{reinterpret_cast<uint8_t*>(name.data()), reinterpret_cast<uint8_t*>(value.data()),
+                name.size(), value.size(), NGHTTP2_NV_FLAG_NONE};
+  uint8_t block[512];
+  ssize_t n = nghttp2_hd_deflate_hd(d, block, sizeof block, &nv, 1);
+  nghttp2_hd_deflate_del(d);
+  ASSERT_GT(n, 0);
+  const std::string frame(reinterpret_cast<const char*>(block), n);
+  ASSERT_EQ(frame.find("sk-"), std::string::npos) << "the value was not Huffman-coded";
+
+  PreventAnchorSources sources;
+  sources.patterns = {"sk-proj-[A-Za-z0-9_-]{74}T3BlbkFJ[A-Za-z0-9_-]{74}"};
+  std::set<uint32_t> slots;
+  for (const auto& a : PreventAnchors(sources)) {
+    slots.insert(loader::AnchorSlot(reinterpret_cast<const uint8_t*>(a.data())));
+  }
+  bool hit = false;
+  for (size_t i = 0; i + 3 <= frame.size(); ++i) {
+    hit |= slots.count(loader::AnchorSlot(reinterpret_cast<const uint8_t*>(frame.data() + i))) > 0;
+  }
+  EXPECT_TRUE(hit) << "the kernel would not hold this HEADERS frame";
+}
+
+TEST(PreventAnchors, TheKernelSlotOfAnAnchorIsTheOneTheScanComputes) {
+  // The probe builds the trigram little-endian from three bytes (bpf/helpers/prevent.bpf.h).
+  const uint8_t sk[] = {'s', 'k', '-'};
+  EXPECT_EQ(loader::AnchorSlot(sk), cs_anchor_slot('s' | 'k' << 8 | '-' << 16));
+  EXPECT_LT(loader::AnchorSlot(sk), 1u << CS_ANCHOR_BITS);
+}
+
+TEST(PreventGate, TheHoldTableIsBounded) {
+  PreventGate gate;
+  for (uint32_t pid = 1; pid <= PreventGate::kMaxHolds; ++pid) {
+    ASSERT_TRUE(gate.OnHeldChunk(pid, 1, false));
+  }
+  EXPECT_FALSE(gate.OnHeldChunk(999'999, 1, false));
+  EXPECT_EQ(gate.counters().prevent_hold_table_full, 1u);
+  EXPECT_EQ(gate.TakeAll().size(), PreventGate::kMaxHolds);
+}
+
+TEST(PreventAllowRule, EveryFieldGivenMustMatch) {
+  PreventAllow r{.process = "terraform", .destination = "registry.terraform.io", .kind = ""};
+  EXPECT_TRUE(r.Matches("terraform", "/usr/bin/terraform", "registry.terraform.io", "", "x"));
+  EXPECT_TRUE(r.Matches("terraform-prov", "/opt/bin/terraform", "registry.terraform.io", "", "x"));
+  EXPECT_FALSE(r.Matches("terraform", "/usr/bin/terraform", "exfil.test", "", "x"));
+  EXPECT_FALSE(r.Matches("curl", "/usr/bin/curl", "registry.terraform.io", "", "x"));
+}
+
+}  // namespace
+}  // namespace credsentry::pipeline
