@@ -355,11 +355,19 @@ static inline __u32 cs_cred_inode_bit(__u64 dev, __u64 ino)
  * bytes, then deletes the entry and sends SIGKILL or SIGCONT; the guardian process releases what
  * is still held when the agent dies, or past the hold bound.
  *
- * Anchors: the first three bytes of every credential literal prefix and known value (raw and
- * base64-coded), as bits of cs_anchor_bits (.bss), slot cs_anchor_slot(b0 | b1 << 8 | b2 << 16).
+ * Anchors, two stages so that random bytes (a compressed upload) almost never hold a write:
+ * - text anchors, the first three bytes of every credential literal prefix and known value in
+ *   each wire form: bit cs_anchor_slot(b0 | b1 << 8 | b2 << 16) of cs_anchor_bits, and the
+ *   CS_ANCHOR_TAIL bytes after them printable ASCII (a key goes on in key characters; bytes past
+ *   the end of the write count as printable: the key may go on in the next write);
+ * - HPACK Huffman anchors (a header value coded by an HTTP/2 client, binary by nature): the
+ *   first three bytes as a bit of cs_huff_bits, and the next two as bit (b3 | b4 << 8) of
+ *   cs_huff_next.
  */
 #define CS_ANCHOR_BITS 21
 #define CS_ANCHOR_WORDS ((1u << CS_ANCHOR_BITS) / 64)
+#define CS_ANCHOR_TAIL 6
+#define CS_HUFF_NEXT_WORDS ((1u << 16) / 64)
 #define CS_PREVENT_SCAN_MAX 16384  /* bytes of one write scanned for anchors; a power of two */
 #define CS_PREVENT_STRADDLE 256    /* an anchor this close to a write's end holds the next write */
 #define CS_MAX_HELD 4096

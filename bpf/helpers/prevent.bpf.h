@@ -17,6 +17,8 @@
 /* Written by the loader through the skeleton's mmap, so a newly learned value becomes an anchor
  * without reloading the programs (cs_prevent_on, the switch, is in maps.bpf.h). */
 __u64 cs_anchor_bits[CS_ANCHOR_WORDS] __weak SEC(".bss");
+__u64 cs_huff_bits[CS_ANCHOR_WORDS] __weak SEC(".bss");
+__u64 cs_huff_next[CS_HUFF_NEXT_WORDS] __weak SEC(".bss");
 
 struct cs_prevent_conn_key {
 	__u32 tgid;
@@ -66,15 +68,46 @@ struct cs_scan_ctx {
 	__s32 hit; /* offset of the first anchor, -1 while none */
 };
 
-static __always_inline bool cs_anchor_at(__u32 trigram)
+static __always_inline bool cs_bit(const __u64 *bits, __u32 words, __u32 slot)
 {
-	__u32 slot = cs_anchor_slot(trigram & 0xffffff);
-
-	return (cs_anchor_bits[(slot >> 6) & (CS_ANCHOR_WORDS - 1)] >> (slot & 63)) & 1;
+	return (bits[(slot >> 6) & (words - 1)] >> (slot & 63)) & 1;
 }
 
-/* bpf_loop body: the eight positions of word i, each tested as a trigram against the anchor
- * bits. Words, not bytes, per iteration: the loop's call costs more than a test. */
+/* Byte i (0..15) of the 16 bytes w0, w1. */
+static __always_inline __u32 cs_byte(__u64 w0, __u64 w1, __u32 i)
+{
+	return (i < 8 ? w0 >> (8 * i) : w1 >> (8 * (i - 8))) & 0xff;
+}
+
+/* Whether an anchor starts at byte k (0..7) of the 16 bytes w0, w1, the scan being at offset off
+ * of a buffer of len bytes (credsentry_abi.h: the two stages). */
+static __always_inline bool cs_anchor_at(__u64 w0, __u64 w1, __u32 k, __u32 off, __u32 len)
+{
+	__u32 t = cs_byte(w0, w1, k) | cs_byte(w0, w1, k + 1) << 8 | cs_byte(w0, w1, k + 2) << 16;
+	__u32 slot = cs_anchor_slot(t);
+
+	if (cs_bit(cs_anchor_bits, CS_ANCHOR_WORDS, slot)) {
+		bool printable = true;
+
+		for (__u32 i = 3; i < 3 + CS_ANCHOR_TAIL; i++) {
+			__u32 b = cs_byte(w0, w1, k + i);
+
+			if (off + k + i < len && b - 0x21 >= 0x5e)
+				printable = false;
+		}
+		if (printable)
+			return true;
+	}
+	if (cs_bit(cs_huff_bits, CS_ANCHOR_WORDS, slot)) {
+		__u32 next = cs_byte(w0, w1, k + 3) | cs_byte(w0, w1, k + 4) << 8;
+
+		return off + k + 3 >= len || cs_bit(cs_huff_next, CS_HUFF_NEXT_WORDS, next);
+	}
+	return false;
+}
+
+/* bpf_loop body: the eight positions of word i, each tested against the anchors. Words, not
+ * bytes, per iteration: the loop's call costs more than a test. */
 static long cs_scan_word(__u64 i, void *data)
 {
 	struct cs_scan_ctx *c = data;
@@ -92,17 +125,9 @@ static long cs_scan_word(__u64 i, void *data)
 	w1 = *(__u64 *)&sb->b[off + 8];
 #pragma unroll
 	for (__u32 k = 0; k < 8; k++) {
-		__u32 t;
-
 		if (off + k + 2 >= c->len)
 			return 1;
-		if (k < 6)
-			t = w0 >> (8 * k);
-		else if (k == 6)
-			t = (w0 >> 48) | (w1 << 16);
-		else
-			t = (w0 >> 56) | (w1 << 8);
-		if (cs_anchor_at(t)) {
+		if (cs_anchor_at(w0, w1, k, off, c->len)) {
 			c->hit = off + k;
 			return 1;
 		}

@@ -89,19 +89,33 @@ bool PreventTable::enabled() const {
   return std::atomic_ref<uint32_t>(skel_.bss->cs_prevent_on).load() != 0;
 }
 
-size_t PreventTable::SetAnchors(const std::vector<std::string>& anchors) {
-  std::vector<uint64_t> bits(CS_ANCHOR_WORDS, 0);
-  for (const auto& a : anchors) {
-    if (a.size() < 3) continue;
-    uint32_t slot = AnchorSlot(reinterpret_cast<const uint8_t*>(a.data()));
-    bits[slot / 64] |= uint64_t{1} << (slot % 64);
+size_t PreventTable::SetAnchors(const std::vector<std::string>& text,
+                               const std::vector<std::string>& huffman) {
+  std::vector<uint64_t> bits(CS_ANCHOR_WORDS, 0), huff(CS_ANCHOR_WORDS, 0),
+      next(CS_HUFF_NEXT_WORDS, 0);
+  auto set = [](std::vector<uint64_t>& v, uint32_t slot) {
+    v[slot / 64] |= uint64_t{1} << (slot % 64);
+  };
+  for (const auto& a : text) {
+    if (a.size() >= 3) set(bits, AnchorSlot(reinterpret_cast<const uint8_t*>(a.data())));
   }
-  size_t set = 0;
-  for (uint32_t i = 0; i < CS_ANCHOR_WORDS; ++i) {
-    std::atomic_ref<__u64>(skel_.bss->cs_anchor_bits[i]).store(bits[i]);
-    set += __builtin_popcountll(bits[i]);
+  for (const auto& a : huffman) {
+    if (a.size() < 5) continue;
+    const auto* p = reinterpret_cast<const uint8_t*>(a.data());
+    set(huff, AnchorSlot(p));
+    set(next, uint32_t(p[3]) | uint32_t(p[4]) << 8);
   }
-  return set;
+  size_t n = 0;
+  auto store = [&](__u64* dst, const std::vector<uint64_t>& src) {
+    for (size_t i = 0; i < src.size(); ++i) {
+      std::atomic_ref<__u64>(dst[i]).store(src[i]);
+      n += __builtin_popcountll(src[i]);
+    }
+  };
+  store(skel_.bss->cs_anchor_bits, bits);
+  store(skel_.bss->cs_huff_bits, huff);
+  store(skel_.bss->cs_huff_next, next);
+  return n;
 }
 
 int PreventTable::held_map_fd() const { return bpf_map__fd(skel_.maps.prevent_held); }

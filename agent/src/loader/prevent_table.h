@@ -29,9 +29,10 @@ class PreventTable {
   // The kernel holds TLS writes with an anchor only while enabled (SIGHUP may switch it).
   void SetEnabled(bool on);
   bool enabled() const;
-  // Replaces the anchors: every string of three bytes or more gives its first three. Returns the
-  // number of bits set. While the bits are rewritten a write may go unheld (fail-open).
-  size_t SetAnchors(const std::vector<std::string>& anchors);
+  // Replaces the anchors (credsentry_abi.h): text anchors of three bytes or more give their first
+  // three; HPACK Huffman ones of five bytes or more their first five. Returns the number of bits
+  // set. While the bits are rewritten a write may go unheld (fail-open).
+  size_t SetAnchors(const std::vector<std::string>& text, const std::vector<std::string>& huffman);
 
   // The verdicts. Both forget the kernel's entry for `pid`; errors carry errno text.
   Status Kill(uint32_t pid);

@@ -66,9 +66,10 @@ class ProbesControl : public KernelControl {
   void ReleaseHeld(uint32_t pid) override {
     if (auto s = prevent_.Release(pid); !s) spdlog::debug("prevent: {}", s.message());
   }
-  void SetPreventAnchors(const std::vector<std::string>& anchors) override {
-    size_t bits = prevent_.SetAnchors(anchors);
-    spdlog::debug("prevent: {} anchors, {} bits", anchors.size(), bits);
+  void SetPreventAnchors(const PreventAnchorSet& anchors) override {
+    size_t bits = prevent_.SetAnchors(anchors.text, anchors.huffman);
+    spdlog::debug("prevent: {} text and {} HPACK anchors, {} bits", anchors.text.size(),
+                  anchors.huffman.size(), bits);
   }
   void UnwatchFd(uint32_t pid, int32_t fd) override {
     // A stale entry stays in the bounded map until its pid and fd are reused: counted.

@@ -46,7 +46,7 @@ class KernelControl {
   // and the anchors the kernel holds writes on.
   virtual bool KillHeld(uint32_t /*pid*/) { return false; }
   virtual void ReleaseHeld(uint32_t /*pid*/) {}
-  virtual void SetPreventAnchors(const std::vector<std::string>& /*anchors*/) {}
+  virtual void SetPreventAnchors(const PreventAnchorSet& /*anchors*/) {}
 };
 
 struct PipelineOptions {

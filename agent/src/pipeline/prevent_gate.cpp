@@ -92,30 +92,32 @@ std::vector<uint32_t> PreventGate::TakeAll() {
   return out;
 }
 
-std::vector<std::string> PreventAnchors(const PreventAnchorSources& sources) {
-  std::set<std::string> out;
+PreventAnchorSet PreventAnchors(const PreventAnchorSources& sources) {
+  std::set<std::string> text, huffman;
+  auto add_huffman = [&](const std::string& value) {
+    std::string coded = HuffmanCodedStart(value);
+    if (coded.size() >= 5) huffman.insert(coded.substr(0, 5));
+  };
   for (const auto& pattern : sources.patterns) {
     for (const auto& prefix : match::LiteralPrefixes(pattern)) {
       if (prefix.size() < 3) continue;
-      out.insert(prefix.substr(0, 3));
+      text.insert(prefix.substr(0, 3));
       // HTTP/2 headers: a key opening a value (x-api-key) or after a scheme (authorization).
       for (const std::string& value : {prefix, "Bearer " + prefix, "token " + prefix}) {
-        std::string coded = HuffmanCodedStart(value);
-        if (coded.size() >= 3) out.insert(coded.substr(0, 3));
+        add_huffman(value);
       }
     }
   }
   for (const auto& e : match::EncodedPrefixes(sources.patterns)) {
-    if (e.literal.size() >= 3) out.insert(e.literal.substr(0, 3));
+    if (e.literal.size() >= 3) text.insert(e.literal.substr(0, 3));
   }
   for (const auto& value : sources.known_values) {
     for (const auto& [form, encoding] : match::EncodedForms(value)) {
-      if (form.size() >= 3) out.insert(form.substr(0, 3));
+      if (form.size() >= 3) text.insert(form.substr(0, 3));
     }
-    std::string coded = HuffmanCodedStart(value.substr(0, 16));
-    if (coded.size() >= 3) out.insert(coded.substr(0, 3));
+    add_huffman(value.substr(0, 16));
   }
-  return {out.begin(), out.end()};
+  return {{text.begin(), text.end()}, {huffman.begin(), huffman.end()}};
 }
 
 }  // namespace credsentry::pipeline

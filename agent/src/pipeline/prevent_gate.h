@@ -88,11 +88,15 @@ class PreventGate {
 
 // What prevent mode holds writes on: the first bytes of every credential kind's literal prefix,
 // raw and base64-coded (once and twice) at every alignment, and of every known value in each of
-// its wire forms. The kernel keeps the first three bytes of each.
+// its wire forms; and the HPACK Huffman codes of the prefixes as an HTTP/2 header value.
 struct PreventAnchorSources {
   std::vector<std::string> patterns;     // the catalogue kinds' patterns
   std::vector<std::string> known_values; // raw values learned on this host (never printed)
 };
-std::vector<std::string> PreventAnchors(const PreventAnchorSources& sources);
+struct PreventAnchorSet {
+  std::vector<std::string> text;     // followed by key characters (credsentry_abi.h)
+  std::vector<std::string> huffman;  // HPACK Huffman codes, five bytes or more
+};
+PreventAnchorSet PreventAnchors(const PreventAnchorSources& sources);
 
 }  // namespace credsentry::pipeline

@@ -9,7 +9,9 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
+#include <random>
 #include <set>
+#include <string_view>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -38,12 +40,40 @@ class RecordingKernel : public KernelControl {
     return true;
   }
   void ReleaseHeld(uint32_t pid) override { released.push_back(pid); }
-  void SetPreventAnchors(const std::vector<std::string>& a) override { anchors = a; }
+  void SetPreventAnchors(const PreventAnchorSet& a) override { anchors = a.text; }
   std::vector<uint32_t> killed, released;
   std::vector<std::string> anchors;
 };
 
 constexpr uint64_t kMs = 1'000'000;
+
+// The kernel's two-stage anchor test (bpf/helpers/prevent.bpf.h) over `bytes`, as the bits
+// PreventTable::SetAnchors writes would make it.
+bool KernelWouldHold(const PreventAnchorSet& set, std::string_view bytes) {
+  std::set<uint32_t> text, huff, next;
+  for (const auto& a : set.text) text.insert(loader::AnchorSlot(reinterpret_cast<const uint8_t*>(a.data())));
+  for (const auto& a : set.huffman) {
+    const auto* p = reinterpret_cast<const uint8_t*>(a.data());
+    huff.insert(loader::AnchorSlot(p));
+    next.insert(uint32_t(p[3]) | uint32_t(p[4]) << 8);
+  }
+  const auto* b = reinterpret_cast<const uint8_t*>(bytes.data());
+  const size_t len = bytes.size();
+  for (size_t q = 0; q + 2 < len; ++q) {
+    const uint32_t slot = loader::AnchorSlot(b + q);
+    if (text.count(slot)) {
+      bool printable = true;
+      for (size_t i = 3; i < 3 + CS_ANCHOR_TAIL && q + i < len; ++i) {
+        printable &= b[q + i] >= 0x21 && b[q + i] <= 0x7e;
+      }
+      if (printable) return true;
+    }
+    if (huff.count(slot) && (q + 4 >= len || next.count(uint32_t(b[q + 3]) | b[q + 4] << 8))) {
+      return true;
+    }
+  }
+  return false;
+}
 
 class PreventTest : public ::testing::Test {
  protected:
@@ -214,7 +244,7 @@ TEST_F(PreventTest, TheKernelIsGivenTheCatalogueAnchors) {
 
 TEST(PreventAnchors, KnownValuesAreAnchoredRawAndEncoded) {
   const std::string value = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
-  auto anchors = PreventAnchors({.patterns = {}, .known_values = {value}});
+  auto anchors = PreventAnchors({.patterns = {}, .known_values = {value}}).text;
   auto has = [&](const std::string& a) {
     return std::find(anchors.begin(), anchors.end(), a) != anchors.end();
   };
@@ -241,15 +271,38 @@ TEST(PreventAnchors, HuffmanCodedHttp2HeaderValuesAreAnchored) {
 
   PreventAnchorSources sources;
   sources.patterns = {"sk-proj-[A-Za-z0-9_-]{74}T3BlbkFJ[A-Za-z0-9_-]{74}"};
-  std::set<uint32_t> slots;
-  for (const auto& a : PreventAnchors(sources)) {
-    slots.insert(loader::AnchorSlot(reinterpret_cast<const uint8_t*>(a.data())));
+  const PreventAnchorSet set = PreventAnchors(sources);
+  ASSERT_FALSE(set.huffman.empty());
+  EXPECT_TRUE(KernelWouldHold(set, frame)) << "the kernel would not hold this HEADERS frame";
+}
+
+TEST(PreventAnchors, RandomBytesAlmostNeverHoldAWrite) {
+  // A compressed or encrypted upload must not pay a round trip per write.
+  PreventAnchorSources sources;
+  for (const auto& kind : testing::ShippedMatcherDatabase()->rules().kinds) {
+    sources.patterns.push_back(kind.pattern);
   }
-  bool hit = false;
-  for (size_t i = 0; i + 3 <= frame.size(); ++i) {
-    hit |= slots.count(loader::AnchorSlot(reinterpret_cast<const uint8_t*>(frame.data() + i))) > 0;
+  const PreventAnchorSet set = PreventAnchors(sources);
+  std::mt19937_64 rng(42);
+  size_t held = 0;
+  for (int write = 0; write < 256; ++write) {  // 256 writes of 4 KiB: 1 MiB
+    std::string bytes(4096, '\0');
+    for (auto& c : bytes) c = static_cast<char>(rng());
+    held += KernelWouldHold(set, bytes) ? 1 : 0;
   }
-  EXPECT_TRUE(hit) << "the kernel would not hold this HEADERS frame";
+  EXPECT_LE(held, 8u) << "writes of random bytes held out of 256";
+}
+
+TEST(PreventAnchors, AKeyInPlainTextIsHeldAndProseIsNot) {
+  PreventAnchorSources sources;
+  for (const auto& kind : testing::ShippedMatcherDatabase()->rules().kinds) {
+    sources.patterns.push_back(kind.pattern);
+  }
+  const PreventAnchorSet set = PreventAnchors(sources);
+  EXPECT_TRUE(KernelWouldHold(set, "Authorization: Bearer " + fixture::OpenAiKey() + "\r\n"));
+  EXPECT_TRUE(KernelWouldHold(set, "{\"id\":\"AKIA" + fixture::RandomToken(16) + "\"}"));
+  EXPECT_FALSE(KernelWouldHold(set, "GET /index.html HTTP/1.1\r\nHost: example.com\r\n"
+                                    "Accept: */*\r\nUser-Agent: curl/7.88.1\r\n\r\n"));
 }
 
 TEST(PreventAnchors, TheKernelSlotOfAnAnchorIsTheOneTheScanComputes) {
