@@ -3,7 +3,9 @@
 # one run, with modes interleaved pass by pass so load drift hits every mode alike:
 #   1. open+read+close loop on non-credential files: off / trivial probes / agent;
 #   2. HTTPS upload with curl: off / trivial TLS uprobes / trivial on every hook / agent;
-#   3. the agent idle: RSS and CPU.
+#   3. the agent idle: RSS and CPU;
+#   4. prevent mode (--mode prevent) as one more mode of 1 and 2, and per-request latency of
+#      benign HTTPS requests carrying a key to its own provider, detect against prevent.
 # Prints a table with PASS/MISS per target and exits 0 even when a target is missed: it is a
 # measurement, not a test. It exits non-zero only when it cannot measure (missing binaries, a
 # probe that fails to attach, a client that fails).
@@ -39,6 +41,7 @@ PASSES=${PASSES:-5}
 LOOP_ITERATIONS=${LOOP_ITERATIONS:-200000}
 LOOP_REPS=${LOOP_REPS:-3}
 UPLOAD_MB=${UPLOAD_MB:-200}
+LATENCY_REQUESTS=${LATENCY_REQUESTS:-100}  # benign HTTPS requests per latency run
 UPLOAD_RUNS=${UPLOAD_RUNS:-2}
 IDLE_SECONDS=${IDLE_SECONDS:-10}
 SKIP_AGENT=${SKIP_AGENT:-0}
@@ -140,11 +143,12 @@ start_mode() {  # MODE
       "$BENCH_BIN/trivial_probes" --cgroup "$CG" "${TRIVIAL_TLS_HOOKS[@]}" --ready-file "$ready" \
         --hits-file "$WORK/hits.$mode.$PASS" >>"$WORK/log.$mode" 2>&1 &
       ;;
-    agent)
+    agent | prevent)
       "$AGENT" --cgroup "$CG" --rules "$RULES" --alerts-file "$WORK/alerts.jsonl" \
-        --log-file "$WORK/log.agent" --ready-file "$ready" --stats-file "$WORK/stats.agent.$PASS" \
+        --log-file "$WORK/log.$mode" --ready-file "$ready" --stats-file "$WORK/stats.$mode.$PASS" \
         --fingerprint-key "$WORK/fingerprint.key" \
-        >>"$WORK/log.agent.stdio" 2>&1 &
+        --mode "$([[ $mode == prevent ]] && echo prevent || echo detect)" \
+        >>"$WORK/log.$mode.stdio" 2>&1 &
       ;;
   esac
   PROBE_PID=$!
@@ -219,6 +223,25 @@ run_upload() {  # MODE
   fi
 }
 
+# Benign requests that prevent mode holds: a (made-up) OpenAI key in the Authorization header to
+# api.openai.com, its expected host, resolved to the sink. One curl, one connection per request
+# (the sink closes it): time_total per request, in ms.
+run_latency() {  # MODE
+  local args=() i
+  for ((i = 0; i < LATENCY_REQUESTS; i++)); do
+    args+=(-o /dev/null "https://api.openai.com:$SINK_PORT/v1/models")
+  done
+  in_scope timeout 120 curl -sk --http1.1 --resolve "api.openai.com:$SINK_PORT:127.0.0.1" \
+    -H "@$WORK/latency.headers" -w '%{time_total}\n' "${args[@]}" |
+    awk '{printf "%.3f\n", $1 * 1000}' >>"$WORK/latency.$1" || die "latency run failed in mode $1"
+}
+
+percentile() {  # FILE P -> the P-th percentile (nearest rank) of the numbers
+  [[ -s $1 ]] || { echo nan; return; }
+  sort -g "$1" | awk -v p="$2" '{v[NR] = $1} END {i = int((p / 100) * NR + 0.999); if (i < 1) i = 1;
+    printf "%.3f", v[i]}'
+}
+
 cpu_ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }  # utime + stime
 
 median() {  # FILE [FIELD] -> median of the numbers (one per line), "nan" when empty
@@ -246,7 +269,10 @@ wait_ready "$WORK/sink.port" "$SINK_PID" tls_sink "$WORK/log.sink"
 SINK_PORT=$(cat "$WORK/sink.port")
 
 MODES=(off trivial-all trivial-tls)
-[[ $SKIP_AGENT == 1 ]] || MODES+=(agent)
+[[ $SKIP_AGENT == 1 ]] || MODES+=(agent prevent)
+key_part() { tr -dc 'A-Za-z0-9' </dev/urandom | head -c 74 || true; }
+printf 'Authorization: Bearer sk-proj-%sT3BlbkFJ%s\n' "$(key_part)" "$(key_part)" \
+  >"$WORK/latency.headers"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$SECONDS
 
@@ -259,6 +285,7 @@ for ((PASS = 0; PASS < PASSES; PASS++)); do
     # The TLS-only floor has no syscall hooks: the loop would measure "off" again.
     [[ $mode == trivial-tls ]] || run_loop "$mode"
     [[ $mode == agent ]] && run_loop_prog_time agent cs_
+    [[ $mode == agent || $mode == prevent ]] && run_latency "$mode"
     [[ $mode == trivial-all ]] && run_loop_prog_time trivial-all trivial_
     run_upload "$mode"
     stop_probes "$mode"
@@ -357,6 +384,17 @@ UC_AGENT=$(median "$WORK/uploadcpu.agent")
 A_UPLOAD=$(median "$WORK/agentcpu.upload")
 UPLOAD_RATIO=$(ratio "$U_AGENT" "$U_TLS")
 LOOP_PAIRED=$(paired loop)
+L_PREVENT=$(median "$WORK/loop.prevent")
+U_PREVENT=$(median "$WORK/upload.prevent")
+LOOP_RATIO_PREVENT=$(ratio_added "$L_PREVENT" "$L_OFF" "$L_TRIV")
+UPLOAD_RATIO_PREVENT=$(ratio "$U_PREVENT" "$U_OFF")
+LAT_P50_D=$(percentile "$WORK/latency.agent" 50)
+LAT_P99_D=$(percentile "$WORK/latency.agent" 99)
+LAT_P50_P=$(percentile "$WORK/latency.prevent" 50)
+LAT_P99_P=$(percentile "$WORK/latency.prevent" 99)
+added() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "nan" || b == "nan") print "n/a"; else printf "%.3f", a - b}'; }
+LAT_ADD_P50=$(added "$LAT_P50_P" "$LAT_P50_D")
+LAT_ADD_P99=$(added "$LAT_P99_P" "$LAT_P99_D")
 UPLOAD_PAIRED=$(paired upload)
 
 echo
@@ -415,6 +453,19 @@ printf '   server busy (its CPU / body wall time), median: off %s%%  agent %s%% 
   "$(busy "$WORK/sink.off")" "$(busy "$WORK/sink.agent")"
 echo
 if [[ $SKIP_AGENT != 1 ]]; then
+  echo "4. prevent mode (--mode prevent), same passes"
+  printf '   %-38s %10s  %-18s\n' "open+read+close loop, us/iteration" "$L_PREVENT" \
+    "$(span "$WORK/loop.prevent")"
+  printf '   %-38s %10s  target <= 1.3   %s\n' "  prevent_added / trivial_added" \
+    "$LOOP_RATIO_PREVENT" "$(verdict "$LOOP_RATIO_PREVENT" '<=' 1.3)"
+  printf '   %-38s %10s  %-18s\n' "HTTPS upload, s" "$U_PREVENT" "$(span "$WORK/upload.prevent")"
+  printf '   %-38s %10s  target <= 1.15  %s\n' "  prevent / off" "$UPLOAD_RATIO_PREVENT" \
+    "$(verdict "$UPLOAD_RATIO_PREVENT" '<=' 1.15)"
+  printf '   benign HTTPS request, key to its provider (%s per run), ms: detect p50 %s p99 %s, prevent p50 %s p99 %s\n' \
+    "$LATENCY_REQUESTS" "$LAT_P50_D" "$LAT_P99_D" "$LAT_P50_P" "$LAT_P99_P"
+  printf '   %-38s %10s  target <= 1.0   %s  (p50 added %s ms)\n' "  added by prevent, p99 ms" \
+    "$LAT_ADD_P99" "$(verdict "$LAT_ADD_P99" '<=' 1.0)" "$LAT_ADD_P50"
+  echo
   echo "3. agent idle, ${IDLE_SECONDS}s, scoped cgroup empty"
   printf '   %-38s %10s  target < 50      %s\n' "RSS, MB (max VmRSS)" "$IDLE_RSS_MB" \
     "$(verdict "$IDLE_RSS_MB" '<' 50)"

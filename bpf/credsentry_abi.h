@@ -367,8 +367,13 @@ static inline __u32 cs_cred_inode_bit(__u64 dev, __u64 ino)
 #define CS_ANCHOR_BITS 21
 #define CS_ANCHOR_WORDS ((1u << CS_ANCHOR_BITS) / 64)
 #define CS_ANCHOR_TAIL 6
+/* Stage zero: every anchor's trigram in a bitmap small enough to stay in cache (32 KiB), tested
+ * at every position; only its hits look at the big bitmaps above. */
+#define CS_ANCHOR_ANY_BITS 18
+#define CS_ANCHOR_ANY_WORDS ((1u << CS_ANCHOR_ANY_BITS) / 64)
 #define CS_HUFF_NEXT_WORDS ((1u << 16) / 64)
 #define CS_PREVENT_SCAN_MAX 16384  /* bytes of one write scanned for anchors; a power of two */
+#define CS_PREVENT_HEAD_SCAN 512   /* bytes scanned per write past the connection's budget */
 #define CS_PREVENT_STRADDLE 256    /* an anchor this close to a write's end holds the next write */
 #define CS_MAX_HELD 4096
 
@@ -381,6 +386,11 @@ struct cs_prevent_hold {
 static inline __u32 cs_anchor_slot(__u32 trigram)
 {
 	return (trigram * 0x9E3779B1u) >> (32 - CS_ANCHOR_BITS);
+}
+
+static inline __u32 cs_anchor_any_slot(__u32 slot)
+{
+	return slot >> (CS_ANCHOR_BITS - CS_ANCHOR_ANY_BITS);
 }
 
 #endif /* CREDSENTRY_ABI_H */

@@ -16,6 +16,7 @@
 
 /* Written by the loader through the skeleton's mmap, so a newly learned value becomes an anchor
  * without reloading the programs (cs_prevent_on, the switch, is in maps.bpf.h). */
+__u64 cs_anchor_any[CS_ANCHOR_ANY_WORDS] __weak SEC(".bss");
 __u64 cs_anchor_bits[CS_ANCHOR_WORDS] __weak SEC(".bss");
 __u64 cs_huff_bits[CS_ANCHOR_WORDS] __weak SEC(".bss");
 __u64 cs_huff_next[CS_HUFF_NEXT_WORDS] __weak SEC(".bss");
@@ -86,6 +87,8 @@ static __always_inline bool cs_anchor_at(__u64 w0, __u64 w1, __u32 k, __u32 off,
 	__u32 t = cs_byte(w0, w1, k) | cs_byte(w0, w1, k + 1) << 8 | cs_byte(w0, w1, k + 2) << 16;
 	__u32 slot = cs_anchor_slot(t);
 
+	if (!cs_bit(cs_anchor_any, CS_ANCHOR_ANY_WORDS, cs_anchor_any_slot(slot)))
+		return false;
 	if (cs_bit(cs_anchor_bits, CS_ANCHOR_WORDS, slot)) {
 		bool printable = true;
 
@@ -161,10 +164,11 @@ static __always_inline bool cs_prevent_hold(__u64 conn, __u64 buf, __u64 len)
 		if (!pc)
 			return false;
 	}
-	/* Past the capture budget only the head of a write is copied, so only the head is scanned:
-	 * what user space would not see, it could not judge. */
-	if (conn_capture_budget && pc->scanned >= conn_capture_budget && limit > call_capture_head)
-		limit = call_capture_head;
+	/* Past the capture budget, where detect mode copies each write's head only, the scan looks
+	 * at the first CS_PREVENT_HEAD_SCAN bytes: where a later request on the connection puts its
+	 * head. A bulk upload then costs a scan of 512 bytes per write, not of every byte. */
+	if (conn_capture_budget && pc->scanned >= conn_capture_budget)
+		limit = CS_PREVENT_HEAD_SCAN;
 	if (n > limit) {
 		n = limit;
 		cs_count(CS_CNT_PREVENT_SCAN_CUT);

@@ -92,17 +92,21 @@ bool PreventTable::enabled() const {
 size_t PreventTable::SetAnchors(const std::vector<std::string>& text,
                                const std::vector<std::string>& huffman) {
   std::vector<uint64_t> bits(CS_ANCHOR_WORDS, 0), huff(CS_ANCHOR_WORDS, 0),
-      next(CS_HUFF_NEXT_WORDS, 0);
+      next(CS_HUFF_NEXT_WORDS, 0), any(CS_ANCHOR_ANY_WORDS, 0);
   auto set = [](std::vector<uint64_t>& v, uint32_t slot) {
     v[slot / 64] |= uint64_t{1} << (slot % 64);
   };
   for (const auto& a : text) {
-    if (a.size() >= 3) set(bits, AnchorSlot(reinterpret_cast<const uint8_t*>(a.data())));
+    if (a.size() < 3) continue;
+    const uint32_t slot = AnchorSlot(reinterpret_cast<const uint8_t*>(a.data()));
+    set(bits, slot);
+    set(any, cs_anchor_any_slot(slot));
   }
   for (const auto& a : huffman) {
     if (a.size() < 5) continue;
     const auto* p = reinterpret_cast<const uint8_t*>(a.data());
     set(huff, AnchorSlot(p));
+    set(any, cs_anchor_any_slot(AnchorSlot(p)));
     set(next, uint32_t(p[3]) | uint32_t(p[4]) << 8);
   }
   size_t n = 0;
@@ -112,9 +116,11 @@ size_t PreventTable::SetAnchors(const std::vector<std::string>& text,
       n += __builtin_popcountll(src[i]);
     }
   };
+  // The big bitmaps first: while the stage-zero bits are rewritten, a hit finds its stage.
   store(skel_.bss->cs_anchor_bits, bits);
   store(skel_.bss->cs_huff_bits, huff);
   store(skel_.bss->cs_huff_next, next);
+  store(skel_.bss->cs_anchor_any, any);
   return n;
 }
 
