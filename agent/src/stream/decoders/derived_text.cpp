@@ -54,59 +54,95 @@ std::string_view SniffCompression(std::string_view b) {
 bool IsTar(std::string_view b) { return b.size() >= 512 && b.substr(257, 5) == "ustar"; }
 bool IsZip(std::string_view b) { return b.size() >= 30 && b.substr(0, 4) == std::string_view("PK\3\4", 4); }
 
-// Base64 whose first bytes decode to text (at most one odd byte) or to a compressed stream or
-// an archive.
-bool PromisingBase64(std::string_view head) {
-  auto bytes = Base64Decode(head);
-  if (!bytes || bytes->size() < 2) return false;
-  if (!SniffCompression(*bytes).empty() || bytes->starts_with(std::string_view("PK\3\4", 4))) {
+// Decoded bytes that can pay off being decoded whole: text (at most one odd byte), or a
+// compressed stream or an archive. Judged on a run's first bytes only.
+bool Promising(std::string_view bytes) {
+  if (bytes.size() < 2) return false;
+  if (!SniffCompression(bytes).empty() || bytes.starts_with(std::string_view("PK\3\4", 4))) {
     return true;
   }
   int odd = 0;
-  for (char ch : *bytes) {
+  for (char ch : bytes) {
     auto c = static_cast<uint8_t>(ch);
     if (!((c >= 0x20 && c < 0x7F) || c == '\n' || c == '\r' || c == '\t')) ++odd;
   }
   return odd <= 1;
 }
 
+// Shorter all-hex runs are mostly ids and hashes; hex of anything worth a key is longer.
+constexpr size_t kMinHexRun = 32;
+// Each text may decode to at most this many bytes per byte of its own (and of what was inflated
+// from it), all nested levels together: every level that grows the work is paid for by its input.
+constexpr size_t kWorkPerInputByte = 8;
+
+// Hex as encoders write it: even length, one letter case throughout.
+bool IsHexRun(std::string_view run) {
+  if (run.size() < kMinHexRun || run.size() % 2 != 0) return false;
+  bool lower = false, upper = false;
+  for (char c : run) {
+    if (c >= 'a' && c <= 'f') {
+      lower = true;
+    } else if (c >= 'A' && c <= 'F') {
+      upper = true;
+    } else if (c < '0' || c > '9') {
+      return false;
+    }
+  }
+  return !(lower && upper);
+}
+
+bool HasPercentEscape(std::string_view text) {
+  for (size_t at = text.find('%'); at != std::string_view::npos && at + 2 < text.size();
+       at = text.find('%', at + 1)) {
+    if (std::isxdigit(static_cast<unsigned char>(text[at + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(text[at + 2]))) {
+      return true;
+    }
+  }
+  return false;
+}
+
 class Deriver {
  public:
-  explicit Deriver(const DerivedContext& ctx, uint64_t unit_id) : ctx_(ctx), unit_id_(unit_id) {}
+  Deriver(const DerivedContext& ctx, uint64_t unit_id, size_t input_size)
+      : ctx_(ctx), unit_id_(unit_id), budget_(kWorkPerInputByte * input_size) {}
 
   void Text(std::string_view text, TextKind kind, std::string_view content_type,
             const std::vector<std::string>& decoding, size_t depth) {
     if (kind == TextKind::kHeaderValue || kind == TextKind::kQuery) {
-      if (text.find('%') != std::string_view::npos) {
+      // A query's '+' is a space only at this level: deeper, '+' is more likely base64.
+      if (HasPercentEscape(text) && Spend(text.size())) {
         std::string decoded = PercentDecode(text, kind == TextKind::kQuery);
         auto steps = With(decoding, "percent");
-        if (Emit(kLayerPercent, decoded, steps)) Base64Runs(decoded, steps, depth);
+        if (Emit(kLayerPercent, decoded, steps)) Nested(decoded, steps, depth + 1);
       }
-      Base64Runs(text, decoding, depth);
+      Nested(text, decoding, depth, Whole::kJsonOnly);
       return;
     }
     // A body that is a compressed stream or an archive nobody declared (tar czf - | curl).
     if (Container(text, decoding, depth)) return;
     std::string ct = Lower(content_type);
+    bool form = false;
     if (ct.find("multipart/") != std::string::npos) {
       Multipart(text, content_type, decoding, depth);
     } else if (ct.find("x-www-form-urlencoded") != std::string::npos) {
+      form = true;
       std::string decoded = PercentDecode(text, true);
       auto steps = With(decoding, "form");
-      if (decoded != text && Emit(kLayerForm, decoded, steps)) Base64Runs(decoded, steps, depth);
+      if (decoded != text && Spend(text.size()) && Emit(kLayerForm, decoded, steps)) {
+        Nested(decoded, steps, depth + 1);
+      }
     }
     bool jsonish = ct.find("json") != std::string::npos ||
                    (!text.empty() && (text.front() == '{' || text.front() == '['));
-    if (jsonish) {
-      if (auto unescaped = JsonUnescape(text)) {
-        auto steps = With(decoding, "json");
-        if (Emit(kLayerJson, *unescaped, steps)) Base64Runs(*unescaped, steps, depth);
-      }
-    }
-    Base64Runs(text, decoding, depth);
+    Nested(text, decoding, depth, jsonish ? (form ? Whole::kJsonOnly : Whole::kBoth)
+                                          : (form ? Whole::kNone : Whole::kPercentOnly));
   }
 
  private:
+  // Which whole-text decodings Nested tries; the runs inside a text are always tried.
+  enum class Whole { kNone, kPercentOnly, kJsonOnly, kBoth };
+
   bool Emit(std::string_view layer, std::string_view bytes,
             const std::vector<std::string>& decoding) {
     if (emitted_ >= kMaxDerivedPerText) {
@@ -118,25 +154,77 @@ class Deriver {
     return true;
   }
 
-  void Base64Runs(std::string_view text, const std::vector<std::string>& decoding, size_t depth) {
-    if (depth >= ctx_.limits.max_base64_depth) return;
-    for (const TextRun& run : FindBase64Runs(text)) {
-      // Long alphanumeric runs (identifiers, hashes, keys themselves) are far more common than
-      // base64 of text. Judging the first 9 decoded bytes first keeps the full decode for runs
-      // that can pay off; this is most of the decoders' time on ordinary traffic.
-      if (!PromisingBase64(text.substr(run.offset, 12))) continue;
-      auto decoded = Base64Decode(text.substr(run.offset, run.length));
-      if (!decoded) continue;
-      if (Container(*decoded, With(decoding, "base64"), depth + 1)) continue;
-      if (!LooksLikeText(*decoded)) continue;
-      auto steps = With(decoding, "base64");
-      if (!Emit(kLayerBase64, *decoded, steps)) return;
-      if (auto unescaped = JsonUnescape(*decoded)) {
-        auto json_steps = With(steps, "json");
-        if (Emit(kLayerJson, *unescaped, json_steps)) Base64Runs(*unescaped, json_steps, depth + 1);
-      }
-      Base64Runs(*decoded, steps, depth + 1);
+  // Charges `bytes` of decoding to this text's budget before it is done; false (counted once
+  // per text) when they do not fit.
+  bool Spend(size_t bytes) {
+    if (spent_ + bytes > budget_) {
+      if (!budget_cut_) ++ctx_.counters.transform_budget_exhausted;
+      budget_cut_ = true;
+      return false;
     }
+    spent_ += bytes;
+    return true;
+  }
+
+  // Encodings inside `text` (itself reached through `decoding`), in any order: percent-encoding
+  // and JSON escapes of the whole text, base64, base64url and hex runs in it. Each decoded text
+  // is emitted and searched again, one level deeper.
+  void Nested(std::string_view text, const std::vector<std::string>& decoding, size_t depth,
+              Whole whole = Whole::kBoth) {
+    const bool percent =
+        (whole == Whole::kBoth || whole == Whole::kPercentOnly) && HasPercentEscape(text);
+    const bool json = (whole == Whole::kBoth || whole == Whole::kJsonOnly) &&
+                      text.find('\\') != std::string_view::npos;
+    auto runs = FindBase64Runs(text);
+    if (!percent && !json && runs.empty()) return;
+    if (depth >= ctx_.limits.max_encoding_depth) {
+      // Counted only where one more level would have decoded something.
+      bool more = percent || json || std::any_of(runs.begin(), runs.end(), [&](const TextRun& r) {
+                    return Worth(text.substr(r.offset, r.length));
+                  });
+      if (more && !depth_cut_) ++ctx_.counters.transform_depth_exceeded;
+      depth_cut_ = depth_cut_ || more;
+      return;
+    }
+    if (percent && Spend(text.size())) {
+      std::string decoded = PercentDecode(text, false);
+      auto steps = With(decoding, "percent");
+      if (Emit(kLayerPercent, decoded, steps)) Nested(decoded, steps, depth + 1);
+    }
+    if (json && Spend(text.size())) {
+      if (auto unescaped = JsonUnescape(text)) {
+        auto steps = With(decoding, "json");
+        if (Emit(kLayerJson, *unescaped, steps)) Nested(*unescaped, steps, depth + 1);
+      }
+    }
+    for (const TextRun& run : runs) {
+      if (!Run(text.substr(run.offset, run.length), decoding, depth)) return;
+    }
+  }
+
+  // Long alphanumeric runs (identifiers, hashes, keys themselves) are far more common than
+  // encoded text. Judging the first 8 or 9 decoded bytes first keeps the full decode for runs
+  // that can pay off; this is most of the decoders' time on ordinary traffic.
+  static bool Worth(std::string_view run) {
+    auto head = IsHexRun(run) ? HexDecode(run.substr(0, 16)) : Base64Decode(run.substr(0, 12));
+    return head && Promising(*head);
+  }
+
+  // One base64 or hex run: false once nothing more may be emitted from this text.
+  bool Run(std::string_view run, const std::vector<std::string>& decoding, size_t depth) {
+    if (!Worth(run)) return true;
+    const bool hex = IsHexRun(run);
+    if (!Spend(hex ? run.size() / 2 : run.size() / 4 * 3 + 2)) return false;
+    auto decoded = hex ? HexDecode(run) : Base64Decode(run);
+    if (!decoded) return true;
+    std::string_view step = hex                                              ? "hex"
+                            : run.find_first_of("-_") != std::string_view::npos ? "base64url"
+                                                                                : "base64";
+    auto steps = With(decoding, step);
+    if (Container(*decoded, steps, depth + 1) || !LooksLikeText(*decoded)) return true;
+    if (!Emit(hex ? kLayerHex : kLayerBase64, *decoded, steps)) return false;
+    Nested(*decoded, steps, depth + 1);
+    return true;
   }
 
   // A compressed stream or an archive at the start of `bytes`: decoded (or counted when its
@@ -166,7 +254,7 @@ class Deriver {
     // Base64 inside it is looked for at the depth it was found at, as before other codings
     // were sniffed; each Container level still counts one, so nesting ends.
     if (Emit(base64_gzip ? kLayerBase64Gzip : kLayerInflated, out, steps)) {
-      Base64Runs(out, steps, depth);
+      Nested(out, steps, depth);
     }
     return true;
   }
@@ -189,6 +277,7 @@ class Deriver {
     if (status == DecompressStatus::kBomb) ++ctx_.counters.bombs_stopped;
     if (status == DecompressStatus::kCorrupt) ++ctx_.counters.decompress_errors;
     inflated_ += out.size();
+    budget_ += kWorkPerInputByte * out.size();  // inflated text is decoded further like input
     return out;
   }
 
@@ -306,8 +395,10 @@ class Deriver {
       for (char c : content) {
         if (!std::isspace(static_cast<unsigned char>(c))) joined.push_back(c);
       }
-      if (auto decoded = Base64Decode(joined); decoded && LooksLikeText(*decoded)) {
-        Emit(kLayerBase64, *decoded, With(decoding, "base64"));
+      auto steps = With(decoding, "base64");
+      auto decoded = Spend(joined.size()) ? Base64Decode(joined) : std::nullopt;
+      if (decoded && LooksLikeText(*decoded) && Emit(kLayerBase64, *decoded, steps)) {
+        Nested(*decoded, steps, depth + 1);
       }
     }
     if (part_type.find("multipart/") == std::string::npos) {  // no nested multipart recursion
@@ -319,6 +410,8 @@ class Deriver {
   uint64_t unit_id_;
   size_t emitted_ = 0;
   size_t inflated_ = 0;  // bytes decompressed from this text so far
+  size_t budget_, spent_ = 0;  // bytes the text codecs may still decode / have decoded
+  bool budget_cut_ = false, depth_cut_ = false;
 };
 
 }  // namespace
@@ -346,7 +439,7 @@ void EmitUndecoded(std::string_view bytes, const std::vector<std::string>& decod
 void EmitDerived(std::string_view text, TextKind kind, std::string_view content_type,
                  uint64_t unit_id, const std::vector<std::string>& decoding,
                  const DerivedContext& ctx) {
-  Deriver(ctx, unit_id).Text(text, kind, content_type, decoding, 0);
+  Deriver(ctx, unit_id, text.size()).Text(text, kind, content_type, decoding, 0);
 }
 
 }  // namespace credsentry::stream::decoders

@@ -1,6 +1,8 @@
 // Second-order decoding: text found inside a header, query string or body that is itself
-// encoded (percent, form, JSON escapes, multipart parts, base64, base64 of gzip). Each decoded
-// value becomes its own unit under a "decoded.*" layer, with the steps taken in `decoding`.
+// encoded (percent, form, JSON escapes, multipart parts, base64, base64url, hex, base64 of gzip),
+// nested in any order up to max_encoding_depth levels and at most 8 decoded bytes per input
+// byte. Each decoded value becomes its own unit under a "decoded.*" layer, with the steps taken
+// in `decoding`.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +18,8 @@ inline constexpr std::string_view kLayerPercent = "decoded.percent";
 inline constexpr std::string_view kLayerForm = "decoded.form";
 inline constexpr std::string_view kLayerJson = "decoded.json";
 inline constexpr std::string_view kLayerMultipart = "decoded.multipart";
-inline constexpr std::string_view kLayerBase64 = "decoded.base64";
+inline constexpr std::string_view kLayerBase64 = "decoded.base64";  // and base64url
+inline constexpr std::string_view kLayerHex = "decoded.hex";
 inline constexpr std::string_view kLayerBase64Gzip = "decoded.base64-gzip";
 // A compressed stream nobody declared (found by its magic number), inflated.
 inline constexpr std::string_view kLayerInflated = "decoded.inflated";
