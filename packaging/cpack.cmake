@@ -97,7 +97,8 @@ set(CPACK_RPM_AGENT_PACKAGE_NAME credsentry-agent)
 set(CPACK_RPM_AGENT_PACKAGE_SUMMARY "${CS_AGENT_SUMMARY}")
 set(CPACK_RPM_AGENT_PACKAGE_DESCRIPTION "${CS_AGENT_WRAPPED}")
 string(JOIN ", " CPACK_RPM_AGENT_PACKAGE_REQUIRES libbpf elfutils-libelf hyperscan yaml-cpp spdlog
-            fmt openssl-libs protobuf libnghttp2 zlib libzstd cpp-httplib systemd)
+            fmt openssl-libs protobuf libnghttp2 zlib libzstd bzip2-libs xz-libs cpp-httplib
+            systemd)
 set(CPACK_RPM_AGENT_POST_INSTALL_SCRIPT_FILE ${CS_PKG_DIR}/rpm/agent-post.sh)
 set(CPACK_RPM_AGENT_PRE_UNINSTALL_SCRIPT_FILE ${CS_PKG_DIR}/rpm/agent-preun.sh)
 set(CPACK_RPM_AGENT_POST_UNINSTALL_SCRIPT_FILE ${CS_PKG_DIR}/rpm/agent-postun.sh)

@@ -19,6 +19,8 @@ packages=(
   python3-pytest nghttp2-server nghttp2-client passwd
   # protocol decoders (h6): zstd and brotli Content-Encoding
   libzstd-dev libbrotli-dev
+  # undeclared bzip2 and xz streams (issue 15), and the packers the kernel tests use
+  libbz2-dev liblzma-dev bzip2 xz-utils zip
   # packaging (h5): rpm builds and checks, lintian, clean Debian roots for install tests
   rpm lintian debootstrap
   # collector tests (h4): a real PostgreSQL server started on loopback

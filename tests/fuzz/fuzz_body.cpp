@@ -1,4 +1,4 @@
-// BodyDecoder: every Content-Encoding (gzip, deflate, br, zstd, stacked, unknown) and every
+// BodyDecoder: every Content-Encoding (gzip, deflate, br, zstd, bzip2, xz, stacked, unknown) and every
 // content type with derived decoding (JSON, form, multipart, base64), fed in pieces.
 #include "fuzz_sink.h"
 #include "stream/decoders/body_decoder.h"
@@ -7,14 +7,15 @@ using namespace credsentry::stream::decoders;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
-  static const char* kCodings[] = {"", "gzip", "deflate", "br", "zstd", "gzip, br", "compress"};
+  static const char* kCodings[] = {"",         "gzip",     "deflate", "br",   "zstd",
+                                   "gzip, br", "compress", "bzip2",   "x-xz"};
   static const char* kTypes[] = {"",
                                  "application/json",
                                  "application/x-www-form-urlencoded",
                                  "multipart/form-data; boundary=XyZ",
                                  "multipart/mixed; boundary=\"q\"",
                                  "text/plain"};
-  BodyHeaders headers{kCodings[data[0] % 7], kTypes[data[1] % 6]};
+  BodyHeaders headers{kCodings[data[0] % 9], kTypes[data[1] % 6]};
   DecoderLimits limits = fuzz::SmallLimits();
   DecoderCounters counters;
   TransformBudget budget(limits.max_transform_bytes);

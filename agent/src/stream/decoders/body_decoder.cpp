@@ -82,13 +82,22 @@ void BodyDecoder::SniffCoding(std::span<const uint8_t> first) {
   // exfiltration scripts often compress without saying so, and the magic bytes tell.
   static constexpr uint8_t kGzip[] = {0x1f, 0x8b, 0x08};
   static constexpr uint8_t kZstd[] = {0x28, 0xb5, 0x2f, 0xfd};
+  static constexpr uint8_t kXz[] = {0xfd, '7', 'z', 'X', 'Z', 0x00};
   auto starts = [&](std::span<const uint8_t> magic) {
     return first.size() >= magic.size() && std::equal(magic.begin(), magic.end(), first.begin());
   };
   // zlib: CMF 0x78 with the FLG bytes zlib writes for its levels ("x^" is left to text).
   const bool zlib = first.size() >= 2 && first[0] == 0x78 &&
                     (first[1] == 0x01 || first[1] == 0x9c || first[1] == 0xda);
-  std::string_view coding = starts(kGzip) ? "gzip" : starts(kZstd) ? "zstd" : zlib ? "deflate" : "";
+  // bzip2: "BZh" and the block size digit, then a block's or the end's magic (pi or sqrt(pi)).
+  const bool bzip2 = first.size() >= 5 && first[0] == 'B' && first[1] == 'Z' && first[2] == 'h' &&
+                     first[3] >= '1' && first[3] <= '9' && (first[4] == 0x31 || first[4] == 0x17);
+  std::string_view coding = starts(kGzip)  ? "gzip"
+                            : starts(kZstd) ? "zstd"
+                            : starts(kXz)   ? "xz"
+                            : bzip2         ? "bzip2"
+                            : zlib          ? "deflate"
+                                            : "";
   if (coding.empty()) return;
   ++counters_.undeclared_compressed;
   stages_.push_back(

@@ -74,7 +74,7 @@ struct ConnectionFacts {
   X(parse_errors, "malformed protocol input")                                      \
   X(h2_hpack_errors, "HPACK block failed; dynamic table reset")                    \
   X(h2_streams_dropped, "streams evicted at max_h2_streams")                       \
-  X(decompress_errors, "corrupt gzip/deflate/zstd/br data")                        \
+  X(decompress_errors, "corrupt gzip/deflate/zstd/br/bzip2/xz data")              \
   X(transform_truncated, "bodies too big to keep for form/JSON/base64 transforms") \
   X(transform_budget_exhausted, "texts whose nested decoding hit 8 decoded bytes per input byte") \
   X(transform_depth_exceeded, "texts with encodings nested deeper than max_encoding_depth")  \
@@ -88,9 +88,9 @@ struct ConnectionFacts {
   X(socks5_truncated, "SOCKS5 handshakes cut by the stream's end")                 \
   X(socks5_other_commands, "SOCKS5 BIND / UDP ASSOCIATE requests (not followed)")  \
   X(tunnel_early_data, "tunnel bytes sent before the proxy could answer (target not trusted)") \
-  X(undeclared_compressed, "gzip/zlib/zstd streams found by their magic, not by a header")  \
+  X(undeclared_compressed, "gzip/zlib/zstd/bzip2/xz streams found by magic, not by a header") \
   X(archive_entries, "files unpacked from tar and zip archives found in bodies")            \
-  X(undeclared_unsupported, "bzip2/xz streams and zip methods found but not decoded")      \
+  X(undeclared_unsupported, "zip entries of methods other than stored/deflate (not decoded)") \
   X(websocket_upgrades, "HTTP/1.1 upgrades and HTTP/2 extended CONNECTs to WebSocket")     \
   X(websocket_messages, "WebSocket text and binary messages decoded")                       \
   X(websocket_control_frames, "WebSocket close/ping/pong frames (their payloads matched)")  \

@@ -1,11 +1,13 @@
-// Streaming Content-Encoding decoders (gzip, deflate, br, zstd) with a bomb guard: output is
-// capped in total and relative to the compressed bytes consumed.
+// Streaming decoders for Content-Encoding (gzip, deflate, br, zstd) and for the streams found
+// undeclared (those and bzip2, xz), with a bomb guard: output is capped in total and relative to
+// the compressed bytes consumed.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -20,6 +22,9 @@ class Decompressor {
   // Decodes `in` and hands decoded bytes to `out` in bounded pieces. After anything but kOk the
   // decompressor is finished and ignores further input.
   virtual DecompressStatus Feed(std::span<const uint8_t> in, const Output& out) = 0;
+  // How many input bytes the stream took, once it ended by itself (deflate's final block,
+  // gzip's trailer); nullopt before that and for codings that do not say.
+  virtual std::optional<size_t> EndOffset() const { return std::nullopt; }
 };
 
 struct DecompressLimits {
@@ -29,7 +34,8 @@ struct DecompressLimits {
   size_t ratio_floor = 64 << 10;
 };
 
-// "gzip", "x-gzip", "deflate", "br", "zstd" (case-insensitive). nullptr for anything else.
+// "gzip", "x-gzip", "deflate", "br", "zstd", "bzip2", "x-bzip2", "xz", "x-xz"
+// (case-insensitive). nullptr for anything else.
 std::unique_ptr<Decompressor> MakeDecompressor(std::string_view content_coding,
                                                const DecompressLimits& limits);
 

@@ -37,7 +37,7 @@ uint32_t Le(std::string_view b, size_t at, size_t n) {
 }
 
 // The coding of a compressed stream that starts `b`, by its magic number: "gzip", "deflate"
-// (zlib-wrapped), "zstd"; "bzip2" and "xz" are known but not decoded. "" for anything else.
+// (zlib-wrapped), "zstd", "bzip2", "xz". "" for anything else.
 std::string_view SniffCompression(std::string_view b) {
   if (b.size() >= 2 && At(b, 0) == 0x1f && At(b, 1) == 0x8b) return "gzip";
   if (b.size() >= 4 && Le(b, 0, 4) == 0xFD2FB528u) return "zstd";
@@ -52,6 +52,7 @@ std::string_view SniffCompression(std::string_view b) {
 }
 
 bool IsTar(std::string_view b) { return b.size() >= 512 && b.substr(257, 5) == "ustar"; }
+constexpr std::string_view kZipDescriptor("PK\7\x08", 4);  // a data descriptor's signature
 bool IsZip(std::string_view b) { return b.size() >= 30 && b.substr(0, 4) == std::string_view("PK\3\4", 4); }
 
 // Decoded bytes that can pay off being decoded whole: text (at most one odd byte), or a
@@ -242,10 +243,6 @@ class Deriver {
     std::string_view coding = SniffCompression(bytes);
     if (coding.empty()) return false;
     ++ctx_.counters.undeclared_compressed;
-    if (coding == "bzip2" || coding == "xz") {
-      ++ctx_.counters.undeclared_unsupported;
-      return true;
-    }
     std::string out = Decompress(bytes, coding);
     auto steps = With(decoding, coding == "deflate" ? "zlib" : coding);
     if (out.empty() || Container(out, steps, depth + 1) || !LooksLikeText(out)) return true;
@@ -260,7 +257,10 @@ class Deriver {
   }
 
   // Everything `compressed` inflates to under the decompression-bomb limits (counted when hit).
-  std::string Decompress(std::string_view compressed, std::string_view coding) {
+  // `end`, when given, gets where in `compressed` the stream ended (npos: it did not).
+  std::string Decompress(std::string_view compressed, std::string_view coding,
+                         size_t* end = nullptr) {
+    if (end) *end = std::string_view::npos;
     // One budget for everything inflated from this text: a zip of many small bombs stops too.
     const size_t left = ctx_.limits.max_inflated_bytes - std::min(inflated_, ctx_.limits.max_inflated_bytes);
     std::string out;
@@ -276,6 +276,7 @@ class Deriver {
                               [&](std::span<const uint8_t> b) { out.append(b.begin(), b.end()); });
     if (status == DecompressStatus::kBomb) ++ctx_.counters.bombs_stopped;
     if (status == DecompressStatus::kCorrupt) ++ctx_.counters.decompress_errors;
+    if (end && codec->EndOffset()) *end = *codec->EndOffset();
     inflated_ += out.size();
     budget_ += kWorkPerInputByte * out.size();  // inflated text is decoded further like input
     return out;
@@ -314,31 +315,58 @@ class Deriver {
     }
   }
 
-  // Local file headers in order: stored and deflated entries whose sizes the header gives.
+  // Local file headers in order: stored and deflated entries, with their sizes in the header or
+  // (bit 3, archives written to a pipe) in a data descriptor after the data. Such an entry ends
+  // where its deflate stream ends, or for a stored one at the descriptor whose size matches.
   void Zip(std::string_view zip, const std::vector<std::string>& steps, size_t depth) {
     for (size_t at = 0; at + 30 <= zip.size() && zip.substr(at, 4) == std::string_view("PK\3\4", 4);) {
       const uint32_t flags = Le(zip, at + 6, 2), method = Le(zip, at + 8, 2);
-      const uint32_t size = Le(zip, at + 18, 4);
       const size_t data = at + 30 + Le(zip, at + 26, 2) + Le(zip, at + 28, 2);
       if (data > zip.size()) {
         ++ctx_.counters.parse_errors;
         return;
       }
-      // Bit 3: the sizes follow the data (streamed archives); where an entry ends is unknown.
-      if ((flags & 0x08) || (method != 0 && method != 8)) {
+      if (method != 0 && method != 8) {
         ++ctx_.counters.undeclared_unsupported;
         return;
       }
-      std::string_view content = zip.substr(data, std::min<size_t>(size, zip.size() - data));
+      const bool streamed = flags & 0x08;
+      size_t size = streamed ? std::string_view::npos : Le(zip, at + 18, 4);
+      if (streamed && method == 0) size = StoredEntrySize(zip, data);
       if (method == 0) {
-        Entry(content, steps, depth);
+        Entry(zip.substr(data, std::min(size, zip.size() - data)), steps, depth);
       } else {
-        std::string inflated = Decompress(content, "deflate");  // raw deflate after a bad zlib header
+        std::string_view content = zip.substr(data, std::min(size, zip.size() - data));
+        size_t end;
+        // "deflate" tries a zlib header first, then raw deflate, which zip uses.
+        std::string inflated = Decompress(content, "deflate", &end);
         Entry(inflated, With(steps, "deflate"), depth);
+        if (streamed) size = end;
       }
-      if (size > zip.size() - data) return;
+      if (size == std::string_view::npos || size > zip.size() - data) return;  // cut, or no end
       at = data + size;
+      if (streamed) at = PastDescriptor(zip, at);
     }
+  }
+
+  // A stored streamed entry from `data` ends at a data descriptor ("PK\7\8", crc, sizes) whose
+  // compressed size is its distance from `data`; npos when none is found.
+  static size_t StoredEntrySize(std::string_view zip, size_t data) {
+    for (size_t d = zip.find(kZipDescriptor, data); d != std::string_view::npos;
+         d = zip.find(kZipDescriptor, d + 1)) {
+      if (d + 16 <= zip.size() && Le(zip, d + 8, 4) == d - data) return d - data;
+    }
+    return std::string_view::npos;
+  }
+
+  // Where the next header starts after a data descriptor at `at`: with or without its signature,
+  // 32-bit or (zip64) 64-bit sizes; the one followed by "PK" wins.
+  static size_t PastDescriptor(std::string_view zip, size_t at) {
+    const size_t base = zip.substr(at, 4) == kZipDescriptor ? at + 4 : at;
+    for (size_t skip : {12u, 20u}) {
+      if (base + skip + 2 <= zip.size() && zip.substr(base + skip, 2) == "PK") return base + skip;
+    }
+    return zip.size();
   }
 
   void Multipart(std::string_view body, std::string_view content_type,

@@ -1,6 +1,7 @@
 // Compressed streams and archives nobody declared (no Content-Encoding, no content type): found
 // by their magic numbers in a raw body or after base64, unpacked under the bomb limits, and
-// counted; what cannot be decoded (bzip2, xz, streamed zip entries) is counted, not guessed at.
+// counted; what cannot be decoded (zip methods other than stored and deflate) is counted, not
+// guessed at.
 #include <gtest/gtest.h>
 
 #include "chunk_recorder.h"
@@ -76,12 +77,38 @@ std::string Zip(const std::vector<std::tuple<std::string, std::string, int>>& fi
   return out + std::string("PK\1\2", 4);  // the central directory would follow
 }
 
-TEST(UndeclaredContainers, RawGzipZstdAndZlibBodiesAreInflatedAsTheyStream) {
+// What `zip - files` or Python's zipfile writes to a pipe: flag bit 3, zero sizes in the local
+// header, and a data descriptor (signature, crc, sizes) after each entry's data.
+std::string StreamedZip(const std::vector<std::tuple<std::string, std::string, int>>& files) {
+  std::string out;
+  for (const auto& [name, content, method] : files) {
+    std::string data = method == 8 ? testing::Deflate(content, -15) : content;
+    out += std::string("PK\3\4", 4);
+    PutLe(out, 20, 2);
+    PutLe(out, 0x08, 2);
+    PutLe(out, method, 2);
+    PutLe(out, 0, 4);
+    PutLe(out, 0, 4);
+    PutLe(out, 0, 4);
+    PutLe(out, 0, 4);
+    PutLe(out, static_cast<uint32_t>(name.size()), 2);
+    PutLe(out, 0, 2);
+    out += name + data + std::string("PK\7\x08", 4);
+    PutLe(out, 0x12345678, 4);
+    PutLe(out, static_cast<uint32_t>(data.size()), 4);
+    PutLe(out, static_cast<uint32_t>(content.size()), 4);
+  }
+  return out + std::string("PK\1\2", 4);
+}
+
+TEST(UndeclaredContainers, RawCompressedBodiesOfEveryFormatAreInflatedAsTheyStream) {
   std::string token = RandomToken();
   const std::pair<std::string, std::string> cases[] = {
       {testing::Gzip("{\"key\":\"" + token + "\"}"), "gzip(sniffed)"},
       {testing::Zstd("AWS_SECRET=" + token), "zstd(sniffed)"},
       {testing::Deflate("AWS_SECRET=" + token, 15), "deflate(sniffed)"},
+      {testing::Bzip2("AWS_SECRET=" + token), "bzip2(sniffed)"},
+      {testing::Xz("{\"key\":\"" + token + "\"}"), "xz(sniffed)"},
   };
   for (const auto& [body, step] : cases) {
     auto d = Decode(Post(body));
@@ -99,6 +126,40 @@ TEST(UndeclaredContainers, ZstdAfterBase64InAJsonFieldIsInflated) {
   ASSERT_NE(unit, nullptr);
   EXPECT_EQ(unit->decoding.back(), "zstd");
   EXPECT_EQ(unit->decoding[unit->decoding.size() - 2], "base64");
+}
+
+TEST(UndeclaredContainers, Bzip2AndXzAfterBase64InAJsonFieldAreInflated) {
+  std::string token = RandomToken();
+  const std::pair<std::string, std::string> cases[] = {
+      {testing::Bzip2("HF_TOKEN=" + token), "bzip2"},
+      {testing::Xz("HF_TOKEN=" + token), "xz"},
+  };
+  for (const auto& [compressed, step] : cases) {
+    auto d = Decode(Post("{\"loot\":\"" + Base64(compressed) + "\"}"));
+    const auto* unit = d.recorder.Find(token, "decoded.inflated");
+    ASSERT_NE(unit, nullptr) << step;
+    EXPECT_EQ(unit->decoding.back(), step);
+    EXPECT_EQ(unit->decoding[unit->decoding.size() - 2], "base64");
+    EXPECT_EQ(d.counters.undeclared_compressed, 1u) << step;
+    EXPECT_EQ(d.counters.decompress_errors, 0u) << step;
+  }
+}
+
+TEST(UndeclaredContainers, TarBz2AndTarXzGiveEachFileRawAndAfterBase64) {
+  // What `tar cjf -` and `tar cJf -` send.
+  std::string aws = RandomToken(), npm = RandomToken();
+  std::string tar = Tar({{".aws/credentials", "aws_secret_access_key = " + aws + "\n"},
+                         {".npmrc", "//registry.npmjs.org/:_authToken=" + npm + "\n"}});
+  for (const std::string& packed : {testing::Bzip2(tar), testing::Xz(tar)}) {
+    for (const std::string& body : {packed, Base64(packed)}) {
+      auto d = Decode(Post(body));
+      const auto* first = d.recorder.Find(aws, "decoded.archive");
+      ASSERT_NE(first, nullptr);
+      ASSERT_NE(d.recorder.Find(npm, "decoded.archive"), nullptr);
+      EXPECT_EQ(first->decoding.back(), "tar");
+      EXPECT_EQ(d.counters.archive_entries, 2u);
+    }
+  }
 }
 
 TEST(UndeclaredContainers, TarGzOfAHomeDirectoryGivesEachFile) {
@@ -132,16 +193,51 @@ TEST(UndeclaredContainers, ZipEntriesStoredAndDeflatedAreUnpacked) {
   EXPECT_EQ(d.counters.archive_entries, 2u);
 }
 
-TEST(UndeclaredContainers, FormatsThatCannotBeDecodedAreCountedNotGuessed) {
-  auto bz = Decode(Post("BZh91AY&SY" + std::string(64, '\x7f')));
-  EXPECT_EQ(bz.counters.undeclared_unsupported, 1u);
-  auto xz = Decode(Post(std::string("\xfd" "7zXZ\0\0\4", 8) + std::string(64, 'x')));
-  EXPECT_EQ(xz.counters.undeclared_unsupported, 1u);
-  // A streamed zip entry (sizes after the data) cannot be delimited without the central
-  // directory: counted.
-  std::string streamed = Zip({{"x", "data", 0}});
-  streamed[6] = 0x08;
-  EXPECT_EQ(Decode(Post(streamed)).counters.undeclared_unsupported, 1u);
+TEST(UndeclaredContainers, StreamedZipEntriesAreDelimitedByTheirDescriptors) {
+  // Written to a pipe, a zip gives each entry's sizes only after its data: a deflated entry ends
+  // where its deflate stream does, a stored one at the descriptor whose size fits.
+  std::string a = RandomToken(), b = RandomToken(), c = RandomToken();
+  std::string zip = StreamedZip({{"a.env", "TOKEN=" + a + std::string(300, ' '), 8},
+                                 {"b.env", "KEY=" + b, 0},
+                                 {"c.env", "SECRET=" + c + std::string(100, '-'), 8}});
+  for (const std::string& body : {zip, Base64(zip)}) {
+    auto d = Decode(Post(body));
+    for (const std::string& token : {a, b, c}) {
+      EXPECT_NE(d.recorder.Find(token, "decoded.archive"), nullptr);
+    }
+    EXPECT_EQ(d.counters.archive_entries, 3u);
+    EXPECT_EQ(d.counters.undeclared_unsupported, 0u);
+    EXPECT_EQ(d.counters.parse_errors, 0u);
+  }
+}
+
+TEST(UndeclaredContainers, ZipMethodsThatCannotBeDecodedAreCountedNotGuessed) {
+  std::string zip = Zip({{"x", "data", 0}});
+  zip[8] = 12;  // bzip2 inside zip
+  EXPECT_EQ(Decode(Post(zip)).counters.undeclared_unsupported, 1u);
+  // A stored streamed entry with no descriptor that fits: what is there is still matched.
+  std::string token = RandomToken();
+  std::string cut = StreamedZip({{"x", "TOKEN=" + token, 0}});
+  cut.resize(cut.size() - 16);
+  auto d = Decode(Post(cut));
+  EXPECT_NE(d.recorder.Find(token, "decoded.archive"), nullptr);
+}
+
+TEST(UndeclaredContainers, Bzip2AndXzBombsAndCorruptStreamsAreStoppedAndCounted) {
+  // 8 MiB of one byte packs into a few dozen bytes of bzip2: the ratio cap stops it.
+  EXPECT_GE(Decode(Post(testing::Bzip2(std::string(8 << 20, 'A')))).counters.bombs_stopped, 1u);
+  EXPECT_GE(Decode(Post(Base64(testing::Xz(std::string(8 << 20, 'A'))))).counters.bombs_stopped, 1u);
+  // An xz stream asking for a 4 GiB dictionary is refused before it allocates it.
+  std::string token = RandomToken();
+  auto huge = Decode(Post(Base64(testing::XzAskingForHugeDictionary("KEY=" + token))));
+  EXPECT_GE(huge.counters.bombs_stopped, 1u);
+  // Right magic, broken stream: counted as a decompression error, nothing invented.
+  std::string bz = testing::Bzip2("KEY=" + token);
+  for (size_t i = 10; i < bz.size(); ++i) bz[i] = static_cast<char>(bz[i] ^ 0x5a);
+  EXPECT_GE(Decode(Post(Base64(bz))).counters.decompress_errors, 1u);
+  std::string xz = testing::Xz("KEY=" + token);
+  for (size_t i = 24; i + 12 < xz.size(); ++i) xz[i] = static_cast<char>(xz[i] ^ 0x5a);
+  EXPECT_GE(Decode(Post(Base64(xz))).counters.decompress_errors, 1u);
 }
 
 TEST(UndeclaredContainers, HostileArchivesAreCountedAndBounded) {
