@@ -250,7 +250,9 @@ TEST(PreventAnchors, KnownValuesAreAnchoredRawAndEncoded) {
   };
   EXPECT_TRUE(has("wJa"));
   for (const auto& [form, encoding] : match::EncodedForms(value)) {
-    if (form.size() >= 3) EXPECT_TRUE(has(form.substr(0, 3))) << encoding;
+    if (form.size() >= 3) {
+      EXPECT_TRUE(has(form.substr(0, 3))) << encoding;
+    }
   }
 }
 
