@@ -39,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (ok) ok = decoder.Feed(piece, sink);
     });
     if (ok) {
-      decoder.Finish();
+      decoder.Finish(sink);
     } else if (decoder.TakeUndecoded().size() > size) {
       __builtin_trap();  // handed back more than it was given
     }
@@ -49,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   decoder.Feed(AsBytes(upgrade), sink);
   fuzz::FeedInPieces(data, size,
                      [&](std::span<const uint8_t> piece) { decoder.Feed(piece, sink); });
-  decoder.Finish();
+  decoder.Finish(sink);
 
   // RFC 8441: the same bytes as DATA of an HTTP/2 extended CONNECT stream, a frame per piece.
   EgressDecoder h2(limits, ProtocolHint::kAuto);
@@ -57,6 +57,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::FeedInPieces(data, size, [&](std::span<const uint8_t> piece) {
     h2.Feed(AsBytes(H2Frame(0x0, 0, 1, std::string(piece.begin(), piece.end()))), sink);
   });
-  h2.Finish();
+  h2.Finish(sink);
   return 0;
 }

@@ -104,11 +104,13 @@ void EgressStreams::CloseAll() {
 // The one place a closed stream's counters join the totals (its units' matchers joined them
 // in CloseUnit).
 void EgressStreams::OnClose(const StreamKey& key, Stream& s) {
+  // First what the decoder still holds (a body or message the stream's end cut off), so it is
+  // matched before the matcher and the units close.
+  s.decoder->Finish([&](const decoders::DecodedChunk& c) { FeedUnit(key, s, c); });
   s.matcher->Close([&](const match::SecretMatch& m) { on_secret_(key, s.ctx, m); });
   for (auto& [unit, us] : s.units) CloseUnit(key, s, us);
   s.units.clear();
   match_totals_ += s.matcher->counters();
-  s.decoder->Finish();
   decoder_totals_ += s.decoder->counters();
   if (s.decoder->facts().mid_stream) ++counters_.streams_seen_mid_stream;
 }

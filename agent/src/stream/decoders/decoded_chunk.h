@@ -69,6 +69,7 @@ struct ConnectionFacts {
 
 #define CREDSENTRY_DECODER_COUNTERS(X)                                             \
   X(truncated_units, "a header block or body cut at a limit")                      \
+  X(bodies_cut_at_end, "request bodies still open when the stream ended (decoded as they were)") \
   X(skipped_bytes, "bytes not decoded (resync, over-limit frames, bad input)")     \
   X(bombs_stopped, "decompression stopped by the size or ratio cap")               \
   X(parse_errors, "malformed protocol input")                                      \

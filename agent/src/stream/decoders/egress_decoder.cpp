@@ -94,12 +94,14 @@ void EgressDecoder::Feed(std::span<const uint8_t> bytes,
   }
 }
 
-void EgressDecoder::Finish() {
+void EgressDecoder::Finish(const std::function<void(const DecodedChunk&)>& on_chunk) {
   if (finished_) return;
   finished_ = true;
   if (mode_ == Mode::kHttpConnect) ++counters_.http_connect_truncated;
   if (mode_ == Mode::kSocks5) ++counters_.socks5_truncated;
-  if (mode_ == Mode::kWebSocket) websocket_->Finish();
+  if (mode_ == Mode::kWebSocket && websocket_) websocket_->Finish(on_chunk);
+  if (mode_ == Mode::kHttp1 && http1_) http1_->Finish(on_chunk);
+  if (mode_ == Mode::kHttp2 && http2_) http2_->Finish(on_chunk);
 }
 
 // Only at a connection's start: "CONNECT " or a SOCKS5 greeting. False when neither can be.

@@ -36,8 +36,9 @@ class EgressDecoder {
   void Feed(std::span<const uint8_t> bytes,
             const std::function<void(const DecodedChunk&)>& on_chunk);
 
-  // The stream has ended: a proxy handshake still incomplete is counted as truncated.
-  void Finish();
+  // The stream has ended: a proxy handshake still incomplete is counted as truncated, and a
+  // body or WebSocket message still open is decoded with what arrived of it.
+  void Finish(const std::function<void(const DecodedChunk&)>& on_chunk);
 
   const ConnectionFacts& facts() const { return facts_; }
   const DecoderCounters& counters() const { return counters_; }

@@ -267,6 +267,13 @@ bool Http1Decoder::Trailer(const ChunkSink& sink) {
   return true;
 }
 
+void Http1Decoder::Finish(const ChunkSink& sink) {
+  if (!body_) return;
+  ++counters_.bodies_cut_at_end;
+  body_->Finish(sink);
+  body_.reset();
+}
+
 void Http1Decoder::EndRequest(const ChunkSink& sink) {
   if (body_) body_->Finish(sink);
   body_.reset();

@@ -32,6 +32,9 @@ class Http1Decoder {
   ~Http1Decoder();
 
   void Feed(std::span<const uint8_t> bytes, const ChunkSink& sink);
+  // The stream ended: a body still open (fewer bytes than its length, a chunk or a message
+  // cut off) is counted and what arrived of it is decoded as a whole body would be.
+  void Finish(const ChunkSink& sink);
 
   // A request asked to switch to WebSocket and has ended: this decoder reads nothing more, and
   // the bytes after the request are the caller's to take.

@@ -407,11 +407,18 @@ Http2Decoder::Stream& Http2Decoder::OpenStream(uint32_t id, const ChunkSink& sin
   return stream;
 }
 
+void Http2Decoder::Finish(const ChunkSink& sink) {
+  while (!streams_.empty()) {
+    if (streams_.begin()->second.body) ++counters_.bodies_cut_at_end;
+    CloseStream(streams_.begin()->first, sink);
+  }
+}
+
 void Http2Decoder::CloseStream(uint32_t id, const ChunkSink& sink) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
   if (it->second.body) it->second.body->Finish(sink);
-  if (it->second.websocket) it->second.websocket->Finish();
+  if (it->second.websocket) it->second.websocket->Finish(sink);
   lru_.erase(it->second.lru);
   streams_.erase(it);
 }

@@ -38,6 +38,9 @@ class Http2Decoder {
   Http2Decoder& operator=(const Http2Decoder&) = delete;
 
   void Feed(std::span<const uint8_t> bytes, const ChunkSink& sink);
+  // The connection ended: streams still open are closed, their bodies and WebSocket messages
+  // decoded with what arrived (and counted).
+  void Finish(const ChunkSink& sink);
 
  private:
   struct Stream {

@@ -101,9 +101,12 @@ bool WebSocketDecoder::Feed(std::span<const uint8_t> bytes, const ChunkSink& sin
   return true;
 }
 
-void WebSocketDecoder::Finish() {
+void WebSocketDecoder::Finish(const ChunkSink& sink) {
   if (in_message_) {
     TruncateMessage();
+    if (body_) body_->Finish(sink);
+    body_.reset();
+    in_message_ = false;
   } else if (remaining_ > 0 || header_len_ > 0) {
     ++counters_.websocket_truncated;  // a control frame cut short
   }

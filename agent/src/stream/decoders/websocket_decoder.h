@@ -56,8 +56,9 @@ class WebSocketDecoder {
   bool Feed(std::span<const uint8_t> bytes, const ChunkSink& sink);
   std::string TakeUndecoded() { return std::move(undecoded_); }
 
-  // The stream ended: a message or frame still open is counted as truncated.
-  void Finish();
+  // The stream ended: a message or frame still open is counted as truncated, and what arrived
+  // of the message is decoded (JSON, base64, ...) as a whole message would be.
+  void Finish(const ChunkSink& sink);
 
  private:
   // Each step reads from `in` and returns false when it needs more bytes (or failed).

@@ -30,7 +30,7 @@ inline Decoded DecodeWrites(const std::vector<std::string>& writes, size_t piece
       decoder.Feed(Bytes(w).subspan(at, std::min(step, w.size() - at)), sink);
     }
   }
-  decoder.Finish();
+  decoder.Finish(sink);
   out.counters = decoder.counters();
   out.facts = decoder.facts();
   return out;
