@@ -51,19 +51,11 @@ TEST(StreamEnd, Http1ChunkedBodyCutInAChunkIsDecodedWithWhatCame) {
 
 TEST(StreamEnd, Http2StreamNeverEndedIsDecodedWithWhatCame) {
   const std::string token = RandomToken();
-  std::string block;
-  auto literal = [&](std::string_view name, std::string_view value) {
-    block += '\0';
-    block += char(name.size());
-    block += name;
-    block += char(value.size());
-    block += value;
-  };
-  literal(":method", "POST");
-  literal(":scheme", "https");
-  literal(":path", "/c");
-  literal(":authority", "exfil.test");
-  literal("content-type", "application/json");
+  const std::string block = testing::H2Literal(":method", "POST") +
+                            testing::H2Literal(":scheme", "https") +
+                            testing::H2Literal(":path", "/c") +
+                            testing::H2Literal(":authority", "exfil.test") +
+                            testing::H2Literal("content-type", "application/json");
   const std::string wire = kH2ClientStart + H2Frame(0x1, 0x4, 1, block) +  // END_HEADERS only
                            H2Frame(0x0, 0, 1, Loot(token));                // no END_STREAM
   auto d = DecodeWrites({wire});

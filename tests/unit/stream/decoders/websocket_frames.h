@@ -94,15 +94,21 @@ inline std::string H2Frame(uint8_t type, uint8_t flags, uint32_t stream,
 inline const std::string kH2ClientStart =
     "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + H2Frame(0x4, 0, 0, "");
 
+// One header as an HPACK literal without indexing (names and values under 128 bytes).
+inline std::string H2Literal(std::string_view name, std::string_view value) {
+  std::string out(1, '\0');
+  out += char(name.size());
+  out += name;
+  out += char(value.size());
+  out += value;
+  return out;
+}
+
 // HEADERS of an extended CONNECT, as HPACK literals without indexing (short names and values).
 inline std::string H2ExtendedConnect(uint32_t stream, std::string_view protocol, bool deflate) {
   std::string block;
   auto literal = [&](std::string_view name, std::string_view value) {
-    block += '\0';
-    block += char(name.size());
-    block += name;
-    block += char(value.size());
-    block += value;
+    block += H2Literal(name, value);
   };
   literal(":method", "CONNECT");
   literal(":protocol", protocol);
