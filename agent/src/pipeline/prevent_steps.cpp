@@ -18,29 +18,47 @@ void Pipeline::SetPrevent(bool on, std::vector<PreventAllow> allow) {
   }
 }
 
-bool Pipeline::KillHeldSender(const stream::StreamContext& ctx, const std::string& kind_id,
-                              const detect::ResolvedDestination& dest) {
-  if (!prevent_on_ || !prevent_.Holding(ctx.pid) || !kernel_) return false;
+alert::Action Pipeline::StopSender(const stream::StreamContext& ctx, const std::string& kind_id,
+                                  const detect::ResolvedDestination& dest, bool& fresh) {
+  fresh = false;
+  if (!prevent_on_ || !kernel_) return alert::Action::kObserved;
+  const bool held = prevent_.Holding(ctx.pid);
+  if (auto before = prevent_.DecidedBefore(ctx.pid); !held && before) return *before;
   const state::Process* p = processes_.Find(ctx.pid);
+  // Not held and exited (or never known): its pid may be someone else's by now.
+  if (!held && (!p || p->exited)) return alert::Action::kObserved;
   const std::string exe = p ? p->exe : "";
   for (const auto& rule : prevent_allow_) {
     if (rule.Matches(ctx.comm, exe, dest.where.host, dest.where.ip, kind_id)) {
-      if (!prevent_.MarkExempted(ctx.pid)) return false;
+      if (held && !prevent_.MarkExempted(ctx.pid)) return alert::Action::kObserved;  // logged
+      if (!held) prevent_.ExemptedAfterSend(ctx.pid);
       spdlog::warn("prevent: pid {} ({}) not killed: an allow rule exempts it ({} to {})",
                    ctx.pid, ctx.comm, kind_id,
                    dest.where.host.empty() ? dest.where.ip : dest.where.host);
-      return false;
+      return alert::Action::kObserved;
     }
   }
   const bool ok = kernel_->KillHeld(ctx.pid);
-  prevent_.Killed(ctx.pid, ok);
-  if (ok) {
+  if (held) {
+    prevent_.Killed(ctx.pid, ok);
+  } else {
+    prevent_.KilledAfterSend(ctx.pid, ok);
+  }
+  if (!ok) {
+    spdlog::warn("prevent: could not kill pid {} ({}): it had already gone", ctx.pid, ctx.comm);
+    return alert::Action::kObserved;
+  }
+  fresh = true;
+  if (held) {
     spdlog::warn("prevent: killed pid {} ({}) before its TLS write of a {} left it", ctx.pid,
                  ctx.comm, kind_id);
-  } else {
-    spdlog::warn("prevent: could not kill pid {} ({}): it had already gone", ctx.pid, ctx.comm);
+    return alert::Action::kKilled;
   }
-  return ok;
+  spdlog::warn("prevent: killed pid {} ({}) after its {} write of a {} had left it (not held: "
+               "{})", ctx.pid, ctx.comm, ctx.origin == stream::StreamOrigin::kTls ? "TLS" : "plain",
+               kind_id, ctx.origin == stream::StreamOrigin::kTls ? "no anchor in the write"
+                                                                 : "plain sockets cannot be held");
+  return alert::Action::kKilledAfterSend;
 }
 
 void Pipeline::SettleHolds(uint64_t now_mono_ns) {

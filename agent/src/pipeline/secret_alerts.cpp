@@ -84,7 +84,10 @@ void Pipeline::JudgeSecret(const stream::StreamContext& ctx, const match::Secret
   }
   std::string fingerprint = m.value_available ? fingerprinter_.Of(m.value) : "";
   // A kill is always reported: it is not the same event as an earlier observation.
-  const bool killed = !verdict.destination_unknown && KillHeldSender(ctx, kind.id, dest);
+  bool killed = false;
+  const alert::Action action = verdict.destination_unknown
+                                   ? alert::Action::kObserved
+                                   : StopSender(ctx, kind.id, dest, killed);
   std::string dedup_key = std::to_string(ctx.pid) + "|" + kind.id + "|" + fingerprint + "|" +
                           dest.where.host + "|" + dest.where.ip;
   if (!dedup_.FirstTime(dedup_key, ctx.last_mono_ns) && !killed) {
@@ -92,7 +95,7 @@ void Pipeline::JudgeSecret(const stream::StreamContext& ctx, const match::Secret
     return;
   }
   alert::Alert alert = alerts_.SecretEgress(ctx, kind, m, dest, verdict.reason, fingerprint);
-  if (killed) alert.action = alert::Action::kKilled;
+  alert.action = action;
   if (verdict.destination_unknown) {
     ++counters_.verdicts_destination_unknown;
     alert.kind = "secret-egress-destination-unknown";

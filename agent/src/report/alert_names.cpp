@@ -48,6 +48,7 @@ std::string_view ActionName(alert::Action a) {
   switch (a) {
     case alert::Action::kObserved: return "observed";
     case alert::Action::kKilled: return "killed";
+    case alert::Action::kKilledAfterSend: return "killed-after-send";
   }
   return "observed";
 }

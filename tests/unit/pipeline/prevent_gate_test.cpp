@@ -129,6 +129,30 @@ class PreventTest : public ::testing::Test {
     pipeline_->Handle(Record(e, bytes));
   }
 
+  void Exec(uint32_t pid, const char* comm) {
+    cs_exec_event e{};
+    e.hdr = Header(CS_EV_EXEC, pid, ts_ += kMs, comm);
+    e.ppid = 1;
+    std::snprintf(e.filename, sizeof e.filename, "/usr/bin/%s", comm);
+    e.filename_len = std::strlen(e.filename);
+    std::strcpy(e.args, comm);
+    e.args_len = std::strlen(comm);
+    pipeline_->Handle(Record(e));
+  }
+
+  // A write on a plain TCP socket: the syscall tracepoint saw it leave, nothing held it.
+  void PlainWrite(uint32_t pid, int fd, std::string_view bytes) {
+    cs_data_event e{};
+    e.hdr = Header(CS_EV_SOCK_DATA, pid, ts_ += kMs, "curl");
+    e.fd = fd;
+    e.fd_kind = CS_FD_SOCK_TCP;
+    e.sock_state = CS_SOCK_PLAIN;
+    e.len = bytes.size();
+    e.total_len = bytes.size();
+    e.chunk_flags = CS_CHUNK_LAST;
+    pipeline_->Handle(Record(e, bytes));
+  }
+
   void Connection(uint32_t pid, uint64_t ssl, const char* name) {
     Connect(pid, 5);
     Sni(pid, ssl, name);
@@ -164,6 +188,58 @@ TEST_F(PreventTest, HeldKeyToAnUnexpectedHostKillsTheSenderAndTheAlertSaysKilled
   EXPECT_EQ(sink_.lines[0].find(key), std::string::npos) << "raw key in alert JSON";
   EXPECT_EQ(Counter("prevent_kills"), 1u);
   EXPECT_EQ(Counter("prevent_held_now"), 0u);
+}
+
+TEST_F(PreventTest, PlainHttpKeyToAnUnexpectedHostKillsTheSenderAfterTheWrite) {
+  pipeline_->SetPrevent(true, {});
+  const std::string key = OpenAiKey(), other = OpenAiKey();
+  Exec(210, "curl");
+  Connect(210, 5);
+  // Two keys in one write: one kill, and the second match does not kill or report it again.
+  PlainWrite(210, 5, Request("exfil.test", key) + "\r\nX-Also: " + other);
+  ASSERT_EQ(kernel_.killed, std::vector<uint32_t>{210});
+  ASSERT_GE(sink_.alerts.size(), 1u);
+  for (const auto& a : sink_.alerts) EXPECT_EQ(a.action, alert::Action::kKilledAfterSend);
+  EXPECT_NE(sink_.lines[0].find("\"action\":\"killed-after-send\""), std::string::npos)
+      << sink_.lines[0];
+  for (const auto& line : sink_.lines) {
+    EXPECT_EQ(line.find(key), std::string::npos) << "raw key in alert JSON";
+    EXPECT_EQ(line.find(other), std::string::npos) << "raw key in alert JSON";
+  }
+  EXPECT_EQ(Counter("prevent_kills_after_send"), 1u);
+  EXPECT_EQ(Counter("prevent_kills"), 0u);
+}
+
+TEST_F(PreventTest, PlainHttpIsOnlyObservedInDetectModeAndUnderAnAllowRule) {
+  Exec(211, "curl");
+  Connect(211, 5);
+  PlainWrite(211, 5, Request("exfil.test", OpenAiKey()));  // detect mode
+  EXPECT_TRUE(kernel_.killed.empty());
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].action, alert::Action::kObserved);
+
+  pipeline_->SetPrevent(true, {PreventAllow{.process = "curl"}});
+  Exec(213, "curl");
+  Connect(213, 7);
+  PlainWrite(213, 7, Request("exfil.test", OpenAiKey()));
+  EXPECT_TRUE(kernel_.killed.empty());
+  ASSERT_EQ(sink_.alerts.size(), 2u);
+  EXPECT_EQ(sink_.alerts[1].action, alert::Action::kObserved);
+  EXPECT_EQ(Counter("prevent_exempted"), 1u);
+}
+
+TEST_F(PreventTest, APlainSenderThatHasExitedIsNeverSignalled) {
+  // Its write reaches the pipeline after its exit: the pid may be someone else's by now.
+  pipeline_->SetPrevent(true, {});
+  Exec(214, "curl");
+  Connect(214, 5);
+  cs_exit_event exit{};
+  exit.hdr = Header(CS_EV_EXIT, 214, ts_ += kMs, "curl");
+  pipeline_->Handle(Record(exit));
+  PlainWrite(214, 5, Request("exfil.test", OpenAiKey()));
+  EXPECT_TRUE(kernel_.killed.empty());
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].action, alert::Action::kObserved);
 }
 
 TEST_F(PreventTest, HeldKeyToItsProviderIsReleasedWithoutAnAlert) {
