@@ -69,6 +69,10 @@ enum cs_counter {
 	CS_CNT_PREVENT_HOLD_FULL,    /* prevent mode: held table full, write not held (fail-open) */
 	CS_CNT_PREVENT_SIGNAL_FAILED, /* prevent mode: bpf_send_signal_thread refused, not held */
 	CS_CNT_PREVENT_SCAN_CUT,     /* prevent mode: write longer than the bytes scanned for anchors */
+	CS_CNT_URING_FIXED_FILE,     /* io_uring request on a registered (fixed) file: no fd to follow */
+	CS_CNT_URING_BUF_SELECT,     /* io_uring send/read on a provided buffer (chosen at issue): not copied */
+	CS_CNT_URING_NO_CQE,         /* io_uring read/open/connect asking for no completion: not followed */
+	CS_CNT_URING_PENDING_FULL,   /* io_uring request table full: completion not followed */
 	CS_CNT__COUNT
 };
 
@@ -143,7 +147,8 @@ struct cs_cred_open_event {
 	__u64 dev;
 	__u64 ino;
 	__u32 path_len;
-	__u32 _pad0;
+	__u8 via;          /* enum cs_via */
+	__u8 _pad0[3];
 	__u64 stdout_pipe; /* pipefs inode of the opener's fd 1, 0 = not a pipe (see cs_exec_event) */
 	char path[CS_PATH_MAX];  /* reconstructed from dentries, best effort */
 };
@@ -171,6 +176,13 @@ struct cs_data_event {
 #define CS_CHUNK_LAST 1u       /* last chunk emitted for this call */
 #define CS_CHUNK_TRUNCATED 2u  /* the call wrote more than was captured */
 #define CS_CHUNK_HELD 4u       /* prevent mode: the writer is stopped until user space decides */
+#define CS_CHUNK_URING 8u      /* the bytes moved through an io_uring request, not a syscall */
+
+/* How a connect or a credential open was made (cs_connect_event.via, cs_cred_open_event.via). */
+enum cs_via {
+	CS_VIA_SYSCALL = 0,
+	CS_VIA_URING = 1,  /* an io_uring request (submitted by the process, its SQPOLL thread...) */
+};
 
 struct cs_connect_event {
 	struct cs_event_header hdr;
@@ -179,7 +191,8 @@ struct cs_connect_event {
 	__u16 family;
 	__u16 port;        /* host order */
 	__u8 sock_type;    /* SOCK_STREAM / SOCK_DGRAM */
-	__u8 _pad0[3];
+	__u8 via;          /* enum cs_via */
+	__u8 _pad0[2];
 	__u8 addr[16];     /* network order; IPv4 in the first 4 bytes */
 };
 

@@ -160,7 +160,9 @@ static __always_inline int cs_proc_access(struct file *file, long fd)
 	return 0;
 }
 
-static __always_inline int cs_open_exit(long ret)
+/* An open returned `ret` (an fd, or an error) in the opening thread or, for io_uring, in a thread
+ * of its process at the completion: both see the fd in the same file table. */
+static __always_inline int cs_open_done(long ret, __u8 via)
 {
 	struct cs_inode_key ikey = {};
 	struct cs_fd_key fkey = {};
@@ -210,6 +212,7 @@ static __always_inline int cs_open_exit(long ret)
 	ev->dev = ikey.dev;
 	ev->ino = ikey.ino;
 	ev->path_len = path_len;
+	ev->via = via;
 	ev->stdout_pipe = stdout_pipe;
 	if (path_start)
 		bpf_probe_read_kernel(ev->path, sizeof(ev->path), path_start);
@@ -217,22 +220,46 @@ static __always_inline int cs_open_exit(long ret)
 	return 0;
 }
 
+/*
+ * For io_uring (uring.bpf.c): its open completions and its fixed-file checks match files here.
+ * Both need bpf_rdonly_cast, and the libbpf 1.1 linker (Debian 12) refuses that kfunc's extern
+ * in two objects ("failed to resolve size of underlying type"), so they are global functions of
+ * this object with scalar arguments, called from uring.bpf.c through extern declarations.
+ */
+__noinline int cs_uring_open_done(long ret)
+{
+	return cs_open_done(ret, CS_VIA_URING);
+}
+
+/* 1 when `file_ptr` (a struct file *) is a watched credential file. */
+__noinline int cs_file_is_credential(__u64 file_ptr)
+{
+	struct cs_inode_key ikey;
+	struct file *file;
+	__u32 id;
+
+	if (!file_ptr)
+		return 0;
+	file = bpf_rdonly_cast((void *)file_ptr, bpf_core_type_id_kernel(struct file));
+	return cs_match_credential(file, &ikey, &id);
+}
+
 SEC("tp/syscalls/sys_exit_openat")
 int cs_exit_openat(struct trace_event_raw_sys_exit *ctx)
 {
-	return cs_open_exit(ctx->ret);
+	return cs_open_done(ctx->ret, CS_VIA_SYSCALL);
 }
 
 SEC("tp/syscalls/sys_exit_openat2")
 int cs_exit_openat2(struct trace_event_raw_sys_exit *ctx)
 {
-	return cs_open_exit(ctx->ret);
+	return cs_open_done(ctx->ret, CS_VIA_SYSCALL);
 }
 
 SEC("tp/syscalls/sys_exit_open")
 int cs_exit_open(struct trace_event_raw_sys_exit *ctx)
 {
-	return cs_open_exit(ctx->ret);
+	return cs_open_done(ctx->ret, CS_VIA_SYSCALL);
 }
 
 /* Entry of read/pread64: the watched_fds gate (one load, then a lookup when its slot is used),

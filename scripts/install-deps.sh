@@ -32,6 +32,8 @@ packages=(
   # the collector's web console (issue 17): browser tests in headless Chromium, driven by
   # puppeteer-core from npm (tests/console; needs node and npm, which it does not install)
   chromium
+  # io_uring tests and bench (issue 14): a C client that does all its I/O through liburing
+  liburing-dev
 )
 
 missing=()

@@ -12,6 +12,7 @@
 #define CS_EINPROGRESS 115
 #define CS_AF_INET 2
 #define CS_AF_INET6 10
+#define CS_PF_IO_WORKER 0x00000010  /* include/linux/sched.h: an io_uring SQPOLL or io-wq thread */
 
 static __always_inline void cs_count(__u32 counter)
 {
@@ -116,6 +117,15 @@ static __always_inline void cs_fill_header(struct cs_event_header *h, __u16 type
 	h->_pad0 = 0;
 	h->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	/* io_uring's SQPOLL thread and io-wq workers act for their process and are named for the
+	 * ring (iou-sqp-<pid>, iou-wrk-<tid>): the record names the process, as a syscall's would. */
+	if (h->comm[0] == 'i' && h->comm[1] == 'o' && h->comm[2] == 'u' && h->comm[3] == '-') {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+		if (BPF_CORE_READ(task, flags) & CS_PF_IO_WORKER)
+			bpf_probe_read_kernel_str(h->comm, sizeof(h->comm),
+						  BPF_CORE_READ(task, group_leader)->comm);
+	}
 }
 
 /* Reserves a zeroed control record, counting a drop when the ring is full. Zeroing matters: a

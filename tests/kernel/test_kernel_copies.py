@@ -8,9 +8,6 @@ The clients are python3 run as a test user inside the test cgroup, sending to a 
 server; the leak scanner checks every output at teardown.
 """
 
-import json
-import time
-
 import pytest
 
 from kharness.servers import sha256
@@ -95,20 +92,6 @@ for length in (0, 1 << 62):
 """
 
 
-def _redacted(agent, alerts) -> str:
-    return agent.registry.redact(json.dumps(alerts, indent=1))[:4000]
-
-
-def _counter_reaches(agent, name, at_least, timeout=3.0) -> bool:
-    """The stats file is rewritten every second: wait for it to show the count."""
-    deadline = time.monotonic() + timeout
-    while agent.counter(name) < at_least:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
-
-
 def _send(clients, test_user, http_server, script, creds):
     result = clients.run(["python3", "-c", script, str(creds), str(http_server.port)],
                          user=test_user)
@@ -127,15 +110,15 @@ def _transfer_alert(agent, pid, method):
 
 
 def _check(agent, alert, result, test_user, creds, port, size):
-    assert alert["process"]["comm"] == "python3", _redacted(agent, alert)
+    assert alert["process"]["comm"] == "python3", agent.redacted(alert)
     assert alert["process"]["uid"] == test_user.uid
     assert alert["destination"]["ip"] == "127.0.0.1"
     assert alert["destination"]["port"] == port
     assert alert["secret"]["type"] == "aws-credentials"
-    assert alert["evidence"]["credential_reads"][0]["path"] == str(creds), _redacted(agent, alert)
+    assert alert["evidence"]["credential_reads"][0]["path"] == str(creds), agent.redacted(alert)
     notes = " ".join(alert["evidence"]["notes"])
-    assert "the kernel moved the bytes" in notes, _redacted(agent, alert)
-    assert f"(pid {result.pid}) sent {size} bytes" in alert["summary"], _redacted(agent, alert)
+    assert "the kernel moved the bytes" in notes, agent.redacted(alert)
+    assert f"(pid {result.pid}) sent {size} bytes" in alert["summary"], agent.redacted(alert)
 
 
 # Method -> (script, how the summary says what moved). splice goes file -> pipe -> socket.
@@ -156,7 +139,7 @@ def test_a_credential_file_moved_to_a_socket_alerts_naming_file_size_and_destina
     _check(agent, alert, result, test_user, creds, http_server.port, size)
     expected = (f"sent {size} bytes {what.format(creds=creds)} to "
                 f"127.0.0.1:{http_server.port} with {method}")
-    assert expected in alert["summary"], _redacted(agent, alert)
+    assert expected in alert["summary"], agent.redacted(alert)
 
 
 def test_splice_from_a_pipe_cat_fills_names_the_reader(
@@ -180,13 +163,13 @@ def test_splice_from_a_pipe_cat_fills_names_the_reader(
         timeout=ALERT_TIMEOUT)
     assert alerts, f"no alert for the splice out of cat's pipe\n{agent.diagnostics()}"
     alert = alerts[0]
-    assert alert["process"]["comm"] == "python3", _redacted(agent, alert)
+    assert alert["process"]["comm"] == "python3", agent.redacted(alert)
     assert f"sent {size} bytes from a pipe carrying {creds}" in alert["summary"], (
-        _redacted(agent, alert))
-    assert "(cat (pid " in alert["summary"], _redacted(agent, alert)
+        agent.redacted(alert))
+    assert "(cat (pid " in alert["summary"], agent.redacted(alert)
     reads = alert["evidence"]["credential_reads"]
     assert any(r["comm"] == "cat" and r["path"] == str(creds) for r in reads), (
-        _redacted(agent, alert))
+        agent.redacted(alert))
 
 
 def test_a_copy_made_with_copy_file_range_is_a_credential_file_naming_the_original(
@@ -196,7 +179,7 @@ def test_a_copy_made_with_copy_file_range_is_a_credential_file_naming_the_origin
     clients.run(["python3", "-c", COPY, str(creds), str(loot)], user=test_user)
     assert loot.read_bytes() == creds.read_bytes()
     # No alert for the copy itself: a file is not egress.
-    assert not agent.alerts(), _redacted(agent, agent.alerts())
+    assert not agent.alerts(), agent.redacted(agent.alerts())
     sender = clients.run(["python3", "-c", READ_AND_SEND, str(loot), str(http_server.port)],
                          user=test_user)
     http_server.wait_for_requests(1)
@@ -207,8 +190,8 @@ def test_a_copy_made_with_copy_file_range_is_a_credential_file_naming_the_origin
                 any(r["path"] == origin for r in alert["evidence"]["credential_reads"]))
     alerts = agent.wait_for_alerts(names_the_copy, timeout=ALERT_TIMEOUT)
     assert alerts, f"no alert naming {origin}\n{agent.diagnostics()}"
-    assert f"after reading {origin}" in alerts[0]["summary"], _redacted(agent, alerts)
-    assert _counter_reaches(agent, "derived_credential_files", 1), agent.diagnostics()
+    assert f"after reading {origin}" in alerts[0]["summary"], agent.redacted(alerts)
+    assert agent.wait_for_counter("derived_credential_files", 1), agent.diagnostics()
 
 
 def test_mmap_of_a_credential_file_taints_the_mapper_and_its_send_alerts(
@@ -219,21 +202,21 @@ def test_mmap_of_a_credential_file_taints_the_mapper_and_its_send_alerts(
                                    timeout=ALERT_TIMEOUT)
     assert alerts, f"no alert for the mapped file's send\n{agent.diagnostics()}"
     alert = alerts[0]
-    assert alert["kind"] in ("credential-file-egress", "tainted-egress"), _redacted(agent, alert)
-    assert f"after reading {creds}" in alert["summary"], _redacted(agent, alert)
+    assert alert["kind"] in ("credential-file-egress", "tainted-egress"), agent.redacted(alert)
+    assert f"after reading {creds}" in alert["summary"], agent.redacted(alert)
     assert alert["destination"]["port"] == http_server.port
     # The map itself was seen (the kernel reported it), not only the open.
-    assert _counter_reaches(agent, "kernel_transfers", 1), agent.diagnostics()
+    assert agent.wait_for_counter("kernel_transfers", 1), agent.diagnostics()
 
 
 def test_hostile_transfers_of_a_credential_fd_are_counted_and_the_agent_stays_up(
         test_user, agent, clients, http_server, registry):
     creds = write_aws_credentials(test_user, registry)
     clients.run(["python3", "-c", HOSTILE, str(creds)], user=test_user)
-    assert _counter_reaches(agent, "kernel.transfer_no_target", 3), agent.diagnostics()
-    assert _counter_reaches(agent, "kernel.transfer_failed", 2), agent.diagnostics()
+    assert agent.wait_for_counter("kernel.transfer_no_target", 3), agent.diagnostics()
+    assert agent.wait_for_counter("kernel.transfer_failed", 2), agent.diagnostics()
     assert agent.running(), agent.diagnostics()
-    assert not agent.alerts(), _redacted(agent, agent.alerts())
+    assert not agent.alerts(), agent.redacted(agent.alerts())
     # And it still sees the next one.
     result = _send(clients, test_user, http_server, SENDFILE, creds)
     _transfer_alert(agent, result.pid, "sendfile")

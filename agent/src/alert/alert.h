@@ -73,6 +73,7 @@ enum class FoundIn : uint8_t {
   kTlsWrite,     // plaintext handed to a TLS library
   kSocketWrite,  // a plain TCP socket write
   kUdpWrite,     // a UDP datagram
+  kUringSend,    // a plain TCP socket write made by an io_uring request (send, sendmsg, write)
   kProvenance,   // no value matched: the sender was tainted by a credential-file read
 };
 

@@ -72,7 +72,7 @@ Result<Event> DecodeExec(std::span<const uint8_t> record) {
 Capture ToCapture(const cs_data_event& e, std::span<const uint8_t> record) {
   return {record.subspan(sizeof(cs_data_event), e.len), e.total_len, e.offset,
           (e.chunk_flags & CS_CHUNK_TRUNCATED) != 0, (e.chunk_flags & CS_CHUNK_LAST) != 0,
-          (e.chunk_flags & CS_CHUNK_HELD) != 0};
+          (e.chunk_flags & CS_CHUNK_HELD) != 0, (e.chunk_flags & CS_CHUNK_URING) != 0};
 }
 
 SocketState ToSocketState(uint8_t s) {

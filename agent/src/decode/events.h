@@ -78,6 +78,7 @@ struct Capture {
   // Prevent mode: the writer is stopped before its write function runs, until user space kills
   // or releases it (bpf/helpers/prevent.bpf.h).
   bool held = false;
+  bool uring = false;  // moved by an io_uring request (bpf/uring.bpf.c), not a syscall
 };
 
 // Bytes read from an open credential file.

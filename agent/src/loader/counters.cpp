@@ -32,8 +32,12 @@ constexpr std::array<std::string_view, CS_CNT__COUNT> kCounterNames = {
     "prevent_hold_table_full", // CS_CNT_PREVENT_HOLD_FULL
     "prevent_signal_failed",   // CS_CNT_PREVENT_SIGNAL_FAILED
     "prevent_scan_cut",        // CS_CNT_PREVENT_SCAN_CUT
+    "uring_fixed_file",        // CS_CNT_URING_FIXED_FILE
+    "uring_buffer_select",     // CS_CNT_URING_BUF_SELECT
+    "uring_no_completion",     // CS_CNT_URING_NO_CQE
+    "uring_pending_full",      // CS_CNT_URING_PENDING_FULL
 };
-static_assert(CS_CNT_SCRAPE_REPEATS == 15 && CS_CNT_PREVENT_SCAN_CUT == CS_CNT__COUNT - 1,
+static_assert(CS_CNT_SCRAPE_REPEATS == 15 && CS_CNT_URING_PENDING_FULL == CS_CNT__COUNT - 1,
               "cs_counter changed: update kCounterNames");
 static_assert(CS_CNT_DERIVED_CRED_FULL == 18, "cs_counter changed: update kCounterNames");
 static_assert(!kCounterNames.back().empty(), "cs_counter changed: update kCounterNames");

@@ -129,6 +129,15 @@ FeatureReport ProbeFeatures(const ProbeOptions& options) {
                                   : No("kernel before 5.6; openat2 opens not seen"));
   }
 
+  if (tracefs.ok()) {
+    add("io_uring", TracepointExists("io_uring", "io_uring_submit_req") &&
+                            TracepointExists("io_uring", "io_uring_complete")
+                        ? Yes("tp_btf io_uring_submit_req + io_uring_complete: OPENAT/OPENAT2, "
+                              "READ/READV/READ_FIXED/READV_FIXED, CONNECT, SEND/SENDMSG/SEND_ZC/"
+                              "SENDMSG_ZC, WRITE/WRITEV(_FIXED); fixed files counted")
+                        : No("kernel without io_uring tracepoints; rings not seen"));
+  }
+
   // The uprobe PMU existing is not enough: creating a uprobe needs privileges the agent may
   // lack (CAP_SYS_ADMIN here), so one is really attached and removed at once.
   std::vector<std::string> libs = FindSystemLibssl();
@@ -249,7 +258,7 @@ FeatureReport ProbeFeatures(const ProbeOptions& options) {
   if (uprobes && !libs.empty()) tls_hooks += " + OpenSSL uprobes";
   if (uprobes && !gnutls_libs.empty()) tls_hooks += " + GnuTLS uprobes";
   add("will use",
-      "tracepoints (process, file, socket) + raw_tp fork" + tls_hooks + "; two ring buffers");
+      "tracepoints (process, file, socket) + raw_tp fork + tp_btf io_uring" + tls_hooks + "; two ring buffers");
   r.can_run = ok;
   return r;
 }

@@ -222,11 +222,22 @@ Result<std::unique_ptr<Probes>> Probes::Open(const ProbeOptions& options) {
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
     std::string_view sec = bpf_program__section_name(prog);
-    if (!StartsWith(sec, "tp/")) continue;
-    auto rest = sec.substr(3);
-    auto slash = rest.find('/');
-    if (slash == std::string_view::npos) continue;
-    if (!TracepointExists(rest.substr(0, slash), rest.substr(slash + 1))) {
+    std::string_view group, name;
+    if (StartsWith(sec, "tp/")) {
+      auto rest = sec.substr(3);
+      auto slash = rest.find('/');
+      if (slash == std::string_view::npos) continue;
+      group = rest.substr(0, slash);
+      name = rest.substr(slash + 1);
+    } else if (StartsWith(sec, "tp_btf/io_uring_")) {
+      // A kernel built without io_uring has neither its tracepoints nor struct io_kiocb.
+      group = "io_uring";
+      name = sec.substr(7);
+    } else {
+      continue;
+    }
+    if (!TracepointExists(group, name)) {
+      auto rest = sec.substr(sec.find('/') + 1);
       spdlog::warn("tracepoint {} not available on this kernel; {} disabled", rest,
                    bpf_program__name(prog));
       bpf_program__set_autoload(prog, false);

@@ -134,8 +134,10 @@ void Pipeline::OnSocketWrite(const decode::SocketWrite& w) {
     return;
   }
   const bool udp = w.transport == decode::SocketTransport::kUdp;
-  stream::StreamWrite write = stream::StreamWrite::Of(
-      w.header, w.fd, 0, udp ? alert::FoundIn::kUdpWrite : alert::FoundIn::kSocketWrite, w.capture);
+  const alert::FoundIn found_in = udp               ? alert::FoundIn::kUdpWrite
+                                  : w.capture.uring ? alert::FoundIn::kUringSend
+                                                    : alert::FoundIn::kSocketWrite;
+  stream::StreamWrite write = stream::StreamWrite::Of(w.header, w.fd, 0, found_in, w.capture);
   write.explicit_destination = w.explicit_destination;
   FeedStream(w.header, key, write, w.capture.data);
 }

@@ -38,6 +38,7 @@ std::string_view FoundInName(alert::FoundIn f) {
     case alert::FoundIn::kTlsWrite: return "tls-write";
     case alert::FoundIn::kSocketWrite: return "socket-write";
     case alert::FoundIn::kUdpWrite: return "udp-write";
+    case alert::FoundIn::kUringSend: return "io-uring-send";
     case alert::FoundIn::kProvenance: return "provenance";
     case alert::FoundIn::kNone: break;
   }

@@ -155,6 +155,19 @@ class Agent:
         return sum(v for k, v in self.flat_stats().items()
                    if k.endswith(suffix) and isinstance(v, int))
 
+    def wait_for_counter(self, suffix: str, at_least: int, timeout: float = 3.0) -> bool:
+        """The stats file is rewritten every second: waits for counter(suffix) >= at_least."""
+        deadline = time.monotonic() + timeout
+        while self.counter(suffix) < at_least:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
+    def redacted(self, records) -> str:
+        """Alerts (or any JSON) for a failure message, secrets redacted, at most 4000 chars."""
+        return self.registry.redact(json.dumps(records, indent=1))[:4000]
+
     def log_text(self) -> str:
         parts = []
         for f in (self.log_file, self.stderr_file):

@@ -24,6 +24,7 @@ TEST(AlertNames, EveryEnumHasItsContractSpelling) {
   EXPECT_EQ(TransportName(alert::Transport::kUnknown), "");
   EXPECT_EQ(FoundInName(alert::FoundIn::kTlsWrite), "tls-write");
   EXPECT_EQ(FoundInName(alert::FoundIn::kSocketWrite), "socket-write");
+  EXPECT_EQ(FoundInName(alert::FoundIn::kUringSend), "io-uring-send");
   EXPECT_EQ(FoundInName(alert::FoundIn::kUdpWrite), "udp-write");
   EXPECT_EQ(FoundInName(alert::FoundIn::kProvenance), "provenance");
   EXPECT_EQ(FoundInName(alert::FoundIn::kNone), "");
