@@ -5,7 +5,8 @@
 #   2. HTTPS upload with curl: off / trivial TLS uprobes / trivial on every hook / agent;
 #   3. the agent idle: RSS and CPU;
 #   4. prevent mode (--mode prevent) as one more mode of 1 and 2, and per-request latency of
-#      benign HTTPS requests carrying a key to its own provider, detect against prevent.
+#      benign HTTPS requests carrying a key to its own provider, detect against prevent;
+#   5. the open+read+close loop made of io_uring requests: off / agent.
 # Prints a table with PASS/MISS per target and exits 0 even when a target is missed: it is a
 # measurement, not a test. It exits non-zero only when it cannot measure (missing binaries, a
 # probe that fails to attach, a client that fails).
@@ -160,6 +161,17 @@ start_mode() {  # MODE
 # not grow while the client waits for a CPU that other work on the host holds.
 cgroup_cpu_us() { awk '$1 == "usage_usec" {print $2}' "$CG/cpu.stat"; }
 
+# The io_uring loop (bench/uring_read_loop.cpp), in off and agent only: its target is agent / off.
+URING_LOOP=$BENCH_BIN/uring_read_loop
+run_uring_loop() {  # MODE
+  [[ -x $URING_LOOP ]] || return 0
+  local out
+  out=$(in_scope timeout 300 "$URING_LOOP" "$WORK/loop" "$LOOP_ITERATIONS" "$LOOP_REPS") ||
+    die "uring_read_loop failed in mode $1"
+  awk '/^us_per_iteration/ {for (i = 2; i <= NF; i++) print $i}' <<<"$out" |
+    tee -a "$WORK/uring.$1" >>"$WORK/pass$PASS.uring.$1"
+}
+
 run_loop() {  # MODE
   local out c0 c1 warmup=$((LOOP_ITERATIONS < 10000 ? LOOP_ITERATIONS : 10000))
   c0=$(cgroup_cpu_us)
@@ -284,6 +296,7 @@ for ((PASS = 0; PASS < PASSES; PASS++)); do
     start_mode "$mode"
     # The TLS-only floor has no syscall hooks: the loop would measure "off" again.
     [[ $mode == trivial-tls ]] || run_loop "$mode"
+    [[ $mode == off || $mode == agent ]] && run_uring_loop "$mode"
     [[ $mode == agent ]] && run_loop_prog_time agent cs_
     [[ $mode == agent || $mode == prevent ]] && run_latency "$mode"
     [[ $mode == trivial-all ]] && run_loop_prog_time trivial-all trivial_
@@ -339,11 +352,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b <= 
 # The same ratio taken within each pass, where the modes ran seconds apart, then the median
 # over passes: load on a shared host drifts over tens of seconds, and pairing by pass keeps that
 # drift out of the ratio. Prints "median [min..max]" over the passes, or n/a.
-paired() {  # loop|upload -> median [min..max] of per-pass ratios
+paired() {  # loop|upload|uring -> median [min..max] of per-pass ratios
   local what=$1 p r
   : >"$WORK/paired.$what"
   for ((p = 0; p < PASSES; p++)); do
-    if [[ $what == loop ]]; then
+    if [[ $what == uring ]]; then
+      r=$(ratio "$(median "$WORK/pass$p.uring.agent")" "$(median "$WORK/pass$p.uring.off")")
+    elif [[ $what == loop ]]; then
       r=$(ratio_added "$(median "$WORK/pass$p.loop.agent")" "$(median "$WORK/pass$p.loop.off")" \
         "$(median "$WORK/pass$p.loop.trivial-all")")
     else
@@ -396,6 +411,10 @@ added() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "nan" || b == "nan") print "n
 LAT_ADD_P50=$(added "$LAT_P50_P" "$LAT_P50_D")
 LAT_ADD_P99=$(added "$LAT_P99_P" "$LAT_P99_D")
 UPLOAD_PAIRED=$(paired upload)
+R_OFF=$(median "$WORK/uring.off")
+R_AGENT=$(median "$WORK/uring.agent")
+URING_RATIO=$(ratio "$R_AGENT" "$R_OFF")
+URING_PAIRED=$(paired uring)
 
 echo
 echo "credsentry agent-core benchmarks: $(nproc) CPUs, kernel $(uname -r), ${ELAPSED}s"
@@ -452,6 +471,20 @@ fi
 printf '   server busy (its CPU / body wall time), median: off %s%%  agent %s%%  (well under 100%%: the sink is not the bottleneck)\n' \
   "$(busy "$WORK/sink.off")" "$(busy "$WORK/sink.agent")"
 echo
+if [[ ! -x $URING_LOOP ]]; then
+  echo "5. io_uring open+read+close loop: skipped ($URING_LOOP not built: liburing-dev missing)"
+elif [[ $SKIP_AGENT != 1 ]]; then
+  printf '5. io_uring open+read+close loop, non-credential files, OPENAT/READ/CLOSE requests (%s it x %s reps x %s passes), us/iteration\n' \
+    "$LOOP_ITERATIONS" "$LOOP_REPS" "$PASSES"
+  printf '   %-38s %10s  %-18s\n' "off" "$R_OFF" "$(span "$WORK/uring.off")"
+  printf '   %-38s %10s  %-18s\n' "agent" "$R_AGENT" "$(span "$WORK/uring.agent")"
+  printf '   %-38s %10s  target <= 1.3   %s  (medians of all passes)\n' \
+    "io_uring agent / off" "$URING_RATIO" "$(verdict "$URING_RATIO" '<=' 1.3)"
+  printf '   %-38s %10s  target <= 1.3   %s  (median of per-pass ratios %s)\n' \
+    "  io_uring paired per pass" "${URING_PAIRED%% *}" "$(verdict "${URING_PAIRED%% *}" '<=' 1.3)" \
+    "${URING_PAIRED#* }"
+  echo
+fi
 if [[ $SKIP_AGENT != 1 ]]; then
   echo "4. prevent mode (--mode prevent), same passes"
   printf '   %-38s %10s  %-18s\n' "open+read+close loop, us/iteration" "$L_PREVENT" \

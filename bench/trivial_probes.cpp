@@ -140,6 +140,13 @@ Result<HookSet> HooksFromObject(const std::string& path) {
     } else if (StartsWith(sec, "raw_tracepoint/")) {
       hooks.raw_tracepoints.emplace_back(sec.substr(15));
       continue;
+    } else if (StartsWith(sec, "tp_btf/")) {
+      // A BTF tracepoint runs from the same raw tracepoint hook: an empty raw_tp costs the same.
+      if (TracepointExists("io_uring/" + std::string(sec.substr(7))) ||
+          !StartsWith(sec, "tp_btf/io_uring_")) {
+        hooks.raw_tracepoints.emplace_back(sec.substr(7));
+      }
+      continue;
     } else {
       return Error{path + ": program " + bpf_program__name(prog) + " in section " +
                    std::string(sec) + " has an attach kind the trivial floor cannot mirror"};

@@ -26,7 +26,7 @@ rc=$?
 ((rc == 0)) || fail "run-bench.sh exited $rc"
 
 number='-?[0-9]+\.[0-9]+'
-for row in "agent_added / trivial_added" "paired by pass" "CPU: agent_added / trivial_added" \
+for row in "agent_added / trivial_added" "paired by pass" "io_uring agent / off" "CPU: agent_added / trivial_added" \
            "agent / trivial uprobes" "RSS, MB (max VmRSS)" "CPU, % of one core" \
            "prevent_added / trivial_added" "prevent / off" "added by prevent, p99 ms"; do
   line=$(grep -F -- "$row" "$out" | head -n 1)
