@@ -41,6 +41,7 @@ enum cs_event_type {
 	CS_EV_CLOSE = 11,     /* a watched fd was closed */
 	CS_EV_PROC_ACCESS = 12, /* another process's /proc/<pid>/environ or mem was opened */
 	CS_EV_TRANSFER = 13,  /* the kernel moved credential bytes for the caller (sendfile, mmap...) */
+	CS_EV_EGRESS_BLOCKED = 16, /* prevent mode: a tainted process's connect/sendmsg was refused */
 };
 
 /* Drop and truncation counters, one slot each in the per-CPU `cs_counters` array.
@@ -73,6 +74,13 @@ enum cs_counter {
 	CS_CNT_URING_BUF_SELECT,     /* io_uring send/read on a provided buffer (chosen at issue): not copied */
 	CS_CNT_URING_NO_CQE,         /* io_uring read/open/connect asking for no completion: not followed */
 	CS_CNT_URING_PENDING_FULL,   /* io_uring request table full: completion not followed */
+	CS_CNT_BLOCK_REFUSED,        /* prevent mode: connect/sendmsg of a tainted process refused */
+	CS_CNT_BLOCK_ALLOWED_DNS,    /* ... let through: its address came from a DNS answer for an
+				      * expected destination of what it read */
+	CS_CNT_BLOCK_ALLOWED_EGRESS, /* ... let through by egress.allow (a name's answer or a CIDR) */
+	CS_CNT_BLOCK_ALLOWED_DNS_PORT, /* ... let through: port 53 (name resolution keeps working) */
+	CS_CNT_TAINT_FULL,           /* taint table full: a credential reader not tainted (fail-open) */
+	CS_CNT_BLOCK_DNS_HOLDS,      /* DNS answer of a tainted process held until the agent read it */
 	CS_CNT__COUNT
 };
 
@@ -282,6 +290,70 @@ struct cs_close_event {
 	__s32 fd;
 	__u8 fd_kind;
 	__u8 _pad0[3];
+};
+
+/*
+ * Prevent mode's connect block (bpf/egress.bpf.c). A process that read a credential file, or
+ * another process's environment or memory, is tainted in the kernel at that read (cs_tainted,
+ * tgid -> struct cs_taint), so a connect made microseconds later already knows. The cgroup
+ * connect4/6 and sendmsg4/6 programs refuse (EPERM) a tainted process's connect to an address
+ * that is neither in cs_egress_ips for every credential it read nor in the egress.allow CIDRs
+ * (cs_egress_cidrs). User space fills cs_egress_ips from the DNS answers it captures, with
+ * their TTLs. Addresses are 16 bytes, IPv4 as ::ffff:a.b.c.d.
+ */
+#define CS_MAX_TAINTED 8192
+#define CS_MAX_EGRESS_IPS 16384
+#define CS_MAX_EGRESS_CIDRS 1024
+/* Credential bit of cred_id n (1..63): 1 << (n - 1). Ids past 63, memory scrapes and pipes of
+ * unknown files take CS_CRED_BIT_OTHER, which no DNS answer allows (only egress.allow does). */
+#define CS_CRED_BIT_OTHER (1ull << 63)
+#define CS_CREDS_ALL (~0ull)  /* cs_egress_allow.creds of an egress.allow address */
+
+enum cs_taint_source {
+	CS_TAINT_READ = 1,       /* read (or mmap) of a credential file */
+	CS_TAINT_MEMORY = 2,     /* another process's environ/mem, process_vm_readv, ptrace, pidfd */
+	CS_TAINT_PIPE = 3,       /* bytes spliced out of a pipe fed by a credential file */
+	CS_TAINT_INHERITED = 4,  /* forked from a tainted process */
+};
+
+enum cs_block_hook {
+	CS_HOOK_CONNECT = 1,
+	CS_HOOK_SENDMSG = 2,
+};
+
+struct cs_taint {
+	__u64 creds;    /* credential bits (CS_CRED_BIT_OTHER and 1 << (cred_id - 1)) */
+	__u64 ts_ns;    /* first taint */
+	__u32 cred_id;  /* of the first credential file read; 0 for a memory scrape */
+	__u8 source;    /* enum cs_taint_source of the first taint */
+	__u8 _pad0[3];
+};
+
+struct cs_egress_key {
+	__u8 addr[16];
+};
+
+struct cs_egress_allow {
+	__u64 creds;       /* credentials this address is expected for (CS_CREDS_ALL: egress.allow) */
+	__u64 expires_ns;  /* bpf_ktime_get_ns past which the answer's TTL is over */
+};
+
+struct cs_egress_cidr_key {
+	__u32 prefixlen;  /* of the 128-bit address (an IPv4 /n is 96 + n) */
+	__u8 addr[16];
+};
+
+struct cs_block_event {
+	struct cs_event_header hdr;
+	__u64 creds;       /* the process's taint */
+	__u32 cred_id;     /* first credential file it read (0: memory scrape) */
+	__u16 family;      /* AF_INET / AF_INET6 */
+	__u16 port;        /* host order */
+	__u8 sock_type;    /* SOCK_STREAM / SOCK_DGRAM */
+	__u8 hook;         /* enum cs_block_hook */
+	__u8 source;       /* enum cs_taint_source of the taint */
+	__u8 _pad0[5];
+	__u8 addr[16];     /* as the process gave it, network order; IPv4 in the first 4 bytes */
 };
 
 /* ---- maps written by user space ---- */

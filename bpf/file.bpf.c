@@ -148,6 +148,7 @@ static __always_inline int cs_proc_access(struct file *file, long fd)
 
 	if (!what || !cs_in_scope())
 		return 0;
+	cs_taint(0, CS_TAINT_MEMORY);
 	ev = CS_RESERVE_CONTROL(struct cs_proc_access_event);
 	if (!ev)
 		return 0;

@@ -10,6 +10,7 @@
  * second leaves the kernel, the rest are counted as CS_CNT_SCRAPE_REPEATS.
  */
 #include "helpers/common.bpf.h"
+#include "helpers/taint.bpf.h"
 #include "core_fixes.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -42,6 +43,8 @@ static __always_inline int cs_scrape(__u32 target, __u8 what, __s32 detail)
 	/* Its own memory is every process's business (JITs, self-debuggers). */
 	if (target == 0 || target == cs_tgid() || target == cs_tid() || !cs_in_scope())
 		return 0;
+	/* Tainted at every scrape, repeats included: what it took has no expected destination. */
+	cs_taint(0, CS_TAINT_MEMORY);
 	key.pid = cs_tgid();
 	key.target = target;
 	key.what = what;

@@ -12,6 +12,8 @@
  */
 #include "helpers/payload.bpf.h"
 #include "helpers/sock.bpf.h"
+#include "helpers/prevent.bpf.h"
+#include "core_fixes.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -25,6 +27,28 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * counted in CS_CNT_DNS_MSGS_SKIPPED. */
 #define CS_MMSG_MAX 2
 
+/*
+ * Prevent mode: a process whose stdin is a pipe a credential file fed (`cat creds | client`) is
+ * tainted before its connect reaches the cgroup connect hook (bpf/egress.bpf.c), which runs
+ * after this syscall-entry tracepoint. The reader's reads of a pipe are never watched, so this is
+ * where its taint is decided; a connect costs a few loads more, and only in prevent mode.
+ */
+static __always_inline void cs_taint_from_stdin(void)
+{
+	__u32 tgid = cs_tgid();
+	__u64 pipe;
+	__u32 *cred;
+
+	if (!*(volatile __u32 *)&cs_prevent_on || bpf_map_lookup_elem(&cs_tainted, &tgid))
+		return;
+	pipe = cs_task_fd_pipe(cs_current(), 0);
+	if (!pipe)
+		return;
+	cred = bpf_map_lookup_elem(&cs_tainted_pipes, &pipe);
+	if (cred)
+		cs_taint(*cred, CS_TAINT_PIPE);
+}
+
 SEC("tp/syscalls/sys_enter_connect")
 int cs_enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
@@ -37,6 +61,7 @@ int cs_enter_connect(struct trace_event_raw_sys_enter *ctx)
 	call.family = cs_read_sockaddr((const void *)ctx->args[1], &call.port, call.addr);
 	if (!call.family)
 		return 0; /* AF_UNIX, AF_NETLINK, ...: not egress */
+	cs_taint_from_stdin();
 	tid = cs_tid();
 	if (bpf_map_update_elem(&connect_calls, &tid, &call, BPF_ANY))
 		cs_count(CS_CNT_CALL_TABLE_FULL);
@@ -325,6 +350,15 @@ static __always_inline void cs_recv_exit(__u8 op, long ret)
 	rec = cs_payload_begin(CS_EV_SOCK_DATA);
 	if (!rec)
 		return;
+	/* Prevent mode: a tainted process may connect only where the DNS answers it got allow, and
+	 * the agent learns those from this record. The process is stopped here, before it can use
+	 * the answer, until the agent has read it (the hold of prevent.bpf.h, bounded the same
+	 * way): its connect then finds the address allowed, not a race it loses. UDP only: glibc's
+	 * resolver over TCP reads with read(), whose answer is not held. */
+	if (call.kind == CS_FD_SOCK_UDP && cs_tainted_now() && cs_prevent_stop()) {
+		rec->extra_flags = CS_CHUNK_HELD;
+		cs_count(CS_CNT_BLOCK_DNS_HOLDS);
+	}
 	rec->ev.fd = call.fd;
 	rec->ev.direction = CS_DIR_INGRESS;
 	rec->ev.fd_kind = call.kind;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Process lifecycle: exec (with argv), process forks, thread-group exits. */
 #include "helpers/common.bpf.h"
+#include "helpers/taint.bpf.h"
 #include "core_fixes.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -53,12 +54,18 @@ int cs_fork(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct task_struct *child = (struct task_struct *)ctx->args[1];
 	struct cs_fork_event *ev;
-	__u32 pid, tgid;
+	struct cs_taint *taint;
+	__u32 pid, tgid, parent = cs_tgid();
 
 	pid = BPF_CORE_READ(child, pid);
 	tgid = BPF_CORE_READ(child, tgid);
 	if (pid != tgid || !cs_in_scope())
 		return 0;
+	/* A child of a tainted process holds what its parent read (a shell that read a credential
+	 * and runs the client that sends it). */
+	taint = bpf_map_lookup_elem(&cs_tainted, &parent);
+	if (taint)
+		cs_taint_tgid(tgid, taint->creds, taint->cred_id, CS_TAINT_INHERITED);
 	ev = CS_RESERVE_CONTROL(struct cs_fork_event);
 	if (!ev)
 		return 0;
@@ -115,6 +122,7 @@ int cs_exit(void *ctx)
 	cs_forget_fds(task, cs_tgid());
 	if (tid != cs_tgid())
 		return 0;
+	bpf_map_delete_elem(&cs_tainted, &tid);
 	ev = CS_RESERVE_CONTROL(struct cs_exit_event);
 	if (!ev)
 		return 0;

@@ -14,6 +14,7 @@
  * Only syscall tracepoints: kprobes and fentry are refused on our hosts (shared/design.md §5).
  */
 #include "helpers/common.bpf.h"
+#include "helpers/taint.bpf.h"
 #include "core_fixes.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -244,6 +245,9 @@ static __always_inline int cs_transfer_exit(__u8 method, long ret)
 		bpf_map_update_elem(&cs_tainted_pipes, &call.out_ino, &call.cred_id, BPF_ANY);
 	else if (call.out_kind == CS_END_FILE)
 		cs_derive(&call);
+	/* The caller moved credential bytes (into its memory, a socket, a pipe): it is tainted as
+	 * by a read (prevent mode's connect block). */
+	cs_taint(call.cred_id, call.in_kind == CS_END_TAINTED_PIPE ? CS_TAINT_PIPE : CS_TAINT_READ);
 
 	ev = CS_RESERVE_CONTROL(struct cs_transfer_event);
 	if (!ev)

@@ -34,6 +34,8 @@ packages=(
   chromium
   # io_uring tests and bench (issue 14): a C client that does all its I/O through liburing
   liburing-dev
+  # prevent mode's connect block (issue 16): a Java client (JSSE, unhookable TLS) built with javac
+  openjdk-17-jdk-headless
 )
 
 missing=()

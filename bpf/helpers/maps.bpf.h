@@ -233,4 +233,29 @@ struct {
 	__type(value, __u32);
 } cs_tainted_pipes SEC(".maps") __weak;
 
+/* Prevent mode's connect block (credsentry_abi.h): who is tainted, and where they may go. A
+ * hash, not an LRU: an entry leaves at its process's exit, and a full table is counted
+ * (CS_CNT_TAINT_FULL), never a taint silently evicted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CS_MAX_TAINTED);
+	__type(key, __u32);
+	__type(value, struct cs_taint);
+} cs_tainted SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CS_MAX_EGRESS_IPS);
+	__type(key, struct cs_egress_key);
+	__type(value, struct cs_egress_allow);
+} cs_egress_ips SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, CS_MAX_EGRESS_CIDRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct cs_egress_cidr_key);
+	__type(value, __u32);
+} cs_egress_cidrs SEC(".maps") __weak;
+
 #endif /* CS_MAPS_BPF_H */

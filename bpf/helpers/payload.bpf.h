@@ -4,6 +4,7 @@
 #define CS_PAYLOAD_BPF_H
 
 #include "helpers/common.bpf.h"
+#include "helpers/taint.bpf.h"
 
 /* writev/sendmsg iovecs copied per call; the rest are counted in CS_CNT_IOV_SKIPPED. Must be a
  * power of two (used as an index mask). */
@@ -238,6 +239,8 @@ static __always_inline void cs_io_exit(__u8 op, long ret)
 	if (call.op != op || ret <= 0)
 		return;
 	is_read = op == CS_OP_READ || op == CS_OP_PREAD;
+	if (is_read && call.kind == CS_FD_CRED_FILE)
+		cs_taint(call.cred_id, CS_TAINT_READ);
 	rec = cs_payload_begin(is_read && call.kind == CS_FD_CRED_FILE ? CS_EV_CRED_READ :
 									  CS_EV_SOCK_DATA);
 	if (!rec)

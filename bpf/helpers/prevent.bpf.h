@@ -138,6 +138,33 @@ static long cs_scan_word(__u64 i, void *data)
 	return 0;
 }
 
+/* Stops the calling process (SIGSTOP, taken on its way back to user space) and enters it in
+ * prevent_held, where the agent's verdict or the guardian lets it go. False when it could not
+ * (counted): the caller goes on unheld. */
+static __always_inline bool cs_prevent_stop(void)
+{
+	struct cs_prevent_hold hold = {};
+	__u32 tgid = cs_tgid();
+
+	if (!*(volatile __u32 *)&cs_prevent_on)
+		return false;
+	hold.ts_ns = bpf_ktime_get_ns();
+	hold.tid = cs_tid();
+	if (bpf_map_update_elem(&prevent_held, &tgid, &hold, BPF_ANY)) {
+		cs_count(CS_CNT_PREVENT_HOLD_FULL);
+		return false;
+	}
+	/* Thread-directed, yet a stop signal stops the whole thread group (the probe of --check
+	 * tries exactly this helper). */
+	if (bpf_send_signal_thread(CS_SIGSTOP)) {
+		bpf_map_delete_elem(&prevent_held, &tgid);
+		cs_count(CS_CNT_PREVENT_SIGNAL_FAILED);
+		return false;
+	}
+	cs_count(CS_CNT_PREVENT_HOLDS);
+	return true;
+}
+
 /*
  * Decides whether the write of `len` bytes at `buf` on connection `conn` is held, and holds it:
  * true means the process has a SIGSTOP pending (taken before it runs another instruction of the
@@ -149,7 +176,6 @@ static __always_inline bool cs_prevent_hold(__u64 conn, __u64 buf, __u64 len)
 	struct cs_prevent_conn_key key = { .tgid = cs_tgid(), .conn = conn };
 	struct cs_scan_ctx c = { .hit = -1 };
 	struct cs_prevent_conn fresh = {}, *pc;
-	struct cs_prevent_hold hold = {};
 	__u64 n = len, limit = CS_PREVENT_SCAN_MAX - 2;
 	struct cs_scan_buf *sb;
 	__u32 zero = 0;
@@ -193,21 +219,7 @@ static __always_inline bool cs_prevent_hold(__u64 conn, __u64 buf, __u64 len)
 	if (!held)
 		return false;
 
-	hold.ts_ns = bpf_ktime_get_ns();
-	hold.tid = cs_tid();
-	if (bpf_map_update_elem(&prevent_held, &key.tgid, &hold, BPF_ANY)) {
-		cs_count(CS_CNT_PREVENT_HOLD_FULL);
-		return false;
-	}
-	/* Thread-directed, yet a stop signal stops the whole thread group (the probe of --check
-	 * tries exactly this helper). */
-	if (bpf_send_signal_thread(CS_SIGSTOP)) {
-		bpf_map_delete_elem(&prevent_held, &key.tgid);
-		cs_count(CS_CNT_PREVENT_SIGNAL_FAILED);
-		return false;
-	}
-	cs_count(CS_CNT_PREVENT_HOLDS);
-	return true;
+	return cs_prevent_stop();
 }
 
 #endif /* CS_PREVENT_BPF_H */

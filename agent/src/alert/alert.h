@@ -105,6 +105,7 @@ enum class Action : uint8_t {
   kObserved,  // reported only
   kKilled,    // the sending process was killed before the write left it
   kKilledAfterSend,  // the write had left (plain socket, TLS write not held); then killed
+  kBlocked,   // its connect (or datagram) was refused: nothing reached the destination
 };
 
 struct Alert {

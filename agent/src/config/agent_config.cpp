@@ -10,6 +10,7 @@
 
 #include "common/metrics_server.h"
 #include "decode/capture_limits.h"
+#include "decode/ip_address.h"
 
 namespace credsentry::config {
 namespace {
@@ -77,6 +78,69 @@ Status GetPrevent(const std::string& path, const YAML::Node& n,
   return Status::Ok();
 }
 
+// A CIDR or a bare address: "10.0.0.0/8", "192.0.2.7", "2001:db8::/32".
+bool IsCidr(const std::string& text) {
+  const size_t slash = text.find('/');
+  const std::string ip = decode::CanonicalIp(text.substr(0, slash));
+  if (ip.empty() || text.substr(0, slash).find_first_of("[]%") != std::string::npos) return false;
+  if (slash == std::string::npos) return true;
+  const std::string digits = text.substr(slash + 1);
+  if (digits.empty() || digits.size() > 3 || digits.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  return std::stoi(digits) <= (ip.find(':') == std::string::npos ? 32 : 128);
+}
+
+// A host name, or "*." and a name: letters, digits, '-' and '.', no empty label.
+bool IsHostGlob(std::string_view name) {
+  if (name.starts_with("*.")) name.remove_prefix(2);
+  if (name.empty() || name.size() > 253 || name.front() == '.' || name.back() == '.' ||
+      name.find("..") != std::string_view::npos) {
+    return false;
+  }
+  return name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") ==
+         std::string_view::npos;
+}
+
+// egress:
+//   allow: [registry.npmjs.org, '*.amazonaws.com', 10.0.0.0/8]
+Status GetEgress(const std::string& path, const YAML::Node& n, AgentConfig& cfg) {
+  if (!n.IsMap()) return Error{Where(path, n) + ": egress: expected a mapping"};
+  cfg.egress_allow_names.clear();
+  cfg.egress_allow_cidrs.clear();
+  for (const auto& kv : n) {
+    auto key = kv.first.as<std::string>();
+    if (key != "allow") {
+      return Error{Where(path, kv.first) + ": unknown egress setting '" + key + "'"};
+    }
+    if (!kv.second.IsSequence()) {
+      return Error{Where(path, kv.second) + ": egress.allow: expected a list of names and CIDRs"};
+    }
+    for (const auto& item : kv.second) {
+      std::string entry;
+      if (!item.IsScalar() || !Get(path, item, entry)) {
+        return Error{Where(path, item) + ": egress.allow: expected a host name or a CIDR"};
+      }
+      const bool digits_or_colon =
+          entry.find(':') != std::string::npos || entry.find('/') != std::string::npos ||
+          entry.find_first_not_of("0123456789.") == std::string::npos;
+      if (digits_or_colon) {
+        if (!IsCidr(entry)) {
+          return Error{Where(path, item) + ": egress.allow: '" + entry +
+                       "' is not an address or CIDR (10.0.0.0/8, 2001:db8::/32)"};
+        }
+        cfg.egress_allow_cidrs.push_back(entry);
+      } else if (IsHostGlob(entry)) {
+        cfg.egress_allow_names.push_back(entry);
+      } else {
+        return Error{Where(path, item) + ": egress.allow: '" + entry +
+                     "' is not a host name ('*.' may lead it) or a CIDR"};
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 bool IsAlertFormat(const std::string& f) { return f == "auto" || f == "json" || f == "text"; }
 
 }  // namespace
@@ -121,6 +185,7 @@ Status LoadAgentConfigFile(const std::string& path, AgentConfig& cfg) {
          return Status::Ok();
        }},
       {"prevent", [&](const YAML::Node& n) { return GetPrevent(path, n, cfg.prevent_allow); }},
+      {"egress", [&](const YAML::Node& n) { return GetEgress(path, n, cfg); }},
       {"log_file", [&](const YAML::Node& n) { return Get(path, n, cfg.log_file); }},
       {"log_level", [&](const YAML::Node& n) { return Get(path, n, cfg.log_level); }},
       {"stats_file", [&](const YAML::Node& n) { return Get(path, n, cfg.stats_file); }},

@@ -41,7 +41,11 @@ struct AgentConfig {
   std::string alert_format = "auto";
   Mode mode = Mode::kDetect;
   std::vector<PreventAllowRule> prevent_allow;
-  // SIGHUP reads mode: and prevent: again from config_path (agent.yaml), unless --mode was given.
+  // egress.allow: in prevent mode every tainted process may also reach these host names (as
+  // resolved by the DNS answers the agent sees; "*.example.com" globs) and CIDRs.
+  std::vector<std::string> egress_allow_names;
+  std::vector<std::string> egress_allow_cidrs;  // "10.0.0.0/8", "2001:db8::/32", "192.0.2.7"
+  // SIGHUP reads mode:, prevent: and egress: again from config_path (agent.yaml), unless --mode was given.
   std::string config_path;
   bool mode_from_flag = false;
   std::string log_file;                   // empty = stderr

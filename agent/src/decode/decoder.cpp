@@ -157,6 +157,25 @@ Result<Event> DecodeTransfer(std::span<const uint8_t> record) {
   return Event{out};
 }
 
+Result<Event> DecodeEgressBlocked(std::span<const uint8_t> record) {
+  auto e = Load<cs_block_event>(record);
+  if (!e) return Short("egress blocked");
+  if (e->source < CS_TAINT_READ || e->source > CS_TAINT_INHERITED) {
+    return Error{"egress blocked with unknown taint source " + std::to_string(e->source)};
+  }
+  if (e->hook != CS_HOOK_CONNECT && e->hook != CS_HOOK_SENDMSG) {
+    return Error{"egress blocked at unknown hook " + std::to_string(e->hook)};
+  }
+  EgressBlocked out{ToHeader(e->hdr)};
+  out.creds = e->creds;
+  out.cred_id = e->cred_id;
+  out.source = static_cast<EgressBlocked::Source>(e->source);
+  out.hook = static_cast<EgressBlocked::Hook>(e->hook);
+  out.sock_type = e->sock_type;
+  out.peer = MakeSocketAddress(e->family, e->port, e->addr);
+  return Event{out};
+}
+
 }  // namespace
 
 Result<Event> Decode(std::span<const uint8_t> record) {
@@ -222,6 +241,8 @@ Result<Event> Decode(std::span<const uint8_t> record) {
     }
     case CS_EV_TRANSFER:
       return DecodeTransfer(record);
+    case CS_EV_EGRESS_BLOCKED:
+      return DecodeEgressBlocked(record);
     default:
       return Error{"unknown record type " + std::to_string(hdr->type)};
   }
@@ -242,6 +263,7 @@ const char* EventTypeName(uint16_t type) {
     case CS_EV_CLOSE: return "close";
     case CS_EV_PROC_ACCESS: return "proc_access";
     case CS_EV_TRANSFER: return "transfer";
+    case CS_EV_EGRESS_BLOCKED: return "egress_blocked";
     default: return "unknown";
   }
 }

@@ -187,9 +187,23 @@ struct Transfer {
   uint64_t out_ino = 0;  // its inode, or the pipefs inode of a kPipe target
 };
 
+// Prevent mode refused a connect (or an unconnected datagram) of a process tainted by a
+// credential read or a memory scrape (CS_EV_EGRESS_BLOCKED, bpf/egress.bpf.c).
+struct EgressBlocked {
+  enum class Source : uint8_t { kRead = 1, kMemory = 2, kPipe = 3, kInherited = 4 };
+  enum class Hook : uint8_t { kConnect = 1, kSendmsg = 2 };
+  EventHeader header;
+  uint64_t creds = 0;     // credential bits of the taint (credsentry_abi.h)
+  uint32_t cred_id = 0;   // the first credential file it read; 0 for a memory scrape
+  Source source = Source::kRead;
+  Hook hook = Hook::kConnect;
+  uint8_t sock_type = 0;  // SOCK_STREAM / SOCK_DGRAM
+  SocketAddress peer;     // a v4-mapped address reads as IPv4
+};
+
 using Event = std::variant<ProcessExec, ProcessFork, ProcessExit, CredentialOpen, CredentialRead,
                            SocketWrite, DnsAnswer, TlsWrite, Connect, TlsSni, TlsFd, FdClose,
-                           ProcessAccess, Transfer>;
+                           ProcessAccess, Transfer, EgressBlocked>;
 
 // Validates sizes, the ABI version and every length field before building the event: a short,
 // corrupt or future-version record is an error value, never a crash.

@@ -63,6 +63,7 @@ void DnsTracker::Learn(std::span<const uint8_t> message, bool tcp, uint64_t mono
   for (const auto& r : stream::decoders::ResolvedAddresses(*parsed)) {
     cache_.Add(r.ip, r.name, r.ttl, mono_ns);
     ++counters_.addresses_learned;
+    if (sink_) sink_(r.ip, r.name, r.ttl, mono_ns);
   }
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -47,6 +48,11 @@ class DnsTracker {
     return cache_.Lookup(ip, mono_ns);
   }
 
+  // Called with every address an answer gives (prevent mode's connect block, egress_policy.h).
+  using AnswerSink = std::function<void(const std::string& ip, const std::string& name,
+                                        uint32_t ttl_s, uint64_t mono_ns)>;
+  void SetAnswerSink(AnswerSink sink) { sink_ = std::move(sink); }
+
   const DnsAnswerCounters& counters() const { return counters_; }
   const state::DnsCache& cache() const { return cache_; }
 
@@ -56,6 +62,7 @@ class DnsTracker {
   state::DnsCache cache_;
   std::unordered_map<uint64_t, std::string> tcp_;  // (pid, fd) -> bytes not yet a message
   DnsAnswerCounters counters_;
+  AnswerSink sink_;
 };
 
 }  // namespace credsentry::detect

@@ -36,8 +36,14 @@ constexpr std::array<std::string_view, CS_CNT__COUNT> kCounterNames = {
     "uring_buffer_select",     // CS_CNT_URING_BUF_SELECT
     "uring_no_completion",     // CS_CNT_URING_NO_CQE
     "uring_pending_full",      // CS_CNT_URING_PENDING_FULL
+    "block_refused",           // CS_CNT_BLOCK_REFUSED
+    "block_allowed_dns",       // CS_CNT_BLOCK_ALLOWED_DNS
+    "block_allowed_egress",    // CS_CNT_BLOCK_ALLOWED_EGRESS
+    "block_allowed_dns_port",  // CS_CNT_BLOCK_ALLOWED_DNS_PORT
+    "taint_table_full",        // CS_CNT_TAINT_FULL
+    "block_dns_holds",         // CS_CNT_BLOCK_DNS_HOLDS
 };
-static_assert(CS_CNT_SCRAPE_REPEATS == 15 && CS_CNT_URING_PENDING_FULL == CS_CNT__COUNT - 1,
+static_assert(CS_CNT_SCRAPE_REPEATS == 15 && CS_CNT_BLOCK_DNS_HOLDS == CS_CNT__COUNT - 1,
               "cs_counter changed: update kCounterNames");
 static_assert(CS_CNT_DERIVED_CRED_FULL == 18, "cs_counter changed: update kCounterNames");
 static_assert(!kCounterNames.back().empty(), "cs_counter changed: update kCounterNames");

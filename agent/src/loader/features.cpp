@@ -245,13 +245,27 @@ FeatureReport ProbeFeatures(const ProbeOptions& options) {
                                            : TrySockAddrProgram(BPF_CGROUP_INET4_CONNECT, scope_dir);
   std::string connect6 = scope_dir.empty() ? "cgroup v2 not mounted"
                                            : TrySockAddrProgram(BPF_CGROUP_INET6_CONNECT, scope_dir);
+  std::string sendmsg4 = scope_dir.empty() ? "cgroup v2 not mounted"
+                                           : TrySockAddrProgram(BPF_CGROUP_UDP4_SENDMSG, scope_dir);
+  std::string sendmsg6 = scope_dir.empty() ? "cgroup v2 not mounted"
+                                           : TrySockAddrProgram(BPF_CGROUP_UDP6_SENDMSG, scope_dir);
   add("prevent: cgroup connect4", connect4.empty() ? Yes("attached and removed") : No(connect4));
   add("prevent: cgroup connect6", connect6.empty() ? Yes("attached and removed") : No(connect6));
+  add("prevent: cgroup sendmsg4", sendmsg4.empty() ? Yes("attached and removed") : No(sendmsg4));
+  add("prevent: cgroup sendmsg6", sendmsg6.empty() ? Yes("attached and removed") : No(sendmsg6));
+  const bool block = connect4.empty() && connect6.empty() && sendmsg4.empty() && sendmsg6.empty();
+  add("prevent: connect blocking",
+      block ? Yes("a process tainted by a credential read, a memory scrape or a pipe from one "
+                  "gets EPERM connecting (or sending a datagram) where what it read is not "
+                  "expected: for TLS stacks we cannot hook (Java, rustls)")
+            : No("the cgroup sock_addr hooks do not attach"));
   add("prevent mode (--mode prevent)",
-      hold ? Yes("TLS writes of OpenSSL, GnuTLS, Go crypto/tls and executables with OpenSSL "
-                 "linked in (node) that carry a credential anchor are held, and their sender "
-                 "killed when the credential is not expected there; connect blocking for stacks "
-                 "we cannot hook (Java, rustls) is not built yet")
+      hold ? Yes(std::string("TLS writes of OpenSSL, GnuTLS, Go crypto/tls and executables with "
+                             "OpenSSL linked in (node) that carry a credential anchor are held, "
+                             "and their sender killed when the credential is not expected "
+                             "there") +
+                 (block ? "; connects of tainted processes are blocked"
+                        : "; connect blocking unavailable"))
            : No("no way to hold a TLS write on this kernel"));
 
   std::string tls_hooks;

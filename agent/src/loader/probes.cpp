@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <set>
 
 #include "common/log.h"
+#include "common/unique_fd.h"
 #include "credsentry_abi.h"
 #include "loader/attach_helper.h"
 #include "loader/counters.h"
@@ -72,6 +74,11 @@ struct Probes::State {
     return Status::Ok();
   }
   Status AttachTracepoints();
+  // Prevent mode's connect block (bpf/egress.bpf.c) on each scope cgroup, or the cgroup v2
+  // root. Not fatal: without it the agent still detects and holds TLS writes.
+  void AttachEgressBlock(const std::vector<std::string>& cgroups);
+  size_t egress_block_cgroups = 0;  // cgroups all four programs are attached to
+  std::string egress_block_error;   // why not, when 0
   Status AttachTls(const std::string& library, TlsStack stack, bool required);
   Result<bool> AttachStack(const std::string& path, const TlsStackSymbols& symbols);
   Status AttachUprobeAt(bpf_program* prog, const std::string& path, uint64_t offset, bool ret,
@@ -84,13 +91,48 @@ struct Probes::State {
   std::set<std::pair<uint64_t, uint64_t>> hooked_inodes;  // (st_dev, st_ino) of hooked files
   std::unique_ptr<KernelTables> tables;  // over skel's maps, so gone before it
   std::unique_ptr<PreventTable> prevent;
+  std::unique_ptr<EgressTable> egress;
 };
+
+void Probes::State::AttachEgressBlock(const std::vector<std::string>& cgroups) {
+  std::vector<std::string> dirs = cgroups;
+  if (dirs.empty()) dirs.push_back(CgroupV2Mount());
+  bpf_program* progs[] = {skel->progs.cs_block_connect4, skel->progs.cs_block_connect6,
+                          skel->progs.cs_block_sendmsg4, skel->progs.cs_block_sendmsg6};
+  for (const auto& dir : dirs) {
+    UniqueFd fd(dir.empty() ? -1 : open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (fd.get() < 0) {
+      egress_block_error = (dir.empty() ? std::string("cgroup v2 not mounted") : dir + ": " +
+                                                                                    Errno(errno));
+      continue;
+    }
+    size_t first = links.size();
+    bool all = true;
+    for (bpf_program* prog : progs) {
+      bpf_link* link = bpf_program__attach_cgroup(prog, fd.get());
+      if (!link) {
+        egress_block_error = std::string(bpf_program__name(prog)) + " on " + dir + ": " +
+                             Errno(errno);
+        all = false;
+        break;
+      }
+      links.emplace_back(link);
+    }
+    if (!all) {
+      links.resize(first);  // half the hooks would block TCP and let UDP go: none then
+      spdlog::warn("prevent mode cannot block connects in {}: {}", dir, egress_block_error);
+      continue;
+    }
+    ++egress_block_cgroups;
+  }
+}
 
 Status Probes::State::AttachTracepoints() {
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
     std::string_view sec = bpf_program__section_name(prog);
-    if (!bpf_program__autoload(prog) || StartsWith(sec, "uprobe") || StartsWith(sec, "uretprobe")) {
+    if (!bpf_program__autoload(prog) || StartsWith(sec, "uprobe") || StartsWith(sec, "uretprobe") ||
+        StartsWith(sec, "cgroup/")) {
       continue;
     }
     if (auto s = Attach(prog, bpf_program__attach(prog), sec); !s) return s;
@@ -263,8 +305,10 @@ Result<std::unique_ptr<Probes>> Probes::Open(const ProbeOptions& options) {
   }
   state->tables = std::make_unique<KernelTables>(*skel);
   state->prevent = std::make_unique<PreventTable>(*skel);
+  state->egress = std::make_unique<EgressTable>(*skel);
   if (auto s = state->tables->FillScope(options.cgroup_paths); !s) return Error{s.message()};
   if (auto s = state->AttachTracepoints(); !s) return Error{s.message()};
+  state->AttachEgressBlock(options.cgroup_paths);
 
   std::set<std::string> libs;
   for (const auto& lib : FindSystemLibssl()) {
@@ -318,6 +362,10 @@ KernelTables& Probes::tables() { return *state_->tables; }
 
 PreventTable& Probes::prevent() { return *state_->prevent; }
 
+EgressTable& Probes::egress() { return *state_->egress; }
+
+bool Probes::EgressBlockAttached() const { return state_->egress_block_cgroups > 0; }
+
 std::map<std::string, uint64_t> Probes::Counters() const {
   std::map<std::string, uint64_t> out;
   int ncpus = libbpf_num_possible_cpus();
@@ -337,6 +385,7 @@ std::map<std::string, uint64_t> Probes::Counters() const {
   // figure that only grows would mean lost accounting, and read/write/close then pay the hash
   // lookup more often (never a missed fd).
   out.emplace("watched_fd_slots_in_use", state_->tables->WatchedFdSlotsInUse());
+  out.emplace("block_cgroups_attached", state_->egress_block_cgroups);
   for (const auto& [prefix, source] : state_->counter_sources) {
     for (const auto& [k, v] : source()) out.emplace(prefix + k, v);
   }

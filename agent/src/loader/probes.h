@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "loader/egress_table.h"
 #include "loader/exe_attach.h"
 #include "loader/kernel_tables.h"
 #include "loader/prevent_table.h"
@@ -55,6 +56,10 @@ class Probes : public UprobeAttacher {
   KernelTables& tables();
   // Prevent mode's hold: on/off, anchors, verdicts (prevent_table.h).
   PreventTable& prevent();
+  // Prevent mode's connect block: where tainted processes may go (egress_table.h).
+  EgressTable& egress();
+  // True when the connect/sendmsg programs are attached to at least one scope cgroup.
+  bool EgressBlockAttached() const;
   // Every cs_counter by name, summed over CPUs, plus "tls_libraries_hooked" and
   // "tls_libraries_failed" (user-space state, so metrics show a host that refused uprobes).
   std::map<std::string, uint64_t> Counters() const;

@@ -128,6 +128,63 @@ alert::Alert AlertBuilder::TransferEgress(const decode::Transfer& t,
   return a;
 }
 
+alert::Alert AlertBuilder::EgressBlocked(const decode::EgressBlocked& e,
+                                         const detect::ResolvedDestination& dest) const {
+  using Source = decode::EgressBlocked::Source;
+  const catalogue::RuleSet& rules = db_->rules();
+  const uint32_t pid = e.header.pid;
+  alert::Alert a;
+  a.id = alert::NewAlertId();
+  a.kind = "tainted-egress";
+  a.severity = alert::Severity::kHigh;
+  a.action = alert::Action::kBlocked;
+  detect::DescribeProcess(processes_, pid, e.header.comm, Argv(), a.process, a.ci);
+  const auto reads =
+      detect::CredentialReadsWithin(processes_, pid, e.header.ts_ns, credential_read_window_ns_);
+  AddCredentialReads(reads, a);
+  const catalogue::CredentialFile* file =
+      e.cred_id != 0 && e.cred_id <= rules.files.size() ? &rules.files[e.cred_id - 1] : nullptr;
+  if (file) {
+    a.secret.type = file->id;  // the file's id: no value was matched, nothing left
+    a.destination.expected = rules.ExpectedDestinations(*file);
+  }
+  a.secret.found_in = alert::FoundIn::kProvenance;
+  const auto expected = std::move(a.destination.expected);
+  a.destination = dest.where;
+  a.destination.expected = expected;
+  std::string what;
+  if (!reads.empty()) {
+    what = reads.front().pid == pid ? "reading " + reads.front().path
+                                    : reads.front().comm + " (pid " +
+                                          std::to_string(reads.front().pid) + ") read " +
+                                          reads.front().path;
+  } else if (file) {
+    what = "reading " + (file->paths.empty() ? file->id : file->paths.front());
+  } else {
+    what = "reading another process's environment or memory";
+  }
+  const std::string where = (dest.where.host.empty() ? dest.where.ip : dest.where.host) + ":" +
+                            std::to_string(dest.where.port);
+  const bool datagram = e.hook == decode::EgressBlocked::Hook::kSendmsg;
+  a.summary = e.header.comm + " (pid " + std::to_string(pid) + ") was refused " +
+              (datagram ? "a datagram to " : "a connection to ") + where + " after " + what;
+  a.evidence.notes = dest.notes;
+  a.evidence.notes.push_back(
+      std::string("prevent mode: the ") + (datagram ? "sendmsg" : "connect") +
+      " failed with EPERM before any byte left; " + where + " is not a destination expected for " +
+      (file ? file->id : std::string("what it read")) +
+      " (no DNS answer for an expected name gave this address, and egress.allow does not name it)");
+  if (e.source == Source::kPipe) {
+    a.evidence.notes.push_back("tainted through a pipe fed by a credential file");
+  } else if (e.source == Source::kInherited) {
+    a.evidence.notes.push_back("tainted by its parent, which read the credential");
+  } else if (e.source == Source::kMemory) {
+    a.evidence.notes.push_back("tainted by reading another process's environment or memory");
+  }
+  Finish(e.header.ts_ns, {}, a);
+  return a;
+}
+
 alert::Alert AlertBuilder::ProcessAccess(const decode::ProcessAccess& e,
                                          const state::Process* target) const {
   alert::Alert a = detect::ProcessAccessAlert(e, processes_, target, Argv());

@@ -45,6 +45,10 @@ class AlertBuilder {
                               const std::vector<state::CredentialRead>& sources,
                               const detect::ResolvedDestination& dest,
                               const std::vector<std::string>& kinds_held) const;
+  // "tainted-egress" with action "blocked": prevent mode refused the connect of a process
+  // tainted by a credential read or a memory scrape (bpf/egress.bpf.c).
+  alert::Alert EgressBlocked(const decode::EgressBlocked& e,
+                             const detect::ResolvedDestination& dest) const;
   // "process-credential-access"; `target` is null when unknown or out of scope.
   alert::Alert ProcessAccess(const decode::ProcessAccess& e, const state::Process* target) const;
 

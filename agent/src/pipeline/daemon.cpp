@@ -56,8 +56,19 @@ struct FileCloser {
 
 class ProbesControl : public KernelControl {
  public:
-  ProbesControl(loader::WatchedFdTable& fds, loader::PreventTable& prevent)
-      : fds_(fds), prevent_(prevent) {}
+  ProbesControl(loader::WatchedFdTable& fds, loader::PreventTable& prevent,
+                loader::EgressTable& egress)
+      : fds_(fds), prevent_(prevent), egress_(egress) {}
+  void SetEgressAllowed(const detect::EgressUpdate& u) override {
+    loader::EgressAddress addr;
+    if (!loader::ParseEgressAddress(u.ip, &addr)) return;
+    auto s = u.creds ? egress_.Allow(addr, u.creds, u.expires_mono_ns) : egress_.Forget(addr);
+    if (!s) {
+      // A tainted process then finds the address refused: counted, and said once in a while.
+      if (egress_failures_++ % 100 == 0) spdlog::warn("prevent: {}", s.message());
+    }
+  }
+  uint64_t egress_failures() const { return egress_failures_; }
   bool KillHeld(uint32_t pid) override {
     auto s = prevent_.Kill(pid);
     if (!s) spdlog::warn("prevent: {}", s.message());
@@ -84,6 +95,8 @@ class ProbesControl : public KernelControl {
  private:
   loader::WatchedFdTable& fds_;
   loader::PreventTable& prevent_;
+  loader::EgressTable& egress_;
+  uint64_t egress_failures_ = 0;
   loader::ExeAttacher* exe_attacher_ = nullptr;
   uint64_t unwatch_failures_ = 0;
 };
@@ -114,7 +127,7 @@ class Daemon {
   void PublishCounters();
   // detect or prevent, at start and on SIGHUP. Prevent needs the guardian first: without it a
   // crash could leave a held process stopped, so the agent stays in detect mode instead.
-  void ApplyMode(config::Mode mode, const std::vector<config::PreventAllowRule>& allow);
+  void ApplyMode(config::Mode mode, const config::AgentConfig& cfg);
 
   const config::AgentConfig& cfg_;
   // Members are torn down in reverse: the pipeline before what it refers to, the collector's
@@ -206,7 +219,8 @@ Result<CredentialWatchCount> Daemon::WatchCredentialFiles() {
 
 // State from /proc, so processes and sockets that predate the agent are known.
 Status Daemon::PrimeState() {
-  control_ = std::make_unique<ProbesControl>(probes_->tables(), probes_->prevent());
+  control_ = std::make_unique<ProbesControl>(probes_->tables(), probes_->prevent(),
+                                             probes_->egress());
   if (attach_on_exec_) control_->SetExeAttacher(exe_attacher_.get());
   std::vector<report::AlertSink*> sinks;
   for (auto& s : outputs_->sinks) sinks.push_back(s.get());
@@ -272,7 +286,7 @@ Status Daemon::Run() {
       "TLS libraries: {}",
       pipeline_->processes().size(), scope_->whole_host() ? " (whole host)" : "", watched_.inodes,
       watched_.names, fmt::join(probes_->TlsLibraries(), ", "));
-  ApplyMode(cfg_.mode, cfg_.prevent_allow);
+  ApplyMode(cfg_.mode, cfg_);
   if (!cfg_.ready_file.empty()) std::ofstream(cfg_.ready_file) << "ready\n";
   NotifySystemd("READY=1");
 
@@ -305,7 +319,8 @@ Status Daemon::Run() {
   return Status::Ok();
 }
 
-void Daemon::ApplyMode(config::Mode mode, const std::vector<config::PreventAllowRule>& allow) {
+void Daemon::ApplyMode(config::Mode mode, const config::AgentConfig& cfg) {
+  const auto& allow = cfg.prevent_allow;
   if (mode == config::Mode::kPrevent && !guardian_) {
     // Past the agent's own bound (200 ms), the guardian lets a held process go by itself.
     auto guardian = loader::PreventGuardian::Start(probes_->prevent().held_map_fd(), 300'000'000);
@@ -322,12 +337,27 @@ void Daemon::ApplyMode(config::Mode mode, const std::vector<config::PreventAllow
   for (const auto& r : allow) rules.push_back({r.process, r.destination, r.kind});
   const bool prevent = mode == config::Mode::kPrevent;
   pipeline_->SetPrevent(prevent, std::move(rules));
+  pipeline_->SetEgressAllowNames(cfg.egress_allow_names);
+  std::vector<loader::EgressCidr> cidrs;
+  for (const auto& text : cfg.egress_allow_cidrs) {
+    loader::EgressCidr c;
+    if (loader::ParseEgressCidr(text, &c)) cidrs.push_back(c);  // the config checked each one
+  }
+  if (auto s = probes_->egress().SetCidrs(cidrs); !s) spdlog::error("prevent: {}", s.message());
+  if (prevent && !probes_->EgressBlockAttached()) {
+    spdlog::warn("prevent: connects of tainted processes cannot be blocked here (the cgroup "
+                 "connect hooks did not attach); TLS writes are still held");
+  }
   probes_->prevent().SetEnabled(prevent);
   if (mode != mode_ || prevent) {
     spdlog::info("mode {}{}", config::ModeName(mode),
                  prevent ? ": TLS writes carrying a credential to a destination not expected for "
-                           "it are held and their sender killed (" +
-                               std::to_string(allow.size()) + " allow rules)"
+                           "it are held and their sender killed, and processes tainted by a "
+                           "credential read may connect only where it is expected (" +
+                               std::to_string(allow.size()) + " allow rules, " +
+                               std::to_string(cfg.egress_allow_names.size() +
+                                              cfg.egress_allow_cidrs.size()) +
+                               " egress.allow entries)"
                          : "");
   }
   mode_ = mode;
@@ -346,7 +376,7 @@ void Daemon::Reload() {
     if (auto s = config::LoadAgentConfigFile(cfg_.config_path, fresh); !s) {
       spdlog::error("reload: keeping mode {}: {}", config::ModeName(mode_), s.message());
     } else {
-      ApplyMode(fresh.mode, fresh.prevent_allow);
+      ApplyMode(fresh.mode, fresh);
     }
   }
   NotifySystemd("READY=1");
@@ -376,6 +406,7 @@ void Daemon::PublishCounters() {
   auto pipeline_counters = pipeline_->Counters();
   pipeline_counters["stats_file_write_failures"] = stats_file_.failures();
   if (control_) pipeline_counters["watched_fd_unwatch_failures"] = control_->unwatch_failures();
+  if (control_) pipeline_counters["block_allow_write_failures"] = control_->egress_failures();
   stats_.Set(FlatCounters(kernel, pipeline_counters));
   nlohmann::json document =
       StatsDocument(rules_version(), kernel, pipeline_counters, outputs_->sinks);

@@ -27,6 +27,13 @@ Pipeline::Pipeline(PipelineOptions options, const state::Scope& scope,
                                        const match::SecretMatch& m) {
     OnDnsTunnelSecret(ctx, parent, m);
   });
+  dns_.SetAnswerSink([this](const std::string& ip, const std::string& name, uint32_t ttl_s,
+                            uint64_t mono_ns) {
+    if (auto u = egress_policy_.OnAnswer(ip, name, ttl_s, mono_ns); u && kernel_) {
+      kernel_->SetEgressAllowed(*u);
+    }
+  });
+  ApplyEgressRules();
   if (db_) InspectEnvironments();
 }
 
@@ -65,8 +72,7 @@ void Pipeline::Dispatch(const decode::Event& event) {
         } else if constexpr (std::is_same_v<T, decode::SocketWrite>) {
           OnSocketWrite(e);
         } else if constexpr (std::is_same_v<T, decode::DnsAnswer>) {
-          dns_.OnReceived(e.header.pid, e.fd, e.transport == decode::SocketTransport::kTcp,
-                          e.capture.truncated, e.capture.data, e.header.ts_ns);
+          OnDnsAnswer(e);
         } else if constexpr (std::is_same_v<T, decode::TlsWrite>) {
           OnTlsWrite(e);
         } else if constexpr (std::is_same_v<T, decode::Connect>) {
@@ -84,6 +90,8 @@ void Pipeline::Dispatch(const decode::Event& event) {
           OnProcessAccess(e);
         } else if constexpr (std::is_same_v<T, decode::Transfer>) {
           OnTransfer(e);
+        } else if constexpr (std::is_same_v<T, decode::EgressBlocked>) {
+          OnEgressBlocked(e);
         }
       },
       event);
@@ -190,6 +198,9 @@ void Pipeline::OnExit(const decode::ProcessExit& e) {
 }
 
 void Pipeline::Housekeeping(uint64_t now_mono_ns) {
+  for (const auto& u : egress_policy_.Expire(now_mono_ns)) {
+    if (kernel_) kernel_->SetEgressAllowed(u);
+  }
   for (const auto& alert : provenance_.TakeDue(now_mono_ns)) WriteAlert(alert);
   for (uint32_t pid : processes_.Expire(now_mono_ns)) {
     for (int32_t fd : connections_.ForgetProcess(pid)) {
@@ -214,6 +225,7 @@ void Pipeline::SwapRules(std::shared_ptr<const match::MatcherDatabase> db) {
   learner_.SetDatabase(db_);
   alerts_.SetDatabase(db_);
   egress_.SetDatabase(db_);
+  ApplyEgressRules();
   if (db_) InspectEnvironments();
 }
 
@@ -237,6 +249,8 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
   ExportCounters(egress_.dns_tunnels().counters(), kDnsDecoderPrefix, out);
   learner_.ExportCounters(out);
   ExportCounters(prevent_.counters(), "", out);
+  ExportCounters(egress_policy_.counters(), "", out);
+  out["block_allowed_addresses"] = egress_policy_.size();
   out["prevent_held_now"] = prevent_.size();
   out["processes"] = processes_.size();
   out["processes_evicted"] = processes_.evicted();

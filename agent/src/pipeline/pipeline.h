@@ -16,6 +16,7 @@
 #include "decode/events.h"
 #include "detect/destination_resolver.h"
 #include "detect/dns_tracker.h"
+#include "detect/egress_policy.h"
 #include "detect/kernel_copy.h"
 #include "detect/provenance.h"
 #include "detect/verdict.h"
@@ -47,6 +48,8 @@ class KernelControl {
   virtual bool KillHeld(uint32_t /*pid*/) { return false; }
   virtual void ReleaseHeld(uint32_t /*pid*/) {}
   virtual void SetPreventAnchors(const PreventAnchorSet& /*anchors*/) {}
+  // Prevent mode's connect block: where tainted processes may connect (egress_policy.h).
+  virtual void SetEgressAllowed(const detect::EgressUpdate& /*update*/) {}
 };
 
 struct PipelineOptions {
@@ -95,6 +98,8 @@ class Pipeline {
   // Prevent mode on or off (start and SIGHUP): held writes are judged, and misuse kills the
   // sender unless an allow rule exempts it. Off releases whatever is held.
   void SetPrevent(bool on, std::vector<PreventAllow> allow);
+  // egress.allow names (host globs): every tainted process may reach their addresses.
+  void SetEgressAllowNames(std::vector<std::string> names);
 
   state::ProcessTable& processes() { return processes_; }
   state::ConnectionTable& connections() { return connections_; }
@@ -118,6 +123,11 @@ class Pipeline {
   void OnTransferEgress(const decode::Transfer& t,
                         const std::vector<state::CredentialRead>& sources);
   void InspectEnvironments();
+  // Prevent mode's connect block (egress_block_events.cpp): a refused connect is alerted, and a
+  // DNS answer's addresses become reachable for the credentials that expect its name.
+  void OnEgressBlocked(const decode::EgressBlocked& e);
+  void OnDnsAnswer(const decode::DnsAnswer& e);
+  void ApplyEgressRules();
   // The write joins its stream, which is matched; TCP and TLS egress is checked for taint.
   void FeedStream(const decode::EventHeader& h, const stream::StreamKey& key,
                   const stream::StreamWrite& w, std::span<const uint8_t> bytes);
@@ -167,6 +177,8 @@ class Pipeline {
   std::vector<PreventAllow> prevent_allow_;
   PreventGate prevent_;
   size_t anchored_values_ = SIZE_MAX;  // known values the kernel's anchors were made from
+  detect::EgressPolicy egress_policy_;
+  std::vector<std::string> egress_allow_names_;
   PipelineCounters counters_;
   std::FILE* trace_ = nullptr;
 };

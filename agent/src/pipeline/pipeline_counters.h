@@ -30,7 +30,10 @@ namespace credsentry::pipeline {
   X(kernel_transfers, "credential bytes the kernel moved (sendfile, splice, mmap...)")        \
   X(kernel_transfers_to_expected, "of those, to a socket the credential may reach")           \
   X(derived_credential_files_dropped, "copies of credential files not named: table full")     \
-  X(tainted_egress_dropped, "tainted-egress alerts not deferred (pending table full)")
+  X(tainted_egress_dropped, "tainted-egress alerts not deferred (pending table full)")       \
+  X(block_refused, "connects of tainted processes the kernel refused (prevent mode)")        \
+  X(block_alerts_suppressed, "refused connects said already for their process and peer")     \
+  X(block_dns_holds, "DNS answers of tainted processes held until read (prevent mode)")
 
 struct PipelineCounters {
   CREDSENTRY_COUNTER_MEMBERS(CREDSENTRY_PIPELINE_COUNTERS, PipelineCounters)

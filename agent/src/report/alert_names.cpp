@@ -50,6 +50,7 @@ std::string_view ActionName(alert::Action a) {
     case alert::Action::kObserved: return "observed";
     case alert::Action::kKilled: return "killed";
     case alert::Action::kKilledAfterSend: return "killed-after-send";
+    case alert::Action::kBlocked: return "blocked";
   }
   return "observed";
 }

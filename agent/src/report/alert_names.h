@@ -13,6 +13,7 @@ std::string_view NameSourceName(alert::NameSource s);
 std::string_view ProxyKindName(alert::ProxyKind k);    // "http-connect", "socks5", "dns-resolver"
 std::string_view TransportName(alert::Transport t);    // "tls", "tcp", "udp"; "" for kUnknown
 std::string_view FoundInName(alert::FoundIn f);  // "tls-write", "socket-write", ...; "" for kNone
-std::string_view ActionName(alert::Action a);    // "observed", "killed", "killed-after-send"
+// "observed", "killed", "killed-after-send", "blocked"
+std::string_view ActionName(alert::Action a);
 
 }  // namespace credsentry::report
