@@ -129,6 +129,13 @@ Result<HookSet> HooksFromObject(const std::string& path) {
   bpf_object__for_each_program(prog, obj.get()) {
     std::string_view sec = bpf_program__section_name(prog);
     if (StartsWith(sec, "uprobe") || StartsWith(sec, "uretprobe")) continue;
+    // Prevent mode's connect4/6 and sendmsg4/6 programs run once per connect or unconnected
+    // datagram, never on the loops' reads and writes: the floor leaves them out (counted here).
+    if (StartsWith(sec, "cgroup/")) {
+      spdlog::info("{} ({}) not mirrored: a cgroup sock_addr hook, not on the measured path",
+                   bpf_program__name(prog), sec);
+      continue;
+    }
     std::string target;
     if (StartsWith(sec, "tp/")) {
       target = sec.substr(3);
