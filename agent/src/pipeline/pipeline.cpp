@@ -194,7 +194,7 @@ void Pipeline::OnExit(const decode::ProcessExit& e) {
   // Its streams are complete: flush end-of-stream matches now, while the process is known.
   egress_.CloseIf(
       [&](const stream::StreamKey& k, const stream::StreamContext&) { return k.pid == pid; });
-  prevent_.ForgetDecided(pid);  // its last matches are judged; the pid may be reused
+  prevent_.Forget(pid);  // its last matches are judged; the pid may be reused
 }
 
 void Pipeline::Housekeeping(uint64_t now_mono_ns) {

@@ -78,8 +78,15 @@ void PreventGate::Killed(uint32_t pid, bool ok) {
 }
 
 void PreventGate::Remember(uint32_t pid, alert::Action action) {
-  if (decided_.size() >= kMaxDecidedRemembered) decided_.clear();
-  decided_[pid] = action;
+  if (killed_.size() >= kMaxRemembered) killed_.clear();
+  killed_[pid] = action;
+}
+
+bool PreventGate::ExemptedAfterSend(uint32_t pid) {
+  if (exempted_.size() >= kMaxRemembered) exempted_.clear();
+  if (!exempted_.insert(pid).second) return false;
+  ++counters_.prevent_exempted;
+  return true;
 }
 
 void PreventGate::KilledAfterSend(uint32_t pid, bool ok) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "alert/alert.h"
@@ -55,18 +56,18 @@ class PreventGate {
   // A sender whose write was not held was killed after it (ok: the signal went). Remembered, so
   // the other matches of the same write do not kill or report it again.
   void KilledAfterSend(uint32_t pid, bool ok);
-  // What was decided for `pid` already: a kill made, or an allow rule that spared its unheld
-  // writes (kObserved). Its other matches report the same and are not counted again.
-  std::optional<alert::Action> DecidedBefore(uint32_t pid) const {
-    auto it = decided_.find(pid);
-    if (it == decided_.end()) return std::nullopt;
+  // The kill already made of `pid` (its other matches report the same and kill nothing more).
+  std::optional<alert::Action> KilledBefore(uint32_t pid) const {
+    auto it = killed_.find(pid);
+    if (it == killed_.end()) return std::nullopt;
     return it->second;
   }
-  void ForgetDecided(uint32_t pid) { decided_.erase(pid); }
-  // An allow rule spared a sender whose write was not held (counted once per process).
-  void ExemptedAfterSend(uint32_t pid) {
-    ++counters_.prevent_exempted;
-    Remember(pid, alert::Action::kObserved);
+  // An allow rule spared an unheld sender: true (counted, to be logged) the first time for the
+  // process. Each match is still judged against the rules: one rule may spare one destination.
+  bool ExemptedAfterSend(uint32_t pid);
+  void Forget(uint32_t pid) {
+    killed_.erase(pid);
+    exempted_.erase(pid);
   }
   // Processes to release now: every held write whose last chunk was judged, unless `waiting`
   // says a secret of the process still waits for its destination, and every hold older than the
@@ -104,9 +105,11 @@ class PreventGate {
   };
   uint64_t bound_ns_;
   std::unordered_map<uint32_t, Hold> holds_;
-  static constexpr size_t kMaxDecidedRemembered = 4096;
+  // Per process until its exit; each forgotten all at once past the bound.
+  static constexpr size_t kMaxRemembered = 4096;
   void Remember(uint32_t pid, alert::Action action);
-  std::unordered_map<uint32_t, alert::Action> decided_;  // forgotten all at once past the bound
+  std::unordered_map<uint32_t, alert::Action> killed_;
+  std::unordered_set<uint32_t> exempted_;
   PreventCounters counters_;
 };
 

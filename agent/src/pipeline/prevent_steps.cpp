@@ -23,15 +23,17 @@ alert::Action Pipeline::StopSender(const stream::StreamContext& ctx, const std::
   fresh = false;
   if (!prevent_on_ || !kernel_) return alert::Action::kObserved;
   const bool held = prevent_.Holding(ctx.pid);
-  if (auto before = prevent_.DecidedBefore(ctx.pid); !held && before) return *before;
+  if (auto before = prevent_.KilledBefore(ctx.pid); !held && before) return *before;
   const state::Process* p = processes_.Find(ctx.pid);
   // Not held and exited (or never known): its pid may be someone else's by now.
   if (!held && (!p || p->exited)) return alert::Action::kObserved;
   const std::string exe = p ? p->exe : "";
   for (const auto& rule : prevent_allow_) {
     if (rule.Matches(ctx.comm, exe, dest.where.host, dest.where.ip, kind_id)) {
-      if (held && !prevent_.MarkExempted(ctx.pid)) return alert::Action::kObserved;  // logged
-      if (!held) prevent_.ExemptedAfterSend(ctx.pid);
+      // Counted and logged once per hold, or per process for unheld writes.
+      if (held ? !prevent_.MarkExempted(ctx.pid) : !prevent_.ExemptedAfterSend(ctx.pid)) {
+        return alert::Action::kObserved;
+      }
       spdlog::warn("prevent: pid {} ({}) not killed: an allow rule exempts it ({} to {})",
                    ctx.pid, ctx.comm, kind_id,
                    dest.where.host.empty() ? dest.where.ip : dest.where.host);

@@ -228,6 +228,18 @@ TEST_F(PreventTest, PlainHttpIsOnlyObservedInDetectModeAndUnderAnAllowRule) {
   EXPECT_EQ(Counter("prevent_exempted"), 1u);
 }
 
+TEST_F(PreventTest, AnAllowRuleForOneKindDoesNotSpareTheSamePlainSendersOtherKinds) {
+  pipeline_->SetPrevent(true, {PreventAllow{.kind = "openai-project-key"}});
+  Exec(215, "curl");
+  Connect(215, 5);
+  PlainWrite(215, 5, Request("exfil.test", OpenAiKey()));
+  EXPECT_TRUE(kernel_.killed.empty());
+  PlainWrite(215, 5, Request("exfil.test", "sk-ant-api03-" + fixture::RandomToken(93) + "AA"));
+  EXPECT_EQ(kernel_.killed, std::vector<uint32_t>{215});
+  EXPECT_EQ(Counter("prevent_exempted"), 1u);
+  EXPECT_EQ(Counter("prevent_kills_after_send"), 1u);
+}
+
 TEST_F(PreventTest, APlainSenderThatHasExitedIsNeverSignalled) {
   // Its write reaches the pipeline after its exit: the pid may be someone else's by now.
   pipeline_->SetPrevent(true, {});
