@@ -211,7 +211,10 @@ class Bzip2Decompressor final : public Decompressor {
         return DecompressStatus::kOk;
       }
       if (rc != BZ_OK) return done_ = DecompressStatus::kCorrupt;
-      if (bz_.avail_in == 0 && bz_.avail_out > 0) return DecompressStatus::kOk;
+      // Done with this input once it is taken and the block was not filled, or nothing moved.
+      if (bz_.avail_out > 0 && (bz_.avail_in == 0 || before == bz_.avail_in)) {
+        return DecompressStatus::kOk;
+      }
     }
   }
 
@@ -258,7 +261,10 @@ class XzDecompressor final : public Decompressor {
         return DecompressStatus::kOk;
       }
       if (rc != LZMA_OK && rc != LZMA_BUF_ERROR) return done_ = DecompressStatus::kCorrupt;
-      if (xz_.avail_in == 0 && xz_.avail_out > 0) return DecompressStatus::kOk;
+      // LZMA_BUF_ERROR: no progress was possible (the input is all taken).
+      if (rc == LZMA_BUF_ERROR || (xz_.avail_in == 0 && xz_.avail_out > 0)) {
+        return DecompressStatus::kOk;
+      }
     }
   }
 
