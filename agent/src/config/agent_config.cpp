@@ -88,7 +88,15 @@ bool IsCidr(const std::string& text) {
   if (digits.empty() || digits.size() > 3 || digits.find_first_not_of("0123456789") != std::string::npos) {
     return false;
   }
-  return std::stoi(digits) <= (ip.find(':') == std::string::npos ? 32 : 128);
+  // The family is the one written, as the kernel table reads it (loader/egress_table.cpp).
+  return std::stoi(digits) <= (text.substr(0, slash).find(':') == std::string::npos ? 32 : 128);
+}
+
+// "::ffff:10.0.0.0/8": IPv6 text for IPv4 addresses, whose prefix would count IPv6 bits.
+bool IsIpv4Mapped(const std::string& text) {
+  const std::string written = text.substr(0, text.find('/'));
+  return written.find(':') != std::string::npos &&
+         decode::CanonicalIp(written).find(':') == std::string::npos;
 }
 
 // A host name, or "*." and a name: letters, digits, '-' and '.', no empty label.
@@ -125,6 +133,10 @@ Status GetEgress(const std::string& path, const YAML::Node& n, AgentConfig& cfg)
           entry.find(':') != std::string::npos || entry.find('/') != std::string::npos ||
           entry.find_first_not_of("0123456789.") == std::string::npos;
       if (digits_or_colon) {
+        if (IsIpv4Mapped(entry)) {
+          return Error{Where(path, item) + ": egress.allow: '" + entry +
+                       "' is an IPv4-mapped IPv6 address: write the IPv4 range (10.0.0.0/8)"};
+        }
         if (!IsCidr(entry)) {
           return Error{Where(path, item) + ": egress.allow: '" + entry +
                        "' is not an address or CIDR (10.0.0.0/8, 2001:db8::/32)"};

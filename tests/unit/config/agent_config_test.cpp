@@ -26,6 +26,28 @@ TEST(AgentConfig, LoadsKnownSettings) {
   EXPECT_EQ(cfg.collector.spool_max_bytes, 1024u);
 }
 
+TEST(AgentConfig, EgressAllowTakesNamesAndCidrsAndRefusesMappedIpv4) {
+  auto path = WriteTemp("cs-agent-egress.yaml",
+                        "egress:\n  allow: [registry.npmjs.org, '*.pkg.dev', 10.0.0.0/8, "
+                        "'2001:db8::/32']\n");
+  AgentConfig cfg;
+  auto st = LoadAgentConfigFile(path, cfg);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(cfg.egress_allow_names, (std::vector<std::string>{"registry.npmjs.org", "*.pkg.dev"}));
+  EXPECT_EQ(cfg.egress_allow_cidrs, (std::vector<std::string>{"10.0.0.0/8", "2001:db8::/32"}));
+  // Read as IPv6, /8 of it would be ::/8: every IPv4-mapped address.
+  path = WriteTemp("cs-agent-mapped.yaml", "mode: prevent\negress:\n  allow: ['::ffff:10.0.0.0/8']\n");
+  st = LoadAgentConfigFile(path, cfg);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.message(), path + ":3: egress.allow: '::ffff:10.0.0.0/8' is an IPv4-mapped IPv6 "
+                                 "address: write the IPv4 range (10.0.0.0/8)");
+  path = WriteTemp("cs-agent-cidr.yaml", "egress:\n  allow: [10.0.0.0/33]\n");
+  st = LoadAgentConfigFile(path, cfg);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find(path + ":2: egress.allow: '10.0.0.0/33' is not an address or CIDR"),
+            std::string::npos) << st.message();
+}
+
 TEST(AgentConfig, UnknownKeyNamesFileAndLine) {
   auto path = WriteTemp("cs-agent-typo.yaml", "alerts_file: x\nalert_file: y\n");
   AgentConfig cfg;
