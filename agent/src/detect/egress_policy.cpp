@@ -39,12 +39,13 @@ EgressUpdate EgressPolicy::Combined(const std::string& ip, const Address& a) con
   return u;
 }
 
-std::optional<EgressUpdate> EgressPolicy::OnAnswer(const std::string& ip, const std::string& name,
-                                                   uint32_t ttl_s, uint64_t now_mono_ns) {
+std::vector<EgressUpdate> EgressPolicy::OnAnswer(const std::string& ip, const std::string& name,
+                                                 uint32_t ttl_s, uint64_t now_mono_ns) {
+  std::vector<EgressUpdate> out;
   const uint64_t creds = CredsFor(name);
   if (creds == 0) {
     ++counters_.block_answers_unexpected;
-    return std::nullopt;
+    return out;
   }
   const uint64_t ttl = std::clamp(ttl_s, options_.min_ttl_s, options_.max_ttl_s);
   const uint64_t expires = now_mono_ns + ttl * 1'000'000'000ull;
@@ -56,6 +57,7 @@ std::optional<EgressUpdate> EgressPolicy::OnAnswer(const std::string& ip, const 
         return Combined(x.first, x.second).expires_mono_ns <
                Combined(y.first, y.second).expires_mono_ns;
       });
+      out.push_back({soonest->first, 0, 0});
       addresses_.erase(soonest);
       ++counters_.block_addresses_evicted;
     }
@@ -75,7 +77,8 @@ std::optional<EgressUpdate> EgressPolicy::OnAnswer(const std::string& ip, const 
     }
     grants.push_back({name, creds, expires});
   }
-  return Combined(ip, it->second);
+  out.push_back(Combined(ip, it->second));
+  return out;
 }
 
 std::vector<EgressUpdate> EgressPolicy::Expire(uint64_t now_mono_ns) {
@@ -94,12 +97,6 @@ std::vector<EgressUpdate> EgressPolicy::Expire(uint64_t now_mono_ns) {
     ++it;
   }
   return out;
-}
-
-std::optional<std::string> EgressPolicy::NameOf(const std::string& ip) const {
-  auto it = addresses_.find(ip);
-  if (it == addresses_.end() || it->second.grants.empty()) return std::nullopt;
-  return it->second.grants.back().name;
 }
 
 }  // namespace credsentry::detect

@@ -7,7 +7,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -60,15 +59,14 @@ class EgressPolicy {
   // Credential bits `name` is expected for; kAllCreds when egress.allow names it.
   uint64_t CredsFor(const std::string& name) const;
 
-  // A DNS answer: `ip` for `name`, `ttl_s`. The update to write, or none when no credential
-  // expects the name.
-  std::optional<EgressUpdate> OnAnswer(const std::string& ip, const std::string& name,
-                                       uint32_t ttl_s, uint64_t now_mono_ns);
+  // A DNS answer: `ip` for `name`, `ttl_s`. The updates to write, in order: the address evicted
+  // to make room, if any (creds 0: forget it, or the kernel's table fills and refuses the rest),
+  // then `ip`'s; none when no credential expects the name.
+  std::vector<EgressUpdate> OnAnswer(const std::string& ip, const std::string& name,
+                                     uint32_t ttl_s, uint64_t now_mono_ns);
   // Addresses whose grants are over (creds 0: forget) or narrower now. Call about once a second.
   std::vector<EgressUpdate> Expire(uint64_t now_mono_ns);
 
-  // The name an allowed address was answered for (the alert of a blocked connect names it).
-  std::optional<std::string> NameOf(const std::string& ip) const;
   size_t size() const { return addresses_.size(); }
   const EgressPolicyCounters& counters() const { return counters_; }
 

@@ -29,8 +29,8 @@ Pipeline::Pipeline(PipelineOptions options, const state::Scope& scope,
   });
   dns_.SetAnswerSink([this](const std::string& ip, const std::string& name, uint32_t ttl_s,
                             uint64_t mono_ns) {
-    if (auto u = egress_policy_.OnAnswer(ip, name, ttl_s, mono_ns); u && kernel_) {
-      kernel_->SetEgressAllowed(*u);
+    for (const auto& u : egress_policy_.OnAnswer(ip, name, ttl_s, mono_ns)) {
+      if (kernel_) kernel_->SetEgressAllowed(u);
     }
   });
   ApplyEgressRules();
