@@ -111,6 +111,15 @@ int cs_exit(void *ctx)
 	struct cs_exit_event *ev;
 	__u32 tid = cs_tid();
 
+	task = cs_current();
+	/* A process's taint lives until its last thread is gone (a main thread that called
+	 * pthread_exit leaves it to the others), and is dropped in scope or not: one that left the
+	 * scope must not leave its entry behind for a reused pid to inherit. */
+	if (BPF_CORE_READ(task, signal, live.counter) == 0) {
+		__u32 tgid = cs_tgid();
+
+		bpf_map_delete_elem(&cs_tainted, &tgid);
+	}
 	if (!cs_in_scope())
 		return 0;
 	/* A thread killed inside a syscall or SSL_write never reaches the exit half: drop its
@@ -118,11 +127,9 @@ int cs_exit(void *ctx)
 	cs_io_call_end(tid);
 	bpf_map_delete_elem(&connect_calls, &tid);
 	bpf_map_delete_elem(&tls_calls, &tid);
-	task = cs_current();
 	cs_forget_fds(task, cs_tgid());
 	if (tid != cs_tgid())
 		return 0;
-	bpf_map_delete_elem(&cs_tainted, &tid);
 	ev = CS_RESERVE_CONTROL(struct cs_exit_event);
 	if (!ev)
 		return 0;
