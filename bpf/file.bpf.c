@@ -316,23 +316,6 @@ int cs_exit_pread64(struct trace_event_raw_sys_exit *ctx)
 SEC("tp/syscalls/sys_enter_close")
 int cs_enter_close(struct trace_event_raw_sys_enter *ctx)
 {
-	struct cs_fd_key key = { .pid = cs_tgid(), .fd = ctx->args[0] };
-	struct cs_fd_state *st = cs_watched_fd(&key);
-	struct cs_close_event *ev;
-	__u8 kind;
-
-	if (!st)
-		return 0;
-	kind = st->kind;
-	cs_unwatch_fd(&key);
-	if (!cs_in_scope())
-		return 0;
-	ev = CS_RESERVE_CONTROL(struct cs_close_event);
-	if (!ev)
-		return 0;
-	cs_fill_header(&ev->hdr, CS_EV_CLOSE);
-	ev->fd = key.fd;
-	ev->fd_kind = kind;
-	cs_submit_control(ev);
+	cs_close_fd(ctx->args[0]);
 	return 0;
 }

@@ -51,15 +51,17 @@ struct cs_uring_call {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	/* Not an LRU: a ring flooded with requests that never complete must not push out the
+	 * ones followed; past the bound a request is not followed, counted (uring_pending_full). */
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, CS_MAX_URING_PENDING);
 	__type(key, __u64);  /* the struct io_kiocb's address */
 	__type(value, struct cs_uring_call);
 } uring_calls SEC(".maps");
 
 /* Entries ever put in uring_calls minus those taken out: while it is 0, a completion returns
- * after one load. An LRU eviction is not subtracted, so it can only stay high (a lookup too
- * many), never low. */
+ * after one load. An entry replaced under the same request address is not subtracted, so it can
+ * only stay high (a lookup too many), never low. */
 __u64 cs_uring_pending SEC(".bss");
 
 static __always_inline bool cs_uring_is_read(__u8 op)
@@ -275,6 +277,7 @@ int BPF_PROG(cs_uring_submit, struct io_kiocb *req)
 {
 	struct io_sr_msg *sr = (void *)&req->cmd;
 	struct io_rw *rw = (void *)&req->cmd;
+	struct io_close *cl = (void *)&req->cmd;
 	__u8 op = req->opcode;
 
 	switch (op) {
@@ -300,6 +303,12 @@ int BPF_PROG(cs_uring_submit, struct io_kiocb *req)
 	case IORING_OP_OPENAT:
 	case IORING_OP_OPENAT2:
 		return cs_uring_open(req);
+	case IORING_OP_CLOSE:
+		/* A close of a regular fd (not of a fixed slot) is close(2)'s: the watched fd goes,
+		 * so a later file given the same number is not taken for the credential file. */
+		if (!(req->flags & REQ_F_FIXED_FILE) && !BPF_CORE_READ(cl, file_slot))
+			cs_close_fd(BPF_CORE_READ(cl, fd));
+		return 0;
 	default:
 		return 0;
 	}
@@ -352,6 +361,9 @@ static __always_inline void cs_uring_read_done(const struct cs_uring_call *call,
 
 	if (res <= 0)
 		return;
+	/* As read(2) does: the reader is tainted in the kernel, so prevent mode's connect hooks
+	 * see it (the completion may run on an io-wq thread: the request's process is named). */
+	cs_taint_tgid(call->tgid, cs_cred_bit(call->io.cred_id), call->io.cred_id, CS_TAINT_READ);
 	rec = cs_payload_begin(CS_EV_CRED_READ);
 	if (!rec)
 		return;

@@ -153,6 +153,30 @@ static __always_inline void cs_submit_control(void *rec)
 	cs_count(CS_CNT_EVENTS_CONTROL);
 }
 
+/* close of `fd` by the current process (close(2), or an io_uring CLOSE): a watched fd
+ * (credential file or socket) is forgotten, and user space told when it is in scope. */
+static __always_inline void cs_close_fd(__s32 fd)
+{
+	struct cs_fd_key key = { .pid = cs_tgid(), .fd = fd };
+	struct cs_fd_state *st = cs_watched_fd(&key);
+	struct cs_close_event *ev;
+	__u8 kind;
+
+	if (!st)
+		return;
+	kind = st->kind;
+	cs_unwatch_fd(&key);
+	if (!cs_in_scope())
+		return;
+	ev = CS_RESERVE_CONTROL(struct cs_close_event);
+	if (!ev)
+		return;
+	cs_fill_header(&ev->hdr, CS_EV_CLOSE);
+	ev->fd = key.fd;
+	ev->fd_kind = kind;
+	cs_submit_control(ev);
+}
+
 /* io_calls with its pending count (maps.bpf.h says why). */
 static __always_inline void cs_io_call_start(__u32 tid, const struct cs_io_call *call)
 {

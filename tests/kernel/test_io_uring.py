@@ -45,7 +45,9 @@ def _run(clients, test_user, uring_client, mode, creds, server, **kw):
     return result
 
 
-@pytest.mark.parametrize("mode", ["send", "sendmsg", "write", "writev", "sqpoll"])
+# "close": the file is closed through the ring before the socket is made, so the socket gets the
+# file's fd number and must not be taken for the credential file.
+@pytest.mark.parametrize("mode", ["send", "sendmsg", "write", "writev", "sqpoll", "close"])
 def test_a_credential_file_sent_through_io_uring_alerts_like_a_syscall_send(
         mode, uring_client, test_user, agent, clients, http_server, registry):
     creds = write_aws_credentials(test_user, registry)
@@ -84,3 +86,20 @@ def test_an_io_uring_client_outside_the_cgroup_leaves_no_record(
     leaked = [e for e in agent.trace_events()
               if outside.pid in (e.get("pid"), e.get("tid"), e.get("ppid"))]
     assert leaked == [], f"{len(leaked)} kernel records of pid {outside.pid} reached user space"
+
+
+def test_prevent_mode_refuses_the_connect_of_a_process_that_read_a_credential_through_the_ring(
+        uring_client, test_user, start_agent, clients, http_server, registry):
+    # The read completes through io_uring, and the taint must still be in the kernel by the
+    # connect, also made through the ring (cgroup connect4 runs for it as for connect(2)).
+    agent = start_agent(extra_args=["--mode", "prevent"])
+    creds = write_aws_credentials(test_user, registry)
+    result = clients.run([str(uring_client), "send", str(creds), str(http_server.port)],
+                         user=test_user, check=False)
+    assert result.rc == 2, f"exited {result.rc}\n{agent.diagnostics()}"
+    assert "connect: Operation not permitted" in result.stderr, result.stderr
+    time.sleep(0.5)
+    assert http_server.requests == [], "the request reached the server"
+    assert agent.wait_for_counter("block_refused", 1), agent.diagnostics()
+    alerts = agent.wait_for_alerts(lambda a: a.get("action") == "blocked", timeout=ALERT_TIMEOUT)
+    assert alerts and alerts[0]["process"]["comm"] == "uring_client", agent.diagnostics()

@@ -64,7 +64,8 @@ int main(int argc, char **argv)
 	int fd, sock, n, hlen, sent;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: %s send|sendmsg|write|writev|fixed|sqpoll FILE PORT\n", argv[0]);
+		fprintf(stderr, "usage: %s send|sendmsg|write|writev|fixed|sqpoll|close FILE PORT\n",
+			argv[0]);
 		return 2;
 	}
 	mode = argv[1];
@@ -81,6 +82,11 @@ int main(int argc, char **argv)
 	fd = submit_wait("openat");
 	io_uring_prep_read(sqe(), fd, body, sizeof(body), 0);
 	n = submit_wait("read");
+	if (!strcmp(mode, "close")) {
+		/* The file closed through the ring: the socket then gets its fd number. */
+		io_uring_prep_close(sqe(), fd);
+		submit_wait("close");
+	}
 
 	io_uring_prep_socket(sqe(), AF_INET, SOCK_STREAM, 0, 0);
 	sock = submit_wait("socket");
@@ -95,7 +101,8 @@ int main(int argc, char **argv)
 	struct iovec iov[2] = { { head, hlen }, { body, n } };
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
 
-	if (!strcmp(mode, "send") || !strcmp(mode, "sqpoll") || !strcmp(mode, "fixed")) {
+	if (!strcmp(mode, "send") || !strcmp(mode, "sqpoll") || !strcmp(mode, "fixed") ||
+	    !strcmp(mode, "close")) {
 		/* One buffer: the head and the body together. */
 		memmove(body + hlen, body, n);
 		memcpy(body, head, hlen);
