@@ -6,7 +6,9 @@
 #   3. the agent idle: RSS and CPU;
 #   4. prevent mode (--mode prevent) as one more mode of 1 and 2, and per-request latency of
 #      benign HTTPS requests carrying a key to its own provider, detect against prevent;
-#   5. the open+read+close loop made of io_uring requests: off / agent.
+#   5. the open+read+close loop made of io_uring requests: off / agent;
+#   6. exec latency of a binary never seen (a fresh copy: the exec hold) and of a known one:
+#      off / agent.
 # Prints a table with PASS/MISS per target and exits 0 even when a target is missed: it is a
 # measurement, not a test. It exits non-zero only when it cannot measure (missing binaries, a
 # probe that fails to attach, a client that fails).
@@ -29,6 +31,8 @@
 #   UPLOAD_RUNS       uploads per mode per pass               [2]
 #   IDLE_SECONDS      agent idle window                       [10]
 #   READY_TIMEOUT_S   how long the agent may take to verify and attach its probes [180]
+#   EXEC_BINARY       binary copied and run for the exec latency [/usr/bin/true]
+#   EXEC_RUNS         fresh copies (and known runs) per mode per pass [20]
 #   SKIP_AGENT=1      measure the floors only (no agent binary needed)
 set -euo pipefail
 
@@ -172,6 +176,18 @@ run_uring_loop() {  # MODE
     tee -a "$WORK/uring.$1" >>"$WORK/pass$PASS.uring.$1"
 }
 
+# Exec latency (bench/exec_latency.py), in off and agent: a fresh copy of EXEC_BINARY per run,
+# and the same known copy, ms per exec-to-exit.
+EXEC_BINARY=${EXEC_BINARY:-/usr/bin/true}
+EXEC_RUNS=${EXEC_RUNS:-20}
+run_exec_latency() {  # MODE
+  local out
+  out=$(in_scope timeout 120 /usr/bin/python3 "$REPO/bench/exec_latency.py" "$WORK" \
+    "$EXEC_BINARY" "$EXEC_RUNS") || die "exec_latency.py failed in mode $1"
+  awk '/^new_ms/ {for (i = 2; i <= NF; i++) print $i}' <<<"$out" >>"$WORK/execnew.$1"
+  awk '/^known_ms/ {for (i = 2; i <= NF; i++) print $i}' <<<"$out" >>"$WORK/execknown.$1"
+}
+
 run_loop() {  # MODE
   local out c0 c1 warmup=$((LOOP_ITERATIONS < 10000 ? LOOP_ITERATIONS : 10000))
   c0=$(cgroup_cpu_us)
@@ -297,6 +313,7 @@ for ((PASS = 0; PASS < PASSES; PASS++)); do
     # The TLS-only floor has no syscall hooks: the loop would measure "off" again.
     [[ $mode == trivial-tls ]] || run_loop "$mode"
     [[ $mode == off || $mode == agent ]] && run_uring_loop "$mode"
+    [[ $mode == off || $mode == agent ]] && run_exec_latency "$mode"
     [[ $mode == agent ]] && run_loop_prog_time agent cs_
     [[ $mode == agent || $mode == prevent ]] && run_latency "$mode"
     [[ $mode == trivial-all ]] && run_loop_prog_time trivial-all trivial_
@@ -486,6 +503,21 @@ elif [[ $SKIP_AGENT != 1 ]]; then
   echo
 fi
 if [[ $SKIP_AGENT != 1 ]]; then
+  E_NEW_OFF=$(median "$WORK/execnew.off")
+  E_NEW_AGENT=$(median "$WORK/execnew.agent")
+  E_KNOWN_OFF=$(median "$WORK/execknown.off")
+  E_KNOWN_AGENT=$(median "$WORK/execknown.agent")
+  printf '6. exec to exit of %s, %s runs per mode per pass, ms, median [min..max]\n' \
+    "$EXEC_BINARY" "$EXEC_RUNS"
+  printf '   %-38s %10s  %-18s  agent %s  %-18s\n' "never seen (a fresh copy each run)" \
+    "$E_NEW_OFF" "$(span "$WORK/execnew.off")" "$E_NEW_AGENT" "$(span "$WORK/execnew.agent")"
+  printf '   %-38s %10s  %-18s  agent %s  %-18s\n' "known (run before)" "$E_KNOWN_OFF" \
+    "$(span "$WORK/execknown.off")" "$E_KNOWN_AGENT" "$(span "$WORK/execknown.agent")"
+  printf '   %-38s %10s  (exec hold: inspect, hook, continue; bound 100 ms)\n' \
+    "added exec latency, new binary, ms" "$(added "$E_NEW_AGENT" "$E_NEW_OFF")"
+  printf '   %-38s %10s  (one map lookup at exec)\n' "added exec latency, known binary, ms" \
+    "$(added "$E_KNOWN_AGENT" "$E_KNOWN_OFF")"
+  echo
   echo "4. prevent mode (--mode prevent), same passes"
   printf '   %-38s %10s  %-18s\n' "open+read+close loop, us/iteration" "$L_PREVENT" \
     "$(span "$WORK/loop.prevent")"

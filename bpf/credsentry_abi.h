@@ -81,6 +81,10 @@ enum cs_counter {
 	CS_CNT_BLOCK_ALLOWED_DNS_PORT, /* ... let through: port 53 (name resolution keeps working) */
 	CS_CNT_TAINT_FULL,           /* taint table full: a credential reader not tainted (fail-open) */
 	CS_CNT_BLOCK_DNS_HOLDS,      /* DNS answer of a tainted process held until the agent read it */
+	CS_CNT_EXEC_HOLDS,           /* exec of an executable never inspected: held until hooked */
+	CS_CNT_EXEC_HOLD_KNOWN,      /* exec of an inspected executable: not held */
+	CS_CNT_EXEC_HOLD_TTY,        /* ... never seen, but on a terminal: not held (job control) */
+	CS_CNT_EXEC_HOLD_FAILED,     /* ... never seen, not held: held table full or signal refused */
 	CS_CNT__COUNT
 };
 
@@ -127,7 +131,8 @@ struct cs_exec_event {
 	__u32 ppid;
 	__u32 args_len;          /* bytes valid in args */
 	__u32 filename_len;
-	__u32 _pad0;
+	__u8 held;               /* stopped at exec until the agent inspected its executable */
+	__u8 _pad0[3];
 	/* pipefs inode of fd 0 / fd 1 at exec, 0 when not an anonymous pipe: provenance follows a
 	 * credential read through `cat creds | filter | curl` by matching these. */
 	__u64 stdin_pipe;
@@ -462,10 +467,19 @@ static inline __u32 cs_cred_inode_bit(__u64 dev, __u64 ino)
 #define CS_PREVENT_STRADDLE 256    /* an anchor this close to a write's end holds the next write */
 #define CS_MAX_HELD 4096
 
+/* Why a process is in prevent_held: a TLS write waiting for its verdict, or (in either mode) an
+ * exec of a never-inspected executable waiting for its probes, released sooner (CS_EXEC_HOLD_NS). */
+enum cs_hold_reason {
+	CS_HOLD_WRITE = 0,
+	CS_HOLD_EXEC = 1,
+};
+#define CS_EXEC_HOLD_NS 80000000ull /* the guardian lets an exec hold go past this (bound 100 ms) */
+#define CS_MAX_KNOWN_EXES 16384     /* entries in known_exes */
+
 struct cs_prevent_hold {
 	__u64 ts_ns;  /* bpf_ktime_get_ns when the process was stopped */
 	__u32 tid;    /* the thread whose write is held */
-	__u32 _pad0;
+	__u32 reason; /* enum cs_hold_reason */
 };
 
 static inline __u32 cs_anchor_slot(__u32 trigram)

@@ -2,9 +2,68 @@
 /* Process lifecycle: exec (with argv), process forks, thread-group exits. */
 #include "helpers/common.bpf.h"
 #include "helpers/taint.bpf.h"
+#include "helpers/prevent.bpf.h"
 #include "core_fixes.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* The exec hold on (1) or off (0), written by the loader through the skeleton's mmap. */
+__u32 cs_exec_hold_on SEC(".bss");
+
+/* Executables the agent has inspected (hooked or found to carry no TLS stack), by the kernel's
+ * (dev, inode); written by the agent only, after the inspection, so every exec of a new file is
+ * held until then. The value is unused. LRU: a forgotten one is held and looked up once more. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CS_MAX_KNOWN_EXES);
+	__type(key, struct cs_inode_key);
+	__type(value, __u8);
+} known_exes SEC(".maps");
+
+/*
+ * The first exec of an executable never inspected: the process is stopped (SIGSTOP, taken on
+ * its way back to user space, before the new image's first instruction) and entered in
+ * prevent_held as an exec hold, so that a binary dropped and run at once cannot make its first TLS
+ * write before the agent has hooked it. The agent continues it once the file is inspected; the
+ * guardian past CS_EXEC_HOLD_NS, or when the agent is gone. A process on a terminal is left
+ * alone: its shell would take a stopped foreground job for one the user suspended.
+ */
+static __always_inline bool cs_exec_hold(struct task_struct *task)
+{
+	struct cs_prevent_hold hold = { .reason = CS_HOLD_EXEC };
+	struct cs_inode_key key = {};
+	struct inode *inode;
+	__u32 tgid = cs_tgid();
+
+	if (!*(volatile __u32 *)&cs_exec_hold_on)
+		return false;
+	inode = BPF_CORE_READ(task, mm, exe_file, f_inode);
+	if (!inode)
+		return false;
+	key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	key.ino = BPF_CORE_READ(inode, i_ino);
+	if (bpf_map_lookup_elem(&known_exes, &key)) {
+		cs_count(CS_CNT_EXEC_HOLD_KNOWN);
+		return false;
+	}
+	if (BPF_CORE_READ(task, signal, tty)) {
+		cs_count(CS_CNT_EXEC_HOLD_TTY);
+		return false;
+	}
+	hold.ts_ns = bpf_ktime_get_ns();
+	hold.tid = cs_tid();
+	if (bpf_map_update_elem(&prevent_held, &tgid, &hold, BPF_NOEXIST)) {
+		cs_count(CS_CNT_EXEC_HOLD_FAILED);
+		return false;
+	}
+	if (bpf_send_signal_thread(CS_SIGSTOP)) {
+		bpf_map_delete_elem(&prevent_held, &tgid);
+		cs_count(CS_CNT_EXEC_HOLD_FAILED);
+		return false;
+	}
+	cs_count(CS_CNT_EXEC_HOLDS);
+	return true;
+}
 
 SEC("tp/sched/sched_process_exec")
 int cs_exec(struct trace_event_raw_sched_process_exec *ctx)
@@ -26,6 +85,9 @@ int cs_exec(struct trace_event_raw_sched_process_exec *ctx)
 	ev->filename_len = n > 0 ? n - 1 : 0;
 	ev->stdin_pipe = cs_task_fd_pipe(task, 0);
 	ev->stdout_pipe = cs_task_fd_pipe(task, 1);
+	/* Last, once the record is sure to reach the agent: a hold it never hears of lasts until the
+	 * guardian's bound. */
+	ev->held = cs_exec_hold(task);
 
 	/* The new image's argv strings, NUL-separated, as the kernel laid them out at exec. */
 	arg_start = BPF_CORE_READ(task, mm, arg_start);

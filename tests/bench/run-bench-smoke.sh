@@ -28,7 +28,8 @@ rc=$?
 number='-?[0-9]+\.[0-9]+'
 for row in "agent_added / trivial_added" "paired by pass" "io_uring agent / off" "CPU: agent_added / trivial_added" \
            "agent / trivial uprobes" "RSS, MB (max VmRSS)" "CPU, % of one core" \
-           "prevent_added / trivial_added" "prevent / off" "added by prevent, p99 ms"; do
+           "prevent_added / trivial_added" "prevent / off" "added by prevent, p99 ms" \
+           "added exec latency, new binary, ms" "added exec latency, known binary, ms"; do
   line=$(grep -F -- "$row" "$out" | head -n 1)
   [[ ${line#*"$row"} =~ ^\ +$number\  ]] || fail "no figure on the row '$row'"
 done

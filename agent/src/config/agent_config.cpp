@@ -213,6 +213,7 @@ Status LoadAgentConfigFile(const std::string& path, AgentConfig& cfg) {
          return Status::Ok();
        }},
       {"max_attached_files", [&](const YAML::Node& n) { return Get(path, n, cfg.max_attached_files); }},
+      {"exec_hold", [&](const YAML::Node& n) { return Get(path, n, cfg.exec_hold); }},
       {"taint_window_s", [&](const YAML::Node& n) -> Status {
          if (auto st = Get(path, n, cfg.taint_window_s); !st) return st;
          if (cfg.taint_window_s == 0 || cfg.taint_window_s > 86400)
@@ -321,6 +322,7 @@ struct Grammar {
   CLI::Option* mode = nullptr;
   CLI::Option* version = nullptr;
   CLI::Option* metrics_allow_remote = nullptr;
+  CLI::Option* no_exec_hold = nullptr;
   CLI::Option* scan_rules = nullptr;
   CLI::Option* scan_fingerprint_key = nullptr;
   std::vector<std::pair<CLI::Option*, StringField>> run_flags;
@@ -359,6 +361,8 @@ struct Grammar {
     version = app.add_flag("--version")->description("print the version");
     metrics_allow_remote = app.add_flag("--metrics-allow-remote")->description(
         "let --metrics-listen take an address that is not loopback");
+    no_exec_hold = app.add_flag("--no-exec-hold")->description(
+        "do not hold a new binary's first exec until its TLS stack is hooked (exec_hold: false)");
 
     scan = app.add_subcommand("scan", "scan files or stdin; exit 1 if anything is found, 0 if not");
     scan->get_formatter()->column_width(28);
@@ -455,6 +459,7 @@ Result<CommandLine> ParseCommandLine(int argc, char** argv) {
     if (opt->count() > 0) field(c) = field(g.flags);
   }
   if (g.metrics_allow_remote->count() > 0) c.metrics_allow_remote = true;
+  if (g.no_exec_hold->count() > 0) c.exec_hold = false;
   if (g.mode->count() > 0) {
     auto mode = ParseMode(g.mode_text);
     if (!mode) return Error{"--mode must be detect or prevent, not '" + g.mode_text + "'"};

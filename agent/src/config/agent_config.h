@@ -67,6 +67,9 @@ struct AgentConfig {
   // Executables and libraries hooked after start (attach on exec); 0 = none, and no privileged
   // attach helper is started.
   uint32_t max_attached_files = 64;
+  // Hold a process at the exec of an executable never inspected (SIGSTOP from the exec
+  // tracepoint) until its TLS stack is hooked, for at most 100 ms; needs attach on exec.
+  bool exec_hold = true;
   // How long a credential-file read taints the reader and its children (tainted-egress alerts).
   uint32_t taint_window_s = 600;
   std::vector<std::string> extra_tls_libraries;

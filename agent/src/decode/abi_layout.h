@@ -14,6 +14,7 @@ static_assert(offsetof(cs_event_header, cgroup_id) == 32);
 static_assert(offsetof(cs_event_header, comm) == 40);
 static_assert(sizeof(cs_exec_event) == 56 + 32 + CS_PATH_MAX + CS_ARGS_MAX);
 static_assert(offsetof(cs_exec_event, stdin_pipe) == 72);
+static_assert(offsetof(cs_exec_event, held) == 68);
 static_assert(offsetof(cs_exec_event, filename) == 88);
 static_assert(sizeof(cs_fork_event) == 64);
 static_assert(sizeof(cs_exit_event) == 64);

@@ -56,6 +56,7 @@ Result<Event> DecodeExec(std::span<const uint8_t> record) {
   out.ppid = e->ppid;
   out.stdin_pipe = e->stdin_pipe;
   out.stdout_pipe = e->stdout_pipe;
+  out.held = e->held != 0;
   out.filename = BoundedString(e->filename, CS_PATH_MAX, e->filename_len);
   size_t args_len = std::min<size_t>(e->args_len, CS_ARGS_MAX);
   size_t start = 0;

@@ -36,6 +36,7 @@ struct ProcessExec {
   std::vector<std::string> argv;
   uint64_t stdin_pipe = 0;   // pipefs inode of fd 0 at exec; 0 = not a pipe
   uint64_t stdout_pipe = 0;  // same for fd 1
+  bool held = false;         // stopped at exec until the agent inspected its executable
 };
 
 struct ProcessFork {

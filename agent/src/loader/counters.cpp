@@ -42,8 +42,12 @@ constexpr std::array<std::string_view, CS_CNT__COUNT> kCounterNames = {
     "block_allowed_dns_port",  // CS_CNT_BLOCK_ALLOWED_DNS_PORT
     "taint_table_full",        // CS_CNT_TAINT_FULL
     "block_dns_holds",         // CS_CNT_BLOCK_DNS_HOLDS
+    "exec_holds",              // CS_CNT_EXEC_HOLDS
+    "exec_hold_known",         // CS_CNT_EXEC_HOLD_KNOWN
+    "exec_hold_tty_skipped",   // CS_CNT_EXEC_HOLD_TTY
+    "exec_hold_failed",        // CS_CNT_EXEC_HOLD_FAILED
 };
-static_assert(CS_CNT_SCRAPE_REPEATS == 15 && CS_CNT_BLOCK_DNS_HOLDS == CS_CNT__COUNT - 1,
+static_assert(CS_CNT_SCRAPE_REPEATS == 15 && CS_CNT_EXEC_HOLD_FAILED == CS_CNT__COUNT - 1,
               "cs_counter changed: update kCounterNames");
 static_assert(CS_CNT_DERIVED_CRED_FULL == 18, "cs_counter changed: update kCounterNames");
 static_assert(!kCounterNames.back().empty(), "cs_counter changed: update kCounterNames");

@@ -108,7 +108,7 @@ ExeAttacher::ExeAttacher(ExeAttachOptions options, UprobeAttacher& uprobes)
   for (const char* c :
        {"files_inspected", "files_hooked", "files_skipped_bound", "files_skipped_seen_full",
         "attach_failures", "inspect_errors", "rescans_dropped", "exec_to_attach_us_last",
-        "exec_to_attach_us_max", "scan_files", "scan_ms"}) {
+        "exec_to_attach_us_max", "scan_files", "scan_ms", "known_marks_failed"}) {
     counters_[c] = 0;
   }
 }
@@ -119,7 +119,12 @@ void ExeAttacher::AddInspector(std::unique_ptr<ExecutableInspector> inspector) {
 
 void ExeAttacher::MarkSeen(const std::string& path) {
   struct stat st {};
-  if (stat(path.c_str(), &st) == 0) seen_.emplace(st.st_dev, st.st_ino);
+  if (stat(path.c_str(), &st) == 0) AddSeen(st.st_dev, st.st_ino);
+}
+
+void ExeAttacher::AddSeen(uint64_t dev, uint64_t ino) {
+  seen_.emplace(dev, ino);
+  if (known_sink_ && !known_sink_(dev, ino)) ++counters_["known_marks_failed"];
 }
 
 bool ExeAttacher::Inspect(const ExecutableFile& file, uint64_t exec_mono_ns) {
@@ -129,7 +134,7 @@ bool ExeAttacher::Inspect(const ExecutableFile& file, uint64_t exec_mono_ns) {
     ++counters_["files_skipped_seen_full"];
     return false;
   }
-  seen_.emplace(file.dev, file.ino);
+  AddSeen(file.dev, file.ino);
   ++counters_["files_inspected"];
   const uint64_t inspect_start = MonotonicNs();
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -89,6 +90,11 @@ class ExeAttacher {
   void AddInspector(std::unique_ptr<ExecutableInspector> inspector);
   // Files already hooked elsewhere (the system libraries): never inspected again.
   void MarkSeen(const std::string& path);
+  // Told of every file once it is seen (inspected, or marked), with stat(2)'s (dev, inode): the
+  // kernel's exec hold lets its execs go unheld. False: not recorded (counted).
+  void SetKnownSink(std::function<bool(uint64_t dev, uint64_t ino)> sink) {
+    known_sink_ = std::move(sink);
+  }
   // The bounded start-up scan. Logs how many files it read and how long it took.
   void ScanAtStart();
   // An in-scope process exec'd `filename` (as passed to execve; used when the process is already
@@ -106,10 +112,12 @@ class ExeAttacher {
   // Returns true when the file got probes.
   bool Inspect(const ExecutableFile& file, uint64_t exec_mono_ns);
   void ScanDir(const std::string& dir, int depth, uint64_t deadline_ns, size_t& files);
+  void AddSeen(uint64_t dev, uint64_t ino);
 
   ExeAttachOptions options_;
   UprobeAttacher& uprobes_;
   std::vector<std::unique_ptr<ExecutableInspector>> inspectors_;
+  std::function<bool(uint64_t, uint64_t)> known_sink_;
   std::set<std::pair<uint64_t, uint64_t>> seen_;  // (dev, inode), bounded by max_seen_files
   size_t attached_ = 0;
   struct Rescan {

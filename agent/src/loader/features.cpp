@@ -240,6 +240,15 @@ FeatureReport ProbeFeatures(const ProbeOptions& options) {
   add("prevent: uprobe hold (bpf_send_signal_thread)",
       hold ? Yes("SIGSTOP from the TLS uprobe before encryption")
            : No(!uprobes ? "needs uprobes" : "helper not offered to uprobe programs"));
+  // The exec hold stops a new binary's process from the exec tracepoint until attach on exec
+  // has hooked it (bpf/process.bpf.c), in either mode.
+  bool exec_signal =
+      libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_send_signal_thread, nullptr) == 1;
+  add("exec hold (first run of a new binary)",
+      uprobes && exec_signal
+          ? Yes("SIGSTOP at sched_process_exec until its TLS stack is hooked, at most 100 ms, "
+                "fail-open; processes on a terminal are not held (--no-exec-hold turns it off)")
+          : No(!uprobes ? "needs uprobes" : "helper not offered to tracepoint programs"));
   std::string scope_dir = options.cgroup_paths.empty() ? cg2 : options.cgroup_paths.front();
   std::string connect4 = scope_dir.empty() ? "cgroup v2 not mounted"
                                            : TrySockAddrProgram(BPF_CGROUP_INET4_CONNECT, scope_dir);

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <cstring>
 
 #include "credsentry_abi.h"
+#include "loader/host.h"
 #include "loader/skeleton.h"
 
 namespace credsentry::loader {
@@ -45,7 +47,11 @@ void ReleaseHeld(int map_fd, uint64_t now_ns, uint64_t older_than_ns) {
   for (size_t i = 0; i < n; ++i) {
     cs_prevent_hold hold{};
     if (bpf_map_lookup_elem(map_fd, &keys[i], &hold) != 0) continue;
-    if (older_than_ns != 0 && now_ns - hold.ts_ns < older_than_ns) continue;
+    // An exec hold waits only for probes to attach: it has the shorter bound.
+    const uint64_t bound = hold.reason == CS_HOLD_EXEC
+                               ? std::min<uint64_t>(older_than_ns, CS_EXEC_HOLD_NS)
+                               : older_than_ns;
+    if (older_than_ns != 0 && now_ns - hold.ts_ns < bound) continue;
     kill(static_cast<pid_t>(keys[i]), SIGCONT);
     bpf_map_delete_elem(map_fd, &keys[i]);
   }
@@ -62,7 +68,8 @@ void ReleaseHeld(int map_fd, uint64_t now_ns, uint64_t older_than_ns) {
   for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE}) signal(sig, SIG_IGN);
   for (;;) {
     pollfd p{pipe_fd, POLLIN, 0};
-    int r = poll(&p, 1, 50);
+    // 10 ms: an exec hold is let go within CS_EXEC_HOLD_NS + 10 ms of its start (bound 100).
+    int r = poll(&p, 1, 10);
     bool agent_gone = false;
     if (r > 0) {
       char byte;
@@ -123,6 +130,40 @@ size_t PreventTable::SetAnchors(const std::vector<std::string>& text,
   store(skel_.bss->cs_anchor_any, any);
   return n;
 }
+
+void PreventTable::SetExecHold(bool on) {
+  std::atomic_ref<uint32_t>(skel_.bss->cs_exec_hold_on).store(on ? 1 : 0);
+}
+
+bool PreventTable::MarkExecutableKnown(uint64_t user_dev, uint64_t ino) {
+  cs_inode_key key{KernelDev(static_cast<dev_t>(user_dev)), ino};
+  uint8_t one = 1;
+  return bpf_map__update_elem(skel_.maps.known_exes, &key, sizeof key, &one, sizeof one,
+                              BPF_ANY) == 0;
+}
+
+PreventTable::ExecRelease PreventTable::ReleaseExecHold(uint32_t pid) {
+  cs_prevent_hold hold{};
+  // Taken out in one step: the guardian may release the exec hold at any moment, and the process
+  // may then be held again for a TLS write, whose entry must stay.
+  if (bpf_map_lookup_and_delete_elem(held_map_fd(), &pid, &hold) != 0) return ExecRelease::kTooLate;
+  if (hold.reason != CS_HOLD_EXEC) {
+    // Put back at once: while it is out the process stays stopped, only unguarded.
+    bpf_map_update_elem(held_map_fd(), &pid, &hold, BPF_NOEXIST);
+    return ExecRelease::kTooLate;
+  }
+  ::kill(static_cast<pid_t>(pid), SIGCONT);
+  return ExecRelease::kReleased;
+}
+
+PreventTable::ExecRelease PreventTable::EndExecHold(uint32_t pid, bool* mark_failed) {
+  struct stat st {};
+  const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+  *mark_failed = stat(exe.c_str(), &st) == 0 && !MarkExecutableKnown(st.st_dev, st.st_ino);
+  return ReleaseExecHold(pid);
+}
+
+uint64_t PreventTable::ExecHoldBoundMs() { return CS_EXEC_HOLD_NS / 1'000'000 + 20; }
 
 int PreventTable::held_map_fd() const { return bpf_map__fd(skel_.maps.prevent_held); }
 

@@ -34,6 +34,24 @@ class PreventTable {
   // set. While the bits are rewritten a write may go unheld (fail-open).
   size_t SetAnchors(const std::vector<std::string>& text, const std::vector<std::string>& huffman);
 
+  // The exec hold (bpf/process.bpf.c), in either mode: on while attach on exec runs.
+  void SetExecHold(bool on);
+  // An executable inspected (hooked or not): its execs are not held any more. `user_dev` as
+  // stat(2) gives it. False when the kernel table refused it (counted by the caller).
+  bool MarkExecutableKnown(uint64_t user_dev, uint64_t ino);
+  enum class ExecRelease {
+    kReleased,  // it was held at exec, and is continued now
+    kTooLate,   // no exec hold left for it: the guardian let it go past the bound, or it died
+  };
+  // Continues `pid` if the kernel still holds it for its exec. A held TLS write of the same
+  // process (after the guardian let the exec go) is not touched: its verdict is the pipeline's.
+  ExecRelease ReleaseExecHold(uint32_t pid);
+  // The end of an exec hold once the agent inspected the executable: marks /proc/<pid>/exe
+  // known (`*mark_failed` when the table refused it), then ReleaseExecHold.
+  ExecRelease EndExecHold(uint32_t pid, bool* mark_failed);
+  // How long an exec hold may last at most, in ms (the guardian's bound plus its poll).
+  static uint64_t ExecHoldBoundMs();
+
   // The verdicts. Both forget the kernel's entry for `pid`; errors carry errno text.
   Status Kill(uint32_t pid);
   Status Release(uint32_t pid);

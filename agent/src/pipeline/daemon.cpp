@@ -87,9 +87,31 @@ class ProbesControl : public KernelControl {
     if (!fds_.Unwatch(pid, fd)) ++unwatch_failures_;
   }
   uint64_t unwatch_failures() const { return unwatch_failures_; }
-  void OnExec(uint32_t pid, const std::string& filename, uint64_t exec_mono_ns) override {
+  void OnExec(uint32_t pid, const std::string& filename, uint64_t exec_mono_ns,
+              bool held) override {
     if (exe_attacher_) exe_attacher_->OnExec(pid, filename, exec_mono_ns);
+    if (!held) return;
+    // Inspected and hooked (or found to carry nothing to hook): its later execs go on at once,
+    // and this one goes on now unless the guardian's bound came first.
+    bool mark_failed = false;
+    auto end = prevent_.EndExecHold(pid, &mark_failed);
+    exec_hold_.mark_failures += mark_failed;
+    if (end != loader::PreventTable::ExecRelease::kReleased) {
+      ++exec_hold_.timeouts;
+      return;
+    }
+    ++exec_hold_.released;
+    const uint64_t now = MonotonicNs();
+    exec_hold_.last_us = (now - std::min(now, exec_mono_ns)) / 1000;
+    exec_hold_.max_us = std::max(exec_hold_.max_us, exec_hold_.last_us);
   }
+  struct ExecHoldCounts {
+    uint64_t released = 0;       // continued by the agent once inspected
+    uint64_t timeouts = 0;       // gone before: the guardian's bound, or the process died
+    uint64_t mark_failures = 0;  // known_exes refused the file: its execs stay held
+    uint64_t last_us = 0, max_us = 0;  // exec to release
+  };
+  const ExecHoldCounts& exec_hold() const { return exec_hold_; }
   void SetExeAttacher(loader::ExeAttacher* a) { exe_attacher_ = a; }
 
  private:
@@ -98,6 +120,7 @@ class ProbesControl : public KernelControl {
   loader::EgressTable& egress_;
   uint64_t egress_failures_ = 0;
   loader::ExeAttacher* exe_attacher_ = nullptr;
+  ExecHoldCounts exec_hold_;
   uint64_t unwatch_failures_ = 0;
 };
 
@@ -128,6 +151,11 @@ class Daemon {
   // detect or prevent, at start and on SIGHUP. Prevent needs the guardian first: without it a
   // crash could leave a held process stopped, so the agent stays in detect mode instead.
   void ApplyMode(config::Mode mode, const config::AgentConfig& cfg);
+  // The exec hold (exec_hold:, --no-exec-hold), in either mode: needs attach on exec, and the
+  // guardian, so that no process stays stopped at exec if the agent stops.
+  void StartExecHold();
+  // The guardian (prevent_table.h), started once for prevent mode or the exec hold.
+  bool EnsureGuardian();
 
   const config::AgentConfig& cfg_;
   // Members are torn down in reverse: the pipeline before what it refers to, the collector's
@@ -199,6 +227,11 @@ Status Daemon::AttachProbes() {
   const loader::GoTlsInspector* go_tls_counters = go_tls.get();
   exe_attacher_->AddInspector(std::move(go_tls));
   probes_->AddCounterSource("", [go_tls_counters] { return go_tls_counters->Counters(); });
+  // Every file inspected is one whose execs need no hold: the start-up scan's too.
+  loader::PreventTable& prevent = probes_->prevent();
+  exe_attacher_->SetKnownSink([&prevent](uint64_t dev, uint64_t ino) {
+    return prevent.MarkExecutableKnown(dev, ino);
+  });
   if (cfg_.max_attached_files > 0) exe_attacher_->ScanAtStart();
   loader::ExeAttacher& attacher = *exe_attacher_;
   probes_->AddCounterSource("exe_attach_", [&attacher] { return attacher.Counters(); });
@@ -222,6 +255,13 @@ Status Daemon::PrimeState() {
   control_ = std::make_unique<ProbesControl>(probes_->tables(), probes_->prevent(),
                                              probes_->egress());
   if (attach_on_exec_) control_->SetExeAttacher(exe_attacher_.get());
+  const ProbesControl& control = *control_;
+  probes_->AddCounterSource("exec_hold_", [&control] {
+    const auto& c = control.exec_hold();
+    return std::map<std::string, uint64_t>{
+        {"released", c.released}, {"timeouts", c.timeouts}, {"mark_failures", c.mark_failures},
+        {"exec_to_release_us_last", c.last_us}, {"exec_to_release_us_max", c.max_us}};
+  });
   std::vector<report::AlertSink*> sinks;
   for (auto& s : outputs_->sinks) sinks.push_back(s.get());
   PipelineOptions opts;
@@ -286,6 +326,7 @@ Status Daemon::Run() {
       "TLS libraries: {}",
       pipeline_->processes().size(), scope_->whole_host() ? " (whole host)" : "", watched_.inodes,
       watched_.names, fmt::join(probes_->TlsLibraries(), ", "));
+  StartExecHold();
   ApplyMode(cfg_.mode, cfg_);
   if (!cfg_.ready_file.empty()) std::ofstream(cfg_.ready_file) << "ready\n";
   NotifySystemd("READY=1");
@@ -309,6 +350,7 @@ Status Daemon::Run() {
 
   NotifySystemd("STOPPING=1");
   probes_->prevent().SetEnabled(false);  // nothing new is held; what is held is released below
+  probes_->prevent().SetExecHold(false);
   probes_->Poll(0, handle);
   pipeline_->Drain();
   for (auto& s : outputs_->sinks) s->Flush();
@@ -319,19 +361,42 @@ Status Daemon::Run() {
   return Status::Ok();
 }
 
+bool Daemon::EnsureGuardian() {
+  if (guardian_) return true;
+  // Past the agent's own bound (200 ms), the guardian lets a held write go by itself, and an
+  // exec hold sooner (ExecHoldBoundMs).
+  auto guardian = loader::PreventGuardian::Start(probes_->prevent().held_map_fd(), 300'000'000);
+  if (!guardian) {
+    spdlog::error("the prevent guardian did not start: {}", guardian.message());
+    return false;
+  }
+  guardian_ = std::move(*guardian);
+  spdlog::info("prevent guardian pid {} releases held processes if the agent stops",
+               guardian_->pid());
+  return true;
+}
+
+void Daemon::StartExecHold() {
+  if (!cfg_.exec_hold || !attach_on_exec_) {
+    spdlog::info("exec hold off{}: a new binary's first TLS writes may precede its probes",
+                 cfg_.exec_hold ? " (attach on exec is off)" : "");
+    return;
+  }
+  if (!EnsureGuardian()) {
+    spdlog::warn("exec hold off: without the guardian a process could stay stopped");
+    return;
+  }
+  probes_->prevent().SetExecHold(true);
+  spdlog::info("exec hold on: an in-scope exec of a binary never inspected waits (at most {} ms) "
+               "until its TLS stack is hooked",
+               loader::PreventTable::ExecHoldBoundMs());
+}
+
 void Daemon::ApplyMode(config::Mode mode, const config::AgentConfig& cfg) {
   const auto& allow = cfg.prevent_allow;
-  if (mode == config::Mode::kPrevent && !guardian_) {
-    // Past the agent's own bound (200 ms), the guardian lets a held process go by itself.
-    auto guardian = loader::PreventGuardian::Start(probes_->prevent().held_map_fd(), 300'000'000);
-    if (!guardian) {
-      spdlog::error("mode prevent refused, staying in detect mode: {}", guardian.message());
-      mode = config::Mode::kDetect;
-    } else {
-      guardian_ = std::move(*guardian);
-      spdlog::info("prevent guardian pid {} releases held processes if the agent stops",
-                   guardian_->pid());
-    }
+  if (mode == config::Mode::kPrevent && !EnsureGuardian()) {
+    spdlog::error("mode prevent refused, staying in detect mode");
+    mode = config::Mode::kDetect;
   }
   std::vector<PreventAllow> rules;
   for (const auto& r : allow) rules.push_back({r.process, r.destination, r.kind});

@@ -60,7 +60,7 @@ void Pipeline::Dispatch(const decode::Event& event) {
         using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, decode::ProcessExec>) {
           processes_.OnExec(e);
-          if (kernel_) kernel_->OnExec(e.header.pid, e.filename, e.header.ts_ns);
+          if (kernel_) kernel_->OnExec(e.header.pid, e.filename, e.header.ts_ns, e.held);
         } else if constexpr (std::is_same_v<T, decode::ProcessFork>) {
           processes_.OnFork(e);
         } else if constexpr (std::is_same_v<T, decode::ProcessExit>) {

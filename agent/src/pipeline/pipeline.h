@@ -41,8 +41,9 @@ class KernelControl {
   virtual ~KernelControl() = default;
   virtual void UnwatchFd(uint32_t pid, int32_t fd) = 0;
   // An in-scope process exec'd: its executable and libraries may need uprobes (attach on exec).
+  // `held`: the kernel stopped it at exec (a never-inspected executable) until this returns.
   virtual void OnExec(uint32_t /*pid*/, const std::string& /*filename*/,
-                      uint64_t /*exec_mono_ns*/) {}
+                      uint64_t /*exec_mono_ns*/, bool /*held*/) {}
   // Prevent mode (prevent_gate.h): the verdict on a held process (false: the kernel refused),
   // and the anchors the kernel holds writes on.
   virtual bool KillHeld(uint32_t /*pid*/) { return false; }

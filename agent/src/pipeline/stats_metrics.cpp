@@ -28,7 +28,8 @@ const std::set<std::string, std::less<>> kGauges = {
     "tls_libraries_hooked", "tls_libraries_failed", "watched_fd_slots_in_use",
     "block_cgroups_attached",
     "exe_attach_exec_to_attach_us_last", "exe_attach_exec_to_attach_us_max",
-    "exe_attach_scan_files", "exe_attach_scan_ms",
+    "exe_attach_scan_files", "exe_attach_scan_ms", "exec_hold_exec_to_release_us_last",
+    "exec_hold_exec_to_release_us_max",
     // pipeline
     "processes", "connections", "streams", "secrets_held", "dns_cache_entries", "dns_tunnels",
     "tainted_pipes", "known_secrets", "known_values", "redaction_values", "block_allowed_addresses",

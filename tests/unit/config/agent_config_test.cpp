@@ -48,6 +48,18 @@ TEST(AgentConfig, EgressAllowTakesNamesAndCidrsAndRefusesMappedIpv4) {
             std::string::npos) << st.message();
 }
 
+TEST(AgentConfig, ExecHoldIsOnByDefaultAndTurnsOff) {
+  EXPECT_TRUE(AgentConfig{}.exec_hold);
+  auto path = WriteTemp("cs-agent-exechold.yaml", "exec_hold: false\n");
+  AgentConfig cfg;
+  ASSERT_TRUE(LoadAgentConfigFile(path, cfg).ok());
+  EXPECT_FALSE(cfg.exec_hold);
+  path = WriteTemp("cs-agent-exechold-bad.yaml", "\nexec_hold: sometimes\n");
+  auto st = LoadAgentConfigFile(path, cfg);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.message(), path + ":2: wrong type for this setting");
+}
+
 TEST(AgentConfig, UnknownKeyNamesFileAndLine) {
   auto path = WriteTemp("cs-agent-typo.yaml", "alerts_file: x\nalert_file: y\n");
   AgentConfig cfg;

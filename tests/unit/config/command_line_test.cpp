@@ -183,11 +183,21 @@ TEST(CommandLine, HelpListsEveryFlagAndTheScanCommand) {
   const std::string help = UsageText();
   std::vector<std::string> listed = kValueFlags;
   listed.insert(listed.end(),
-                {"--check", "--version", "--metrics-allow-remote", "--help", "scan"});
+                {"--check", "--version", "--metrics-allow-remote", "--no-exec-hold", "--help",
+                 "scan"});
   for (const auto& flag : listed) {
     EXPECT_NE(help.find(flag + " "), std::string::npos) << flag << " missing from:\n" << help;
   }
   EXPECT_NE(help.find("--collector HOST:PORT"), std::string::npos) << help;
+}
+
+TEST(CommandLine, NoExecHoldTurnsTheHoldOff) {
+  auto cl = Parse({});
+  ASSERT_TRUE(cl.ok()) << cl.message();
+  EXPECT_TRUE(cl->config.exec_hold);
+  cl = Parse({"--no-exec-hold"});
+  ASSERT_TRUE(cl.ok()) << cl.message();
+  EXPECT_FALSE(cl->config.exec_hold);
 }
 
 TEST(CommandLine, ScanHasItsOwnHelp) {

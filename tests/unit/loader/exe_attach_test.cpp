@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -122,6 +123,40 @@ TEST_F(ExeAttacherTest, FilesAlreadyHookedAtStartAreNotHookedAgain) {
   attacher.MarkSeen(ssl);
   attacher.ScanAtStart();
   EXPECT_TRUE(uprobes.stacks.empty());
+}
+
+TEST_F(ExeAttacherTest, EveryFileSeenIsToldToTheKnownSinkOnceHookedOrNot) {
+  std::string ssl = CopyLibssl("hooked-tool");
+  std::string plain = CopyNoTls("plain-tool");
+  std::string marked = CopyNoTls("marked-tool");
+  FakeUprobes uprobes;
+  ExeAttacher attacher(Options(), uprobes);
+  std::set<std::pair<uint64_t, uint64_t>> known;
+  size_t calls = 0;
+  attacher.SetKnownSink([&](uint64_t dev, uint64_t ino) {
+    ++calls;
+    known.emplace(dev, ino);
+    return true;
+  });
+  attacher.MarkSeen(marked);
+  attacher.ScanAtStart();
+  attacher.ScanAtStart();
+  auto id = [](const std::string& p) {
+    struct stat st {};
+    EXPECT_EQ(stat(p.c_str(), &st), 0);
+    return std::make_pair(uint64_t(st.st_dev), uint64_t(st.st_ino));
+  };
+  EXPECT_TRUE(known.count(id(ssl)));
+  EXPECT_TRUE(known.count(id(plain)));  // inspected, nothing to hook: its execs need no hold
+  EXPECT_TRUE(known.count(id(marked)));
+  EXPECT_EQ(calls, 3u);  // once each: the second scan finds them seen
+  EXPECT_EQ(attacher.Counters()["known_marks_failed"], 0u);
+
+  // A sink that refuses (the kernel table) is counted.
+  ExeAttacher refusing(Options(), uprobes);
+  refusing.SetKnownSink([](uint64_t, uint64_t) { return false; });
+  refusing.MarkSeen(ssl);
+  EXPECT_EQ(refusing.Counters()["known_marks_failed"], 1u);
 }
 
 TEST_F(ExeAttacherTest, TheAttachedFilesBoundIsKeptAndSkipsAreCounted) {
