@@ -36,6 +36,8 @@ packages=(
   liburing-dev
   # prevent mode's connect block (issue 16): a Java client (JSSE, unhookable TLS) built with javac
   openjdk-17-jdk-headless
+  # capsh: a kernel test starts the agent without CAP_KILL (holds need it)
+  libcap2-bin
 )
 
 missing=()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kharness import golang
+from kharness import env, golang
 from kharness.agent import Agent
 
 ALERT_TIMEOUT = 8.0
@@ -147,3 +147,26 @@ def test_no_exec_hold_flag_turns_it_off(start_agent, clients, go_client):
     time.sleep(1.5)  # the stats file is rewritten every second
     assert agent.counter("exec_holds") == 0
     assert agent.counter("exec_hold_known") == 0
+
+
+def test_holds_are_refused_without_cap_kill(agent_binary, cgroup, registry, scratch, clients,
+                                            go_client):
+    """Continuing another user's stopped process needs CAP_KILL: without it no hold is made
+    (a held process would stay stopped), and both the exec hold and prevent mode say so."""
+    capsh = shutil.which("capsh") or "/sbin/capsh"
+    env.require(os.access(capsh, os.X_OK), "capsh is missing (install-deps installs libcap2-bin)")
+    agent = Agent(agent_binary, scratch / "no-cap-kill", [str(cgroup)], registry, None,
+                  ["--mode", "prevent"])
+    agent.args = [capsh, "--drop=cap_kill", "--", "-c", 'exec "$0" "$@"', *agent.args]
+    agent.dir.mkdir()
+    agent.start()
+    try:
+        binary = _fresh_copy(Path("/bin/true"), go_client.parent, "fresh-true-nokill")
+        clients.run([str(binary)], timeout=10)
+        log = agent.log_text()
+        assert "exec hold off (a hold needs CAP_KILL" in log, agent.diagnostics()
+        assert "mode prevent refused, staying in detect mode: a hold needs CAP_KILL" in log
+        time.sleep(1.5)  # the stats file is rewritten every second
+        assert agent.counter("exec_holds") == 0
+    finally:
+        assert agent.stop() == 0, agent.diagnostics()

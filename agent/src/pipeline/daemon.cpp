@@ -361,6 +361,8 @@ Status Daemon::Run() {
   return Status::Ok();
 }
 
+// Without either, a process stopped by a hold could stay stopped.
+constexpr const char* kHoldNeeds = "a hold needs CAP_KILL (add it to the unit) and the guardian";
 bool Daemon::EnsureGuardian() {
   if (guardian_) return true;
   // Past the agent's own bound (200 ms), the guardian lets a held write go by itself, and an
@@ -377,13 +379,10 @@ bool Daemon::EnsureGuardian() {
 }
 
 void Daemon::StartExecHold() {
-  if (!cfg_.exec_hold || !attach_on_exec_) {
-    spdlog::info("exec hold off{}: a new binary's first TLS writes may precede its probes",
-                 cfg_.exec_hold ? " (attach on exec is off)" : "");
-    return;
-  }
-  if (!EnsureGuardian()) {
-    spdlog::warn("exec hold off: without the guardian a process could stay stopped");
+  if (!cfg_.exec_hold || !attach_on_exec_ || !CanSignalAnyProcess() || !EnsureGuardian()) {
+    spdlog::warn("exec hold off ({}): a new binary's first TLS writes may precede its probes",
+                 !cfg_.exec_hold ? "exec_hold: false" : !attach_on_exec_ ? "no attach on exec"
+                                                                          : kHoldNeeds);
     return;
   }
   probes_->prevent().SetExecHold(true);
@@ -394,8 +393,8 @@ void Daemon::StartExecHold() {
 
 void Daemon::ApplyMode(config::Mode mode, const config::AgentConfig& cfg) {
   const auto& allow = cfg.prevent_allow;
-  if (mode == config::Mode::kPrevent && !EnsureGuardian()) {
-    spdlog::error("mode prevent refused, staying in detect mode");
+  if (mode == config::Mode::kPrevent && (!CanSignalAnyProcess() || !EnsureGuardian())) {
+    spdlog::error("mode prevent refused, staying in detect mode: {}", kHoldNeeds);
     mode = config::Mode::kDetect;
   }
   std::vector<PreventAllow> rules;

@@ -47,4 +47,11 @@ Result<std::vector<std::string>> DropLoadOnlyCapabilities() {
   return dropped;
 }
 
+bool CanSignalAnyProcess() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  if (syscall(SYS_capget, &header, data) != 0) return false;
+  return data[CAP_KILL / 32].effective & (1u << (CAP_KILL % 32));
+}
+
 }  // namespace credsentry::pipeline

@@ -15,4 +15,9 @@ namespace credsentry::pipeline {
 // Returns the names of the capabilities that were held and are now dropped.
 Result<std::vector<std::string>> DropLoadOnlyCapabilities();
 
+// Whether the agent may signal any process (CAP_KILL in its effective set). A hold (prevent
+// mode, the exec hold) stops processes from the kernel; continuing another user's needs it, or
+// that process would stay stopped.
+bool CanSignalAnyProcess();
+
 }  // namespace credsentry::pipeline
